@@ -2282,13 +2282,13 @@ static int S_verify(const struct daemon_paths *paths)
             (long long)store_schema_version(reader));
     struct ledger_verify_report report;
     memset(&report, 0, sizeof report);
-    int64_t packets = 0;
+    struct wallet_verify_counts counts;
     uint8_t chain_key[S_SECRET_SIZE];
     bool chain_key_new = false;
     const uint8_t *key = S_chain_key_for_check(paths, chain_key, &chain_key_new);
     rc =
         wallet_verify(reader, key, chain_key_new, domain_day_start_ms(clock_now_ms(clock_system())),
-                      &report, &packets, S_verify_progress, NULL);
+                      &report, &counts, S_verify_progress, NULL);
     crypto_wipe(chain_key, sizeof chain_key);
     /* Sound books of an older copy are still not this data directory's. */
     char head_why[4 * CONFIG_PATH_SIZE_MAX + 512] = "";
@@ -2300,7 +2300,14 @@ static int S_verify(const struct daemon_paths *paths)
         close(db_lock_fd); /* once the database is closed */
     printf("entries_checked=%" PRId64 " accounts_checked=%" PRId64 " holds_open=%" PRId64
            " red_packets_checked=%" PRId64 "\n",
-           report.entries_checked, report.accounts_checked, report.holds_open, packets);
+           report.entries_checked, report.accounts_checked, report.holds_open, counts.red_packets);
+    /* What the payments' checks and the audit trail's went through. */
+    printf("checked transfers=%" PRId64 " delayed_transfers=%" PRId64 " transfer_returns=%" PRId64
+           " top_ups_and_withdrawals=%" PRId64 " orders=%" PRId64 " merchant_transfers=%" PRId64
+           " collections=%" PRId64 " audit_rows=%" PRId64 "\n",
+           counts.instant_transfers, counts.delayed_transfers, counts.transfer_returns,
+           counts.bank_payments, counts.orders, counts.payouts, counts.collections,
+           counts.audit_rows);
     /* What the copy holds up to: after a restore or a lost log, the last
      * entry says how much of the books is there. */
     /* Of a check that stopped at a fault, the copy still holds up to

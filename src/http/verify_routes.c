@@ -89,14 +89,15 @@ static void *S_run(void *arg)
     struct ledger_verify_report report;
     memset(&report, 0, sizeof report);
     char err[256] = "";
-    int64_t red_packets = 0;
+    struct wallet_verify_counts counts;
+    memset(&counts, 0, sizeof counts);
     struct store *reader = NULL;
     enum qb_error rc = store_pool_open_extra(server->pool, &reader, err, sizeof err);
     if (rc == QB_OK) {
         /* The books at the last midnight too: the day's close, to
          * reconcile with the bank's statement of the day. */
         rc = wallet_verify(reader, server->env != NULL ? server->env->chain_key : NULL, false,
-                           domain_day_start_ms(clock_now_ms(clock_system())), &report, &red_packets,
+                           domain_day_start_ms(clock_now_ms(clock_system())), &report, &counts,
                            S_progress, v);
         store_pool_close_extra(server->pool, reader);
     } else {
@@ -108,7 +109,7 @@ static void *S_run(void *arg)
     v->report = report;
     v->entries_checked = report.entries_checked;
     v->entries_total = report.entries_total;
-    v->red_packets_checked = red_packets;
+    v->red_packets_checked = counts.red_packets;
     v->result = rc;
     v->finished_ms = finished_ms;
     v->running = false;

@@ -567,53 +567,41 @@ static enum qb_error S_owners_check(struct store *reader, char *problem, size_t 
 
 enum qb_error wallet_verify(struct store *reader, const uint8_t *chain_key, bool chain_key_new,
                             int64_t close_at_ms, struct ledger_verify_report *report,
-                            int64_t *red_packets, ledger_verify_progress_fn progress,
+                            struct wallet_verify_counts *counts, ledger_verify_progress_fn progress,
                             void *progress_arg)
 {
-    QB_ASSERT(reader != NULL && report != NULL && red_packets != NULL);
-    *red_packets = 0;
+    QB_ASSERT(reader != NULL && report != NULL && counts != NULL);
+    memset(counts, 0, sizeof *counts);
     struct ledger_options rule = {0};
     wallet_ledger_options(&rule); /* the spending sums as the daemon counts them */
     rule.chain_key = chain_key;
     rule.chain_key_new = chain_key_new;
     enum qb_error rc = ledger_verify(reader, &rule, close_at_ms, report, progress, progress_arg);
+    char *problem = report->problem;
+    size_t size = sizeof report->problem;
     if (rc == QB_OK)
-        rc = S_owners_check(reader, report->problem, sizeof report->problem);
+        rc = S_owners_check(reader, problem, size);
     if (rc == QB_OK)
-        rc = redpacket_check(reader, red_packets, report->problem, sizeof report->problem);
-    int64_t returns = 0;
+        rc = redpacket_check(reader, &counts->red_packets, problem, size);
     if (rc == QB_OK)
-        rc = wallet_transfer_returns_check(reader, &returns, report->problem,
-                                           sizeof report->problem);
-    int64_t delayed = 0;
+        rc = wallet_transfer_returns_check(reader, &counts->transfer_returns, problem, size);
     if (rc == QB_OK)
-        rc = wallet_delayed_transfers_check(reader, &delayed, report->problem,
-                                            sizeof report->problem);
-    int64_t payouts = 0;
+        rc = wallet_delayed_transfers_check(reader, &counts->delayed_transfers, problem, size);
     if (rc == QB_OK)
-        rc = merchant_payouts_check(reader, &payouts, report->problem, sizeof report->problem);
-    int64_t orders = 0;
+        rc = merchant_payouts_check(reader, &counts->payouts, problem, size);
     if (rc == QB_OK)
-        rc = merchant_orders_check(reader, &orders, report->problem, sizeof report->problem);
-    int64_t collections = 0;
+        rc = merchant_orders_check(reader, &counts->orders, problem, size);
     if (rc == QB_OK)
-        rc =
-            wallet_collections_check(reader, &collections, report->problem, sizeof report->problem);
-    int64_t bank_payments = 0;
+        rc = wallet_collections_check(reader, &counts->collections, problem, size);
     if (rc == QB_OK)
-        rc = wallet_bank_payments_check(reader, &bank_payments, report->problem,
-                                        sizeof report->problem);
+        rc = wallet_bank_payments_check(reader, &counts->bank_payments, problem, size);
     /* Last: a payment of another kind edited into a transfer is named
      * by its own kind's check first. */
-    int64_t instant = 0;
     if (rc == QB_OK)
-        rc = wallet_instant_transfers_check(reader, &instant, report->problem,
-                                            sizeof report->problem);
+        rc = wallet_instant_transfers_check(reader, &counts->instant_transfers, problem, size);
     /* And the operators' audit trail: the record of who moved or read what. */
-    int64_t audit_rows = 0;
     if (rc == QB_OK)
-        rc = domain_audit_check(reader, chain_key, &audit_rows, report->problem,
-                                sizeof report->problem);
+        rc = domain_audit_check(reader, chain_key, &counts->audit_rows, problem, size);
     return rc;
 }
 

@@ -291,12 +291,24 @@ QB_MUST_USE enum qb_error wallet_entries_check(struct store *reader, uint16_t co
  * transfer.h), then the operators' audit trail's seals
  * (domain_audit_check). report as ledger_verify's, with the day's
  * closing books as of close_at_ms (0: none; the daemon and --verify ask for
- * the last midnight, UTC+8, before the check), *red_packets the packets
- * checked (0 when the ledger's check failed first). chain_key and
- * chain_key_new as struct ledger_options has them. */
+ * the last midnight, UTC+8, before the check), *counts how many of each
+ * the checks went through (a check's 0 when one before it failed).
+ * chain_key and chain_key_new as struct ledger_options has them. */
+struct wallet_verify_counts {
+    int64_t red_packets;
+    int64_t transfer_returns;
+    int64_t delayed_transfers;
+    int64_t payouts; /* merchants' transfers to users */
+    int64_t orders;
+    int64_t collections;
+    int64_t bank_payments; /* top-ups and withdrawals */
+    int64_t instant_transfers;
+    int64_t audit_rows; /* 0 too for a trail not sealed yet */
+};
 QB_MUST_USE enum qb_error wallet_verify(struct store *reader, const uint8_t *chain_key,
                                         bool chain_key_new, int64_t close_at_ms,
-                                        struct ledger_verify_report *report, int64_t *red_packets,
+                                        struct ledger_verify_report *report,
+                                        struct wallet_verify_counts *counts,
                                         ledger_verify_progress_fn progress, void *progress_arg);
 /* The operator's repair of the checkpoints a start trusts instead of the
  * journal (qianbaod --rebuild-checkpoints): ledger_rebuild_checkpoints,

@@ -422,7 +422,7 @@ TEST(an_owner_closes_an_empty_merchant_for_good)
                       QB_E_INTERNAL);
         ASSERT(strstr(problem, "remainder of closed merchant 1900000001") != NULL);
         struct ledger_verify_report report;
-        int64_t packets = 0;
+        struct wallet_verify_counts packets;
         ASSERT_EQ_INT(wallet_verify(wx->reader, NULL, false, 0, &report, &packets, NULL, NULL),
                       QB_E_INTERNAL);
         wx_hand_edit(wx, edits[i][1]);

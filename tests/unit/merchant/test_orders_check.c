@@ -92,7 +92,7 @@ static void S_fx_open(struct fx *f)
 static enum qb_error S_verify(struct fx *f, char *problem, size_t problem_size)
 {
     struct ledger_verify_report report;
-    int64_t packets = 0;
+    struct wallet_verify_counts packets;
     enum qb_error rc =
         wallet_verify(f->shop.wx->reader, NULL, false, 0, &report, &packets, NULL, NULL);
     snprintf(problem, problem_size, "%s", report.problem);

@@ -306,7 +306,7 @@ TEST(the_check_finds_a_payout_its_journal_does_not_bear_out)
     ASSERT_EQ_INT(merchant_payouts_check(f.wx->reader, &checked, problem, sizeof problem), QB_OK);
     ASSERT_EQ_INT(checked, 3);
     struct ledger_verify_report report;
-    int64_t packets = 0;
+    struct wallet_verify_counts packets;
     ASSERT_EQ_INT(wallet_verify(f.wx->reader, NULL, false, 0, &report, &packets, NULL, NULL),
                   QB_OK);
 

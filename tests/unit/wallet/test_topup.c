@@ -446,7 +446,7 @@ static void S_tamper(struct wx *wx, const char *sql, const char *undo, const cha
     snprintf(edit, sizeof edit, sql, payment_id);
     wx_hand_edit(wx, edit);
     struct ledger_verify_report report;
-    int64_t packets = 0;
+    struct wallet_verify_counts packets;
     enum qb_error rc = wallet_verify(wx->reader, NULL, false, 0, &report, &packets, NULL, NULL);
     if (rc != QB_E_INTERNAL || strstr(report.problem, want) == NULL)
         TEST_FAIL_("after \"%s\": %s, \"%s\", not \"%s\"", edit, error_name(rc),
@@ -496,7 +496,7 @@ TEST(the_check_finds_a_bank_payment_its_journal_does_not_bear_out)
     ASSERT_EQ_INT(wx_balance(wx, u.account_id), 30000 - 10000 - out_ok.fee_minor);
 
     struct ledger_verify_report report;
-    int64_t packets = 0;
+    struct wallet_verify_counts packets;
     enum qb_error rc = wallet_verify(wx->reader, NULL, false, 0, &report, &packets, NULL, NULL);
     if (rc != QB_OK)
         TEST_FAIL_("untampered: %s: %s", error_name(rc), report.problem);
@@ -641,7 +641,7 @@ TEST(a_payment_is_sent_only_while_its_account_is_as_its_start_found_it)
     ASSERT(view.balance_minor >= balance - 1000 - 1000);
 
     struct ledger_verify_report report;
-    int64_t packets = 0;
+    struct wallet_verify_counts packets;
     enum qb_error rc = wallet_verify(wx->reader, NULL, false, 0, &report, &packets, NULL, NULL);
     if (rc != QB_OK)
         TEST_FAIL_("%s: %s", error_name(rc), report.problem);

@@ -499,7 +499,7 @@ TEST(the_check_finds_a_return_that_does_not_send_its_transfer_back)
     ASSERT_EQ_INT(S_returns_check(wx, &returns, problem), QB_OK);
     ASSERT_EQ_INT(returns, 1);
     struct ledger_verify_report report;
-    int64_t packets = 0;
+    struct wallet_verify_counts packets;
     ASSERT_EQ_INT(wallet_verify(wx->reader, NULL, false, 0, &report, &packets, NULL, NULL), QB_OK);
 
     S_hand_edit(wx, "UPDATE payments SET amount_minor = amount_minor - 1 WHERE kind = 7");
@@ -532,7 +532,7 @@ TEST(the_check_finds_an_instant_transfer_its_journal_does_not_bear_out)
     ASSERT_EQ_INT(t.outcome, QB_OK);
     ASSERT_EQ_INT(wx_transfer(wx, &a, c.id, 300).outcome, QB_OK);
     struct ledger_verify_report report;
-    int64_t packets = 0;
+    struct wallet_verify_counts packets;
     ASSERT_EQ_INT(wallet_verify(wx->reader, NULL, false, 0, &report, &packets, NULL, NULL), QB_OK);
 
     char edits[5][2][256];
@@ -581,7 +581,7 @@ TEST(the_check_finds_a_wallet_pointed_at_another_users_account)
     struct identity_user b = wx_user(wx, "李四", true);
     wx_fund(wx, b.account_id, 5000);
     struct ledger_verify_report report;
-    int64_t packets = 0;
+    struct wallet_verify_counts packets;
     ASSERT_EQ_INT(wallet_verify(wx->reader, NULL, false, 0, &report, &packets, NULL, NULL), QB_OK);
     char sql[256], want[128];
     snprintf(sql, sizeof sql, "UPDATE users SET account_id = %lld WHERE id = '%s'",

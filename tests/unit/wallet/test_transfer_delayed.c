@@ -299,7 +299,7 @@ TEST(an_operator_stops_a_transfer_of_any_payer_before_arrival)
     ASSERT_EQ_STR(wx_notices(wx, a.id, notices, sizeof notices), want);
     ASSERT_EQ_STR(wx_notices(wx, b.id, notices, sizeof notices), "");
     struct ledger_verify_report report;
-    int64_t packets = 0;
+    struct wallet_verify_counts packets;
     ASSERT_EQ_INT(wallet_verify(wx->reader, NULL, false, 0, &report, &packets, NULL, NULL), QB_OK);
     wx_free(wx);
 }
@@ -523,7 +523,7 @@ TEST(the_check_finds_a_delayed_transfer_its_journal_does_not_bear_out)
                   QB_OK);
     ASSERT_EQ_INT(checked, 3);
     struct ledger_verify_report report;
-    int64_t packets = 0;
+    struct wallet_verify_counts packets;
     ASSERT_EQ_INT(wallet_verify(wx->reader, NULL, false, 0, &report, &packets, NULL, NULL), QB_OK);
 
     char sql[256];
