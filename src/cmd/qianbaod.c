@@ -2535,7 +2535,7 @@ static int S_reseal_audit_trail(const struct daemon_paths *paths)
         goto out;
     }
     if (rc != QB_OK)
-        snprintf(why, sizeof why, "%s", problem);
+        snprintf(why, sizeof why, "%.*s", (int)sizeof why - 1, problem);
     if (rc == QB_OK && found && head.audit_seq > 0) {
         enum qb_error at = domain_audit_head_check(writer, head.audit_seq, head.audit_mac, &last);
         if (at == QB_E_NOT_FOUND)
