@@ -146,10 +146,10 @@ static enum qb_error S_record(struct ledger_txn *txn, struct ledger_cmd *cmd)
     bool sealed = false;
     if (S_newest(s, &row.seq, prev, &sealed) != QB_OK)
         return QB_E_STORAGE;
-    if (row.seq > 0 && !sealed) {
+    if (row.seq < 0 || (row.seq > 0 && !sealed)) {
         /* domain_audit_open sealed the trail at start: its newest row
-         * lost its seal since. No row goes after it until an operator
-         * has looked. */
+         * lost its seal since (or is none the daemon writes). No row
+         * goes after it until an operator has looked. */
         log_event(LOG_ERROR, "audit.trail_unsealed",
                   "seq=%" PRId64 " note=\"the newest row of the operators' audit trail has no "
                   "seal: the database was altered; run qianbaod --verify\"",
@@ -194,6 +194,8 @@ static enum qb_error S_row(struct store_stmt *st, struct domain_audit_row *out)
 {
     memset(out, 0, sizeof *out);
     out->seq = store_column_int64(st, 0);
+    if (out->seq <= 0)
+        return QB_E_STORAGE; /* rows are numbered from 1 */
     out->at_ms = store_column_int64(st, 1);
     out->changed = store_column_int64(st, 8) != 0;
     bool ok = S_text(st, 2, out->by, sizeof out->by) &&

@@ -348,6 +348,14 @@ TEST(a_row_changed_removed_or_put_in_breaks_the_seals)
     ASSERT(strstr(problem, want) != NULL);
     sql_side("DELETE FROM operator_actions WHERE seq = (SELECT max(seq) FROM operator_actions)");
 
+    /* A row numbered as the daemon never numbers one is named, not
+     * trusted (nor a reason to stop the check). */
+    sql_side("INSERT INTO operator_actions SELECT -1, at_ms, actor, action, target, detail,"
+             " reason, result, changed, request_id, mac FROM operator_actions WHERE seq = 1");
+    ASSERT_EQ_INT(check(key, &rows, problem, sizeof problem), QB_E_INTERNAL);
+    ASSERT(strstr(problem, "operator_actions row -1 is not one the daemon writes") != NULL);
+    sql_side("DELETE FROM operator_actions WHERE seq = -1");
+
     /* Rows cut off the end leave a shorter trail whose seals all hold:
      * the seal kept outside the database finds them. */
     sql_side("CREATE TABLE saved AS SELECT * FROM operator_actions WHERE seq ="
