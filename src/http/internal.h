@@ -21,6 +21,7 @@
 #include "identity/identity.h"
 #include "identity/operator.h"
 #include "merchant/merchant.h"
+#include "wallet/wallet.h"
 
 /* --- routing (route.c) ---------------------------------------------------- */
 
@@ -142,7 +143,7 @@ struct http_verification {
     int64_t finished_ms;
     int64_t entries_checked;
     int64_t entries_total;
-    int64_t red_packets_checked; /* once finished: red packets checked */
+    struct wallet_verify_counts counts; /* once finished: what the checks went through */
     enum qb_error result; /* once finished */
     struct ledger_verify_report report;
     /* The outcomes, for /metrics and /healthz, which read them without

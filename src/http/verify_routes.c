@@ -109,7 +109,7 @@ static void *S_run(void *arg)
     v->report = report;
     v->entries_checked = report.entries_checked;
     v->entries_total = report.entries_total;
-    v->red_packets_checked = counts.red_packets;
+    v->counts = counts;
     v->result = rc;
     v->finished_ms = finished_ms;
     v->running = false;
@@ -320,8 +320,18 @@ static json_t *S_state_json(const struct http_verification *v)
     int rc = json_object_set_new(body, "accounts_checked",
                                  json_integer((json_int_t)v->report.accounts_checked));
     rc |= json_object_set_new(body, "holds_open", json_integer((json_int_t)v->report.holds_open));
-    rc |= json_object_set_new(body, "red_packets_checked",
-                              json_integer((json_int_t)v->red_packets_checked));
+    const struct wallet_verify_counts *n = &v->counts;
+    rc |=
+        json_object_set_new(body, "red_packets_checked", json_integer((json_int_t)n->red_packets));
+    rc |= json_object_set_new(
+        body, "checked",
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "transfers",
+                  (json_int_t)n->instant_transfers, "delayed_transfers",
+                  (json_int_t)n->delayed_transfers, "transfer_returns",
+                  (json_int_t)n->transfer_returns, "top_ups_and_withdrawals",
+                  (json_int_t)n->bank_payments, "orders", (json_int_t)n->orders,
+                  "merchant_transfers", (json_int_t)n->payouts, "collections",
+                  (json_int_t)n->collections, "audit_rows", (json_int_t)n->audit_rows));
     rc |= json_object_set_new(body, "finished_at", http_time_json(v->finished_ms));
     rc |= json_object_set_new(body, "duration_ms",
                               json_integer((json_int_t)(v->finished_ms - v->started_ms)));

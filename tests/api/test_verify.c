@@ -194,6 +194,12 @@ TEST(a_sound_ledger_passes_with_every_entry_counted)
     ASSERT(json_object_get(state, "problem") == NULL);
     ASSERT(json_is_string(json_object_get(state, "finished_at")));
     ASSERT(json_is_string(json_object_get(state, "last_entry_at")));
+    /* What it compared with the journal: the transfer, the top-up and the
+     * withdrawal; and the trail's rows, the funding's at least. */
+    json_t *checked = json_object_get(state, "checked");
+    ASSERT_EQ_INT(S_int(checked, "transfers"), 1);
+    ASSERT(S_int(checked, "top_ups_and_withdrawals") >= 2);
+    ASSERT(S_int(checked, "audit_rows") >= 1);
     /* The books it proved: the two wallets hold what came in from the
      * banks less what went out and the fee, which the fee income holds. */
     json_t *trial = json_object_get(state, "trial_balance");
