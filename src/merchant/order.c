@@ -653,6 +653,15 @@ enum qb_error merchant_payment_check(struct store *reader, const struct merchant
     return QB_OK;
 }
 
+/* Names order o and what is wrong with it in problem: QB_E_INTERNAL. */
+static enum qb_error S_order_problem(const struct merchant_order *o, const char *wrong,
+                                     char *problem, size_t problem_size)
+{
+    snprintf(problem, problem_size, "order %s of merchant %s (%s): %s", o->out_trade_no, o->mchid,
+             merchant_trade_state_name(o->state), wrong);
+    return QB_E_INTERNAL;
+}
+
 /* What is wrong with the payment of paid order o (NULL: nothing). */
 static enum qb_error S_paid_check(struct store *reader, const struct merchant_order *o,
                                   const char **wrong)
@@ -766,11 +775,8 @@ static enum qb_error S_orders_walk(struct store *reader, int64_t *orders, int64_
                 wrong = "it names a payment, an entry or a time paid, but is not paid";
             }
         }
-        if (err == QB_OK && wrong != NULL) {
-            snprintf(problem, problem_size, "order %s of merchant %s (%s): %s", o.out_trade_no,
-                     o.mchid, merchant_trade_state_name(o.state), wrong);
-            err = QB_E_INTERNAL;
-        }
+        if (err == QB_OK && wrong != NULL)
+            err = S_order_problem(&o, wrong, problem, problem_size);
         if (err != QB_OK)
             break;
         (*orders)++;
@@ -876,11 +882,8 @@ static enum qb_error S_reversals_check(struct store *reader, int64_t *reversals,
                 break;
             }
         }
-        if (err == QB_OK && wrong != NULL) {
-            snprintf(problem, problem_size, "order %s of merchant %s (%s): %s", o.out_trade_no,
-                     o.mchid, merchant_trade_state_name(o.state), wrong);
-            err = QB_E_INTERNAL;
-        }
+        if (err == QB_OK && wrong != NULL)
+            err = S_order_problem(&o, wrong, problem, problem_size);
         if (err != QB_OK)
             break;
         (*reversals)++;
