@@ -1947,7 +1947,18 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     }
 
     /* Merchant notifications due, this run's and those a previous run
-     * left on the retry ladder. */
+     * left on the retry ladder; an earlier version's sealed first. */
+    int64_t notifications_sealed = 0;
+    rc = merchant_notify_open(ledger, &env, &notifications_sealed);
+    if (rc != QB_OK) {
+        fprintf(stderr, "qianbaod: cannot seal the notifications to send (%s)\n", error_name(rc));
+        goto out;
+    }
+    if (notifications_sealed > 0)
+        log_event(LOG_INFO, "merchant.notify.sealed",
+                  "rows=%" PRId64 " note=\"the notifications an earlier version left to send, "
+                  "sealed as found\"",
+                  notifications_sealed);
     rc = merchant_notify_worker_start(&env, pool, &notify_worker);
     if (rc != QB_OK) {
         fprintf(stderr, "qianbaod: cannot start the notification worker (%s)\n", error_name(rc));

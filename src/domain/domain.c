@@ -95,6 +95,7 @@ void domain_env_init(struct domain_env *env, struct qb_clock *clock, struct qb_r
     derive(env->card_hash_key, data_key, 4, "qbcardhs");
     derive(env->openid_key, data_key, 5, "qbopenid");
     derive(env->qr_key, data_key, 6, "qbqrsign");
+    derive(env->notify_key, data_key, 7, "qbnotify");
     uint8_t request_key[DOMAIN_KEY_SIZE];
     derive(request_key, pepper, 4, "qbreqfpr");
     crypto_hmac_sha256_begin(&env->request_mac, request_key, sizeof request_key);
@@ -113,6 +114,7 @@ void domain_env_release(struct domain_env *env)
     crypto_wipe(env->card_hash_key, sizeof env->card_hash_key);
     crypto_wipe(env->openid_key, sizeof env->openid_key);
     crypto_wipe(env->qr_key, sizeof env->qr_key);
+    crypto_wipe(env->notify_key, sizeof env->notify_key);
     crypto_wipe(env->chain_key, sizeof env->chain_key);
     crypto_wipe(&env->request_mac, sizeof env->request_mac);
 }

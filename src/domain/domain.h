@@ -240,6 +240,7 @@ struct domain_env {
     uint8_t card_hash_key[DOMAIN_KEY_SIZE];       /* keyed hash of card numbers (duplicates) */
     uint8_t openid_key[DOMAIN_KEY_SIZE];          /* a user's per-app pseudonym (openid) */
     uint8_t qr_key[DOMAIN_KEY_SIZE];              /* MACs of QR payloads (src/qr/qr.h) */
+    uint8_t notify_key[DOMAIN_KEY_SIZE];          /* seals of merchant notifications' rows */
     /* DATA_DIR/chain-key as it is, for the operator's check of the chain
      * (struct ledger_options); set by the daemon, zero elsewhere. */
     uint8_t chain_key[DOMAIN_KEY_SIZE];

@@ -50,6 +50,32 @@ static void S_uuid(struct qb_rand *rand, char out[MERCHANT_NOTIFY_ID_SIZE])
              hex + 16, hex + 20);
 }
 
+static void S_mac_text(struct crypto_hmac_sha256_state *st, const char *text)
+{
+    size_t size = strlen(text);
+    unsigned char length[4] = {(unsigned char)(size & 0xff), (unsigned char)((size >> 8) & 0xff),
+                               (unsigned char)((size >> 16) & 0xff),
+                               (unsigned char)((size >> 24) & 0xff)};
+    crypto_hmac_sha256_update(st, length, sizeof length);
+    crypto_hmac_sha256_update(st, text, size);
+}
+
+void merchant_notify_mac(const struct domain_env *env, const char *id, const char *mchid,
+                         const char *event_type, const char *original_type, const char *summary,
+                         const char *notify_url, const char *resource, int64_t created_at_ms,
+                         uint8_t out[CRYPTO_SHA256_SIZE])
+{
+    struct crypto_hmac_sha256_state st;
+    crypto_hmac_sha256_begin(&st, env->notify_key, sizeof env->notify_key);
+    const char *texts[] = {id, mchid, event_type, original_type, summary, notify_url, resource};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(texts); i++)
+        S_mac_text(&st, texts[i]);
+    unsigned char at[8];
+    buf_write_u64le(at, (uint64_t)created_at_ms);
+    crypto_hmac_sha256_update(&st, at, sizeof at);
+    crypto_hmac_sha256_end(&st, out);
+}
+
 enum qb_error merchant_txn_notify_add(struct ledger_txn *txn, const struct domain_env *env,
                                       const char *mchid, const char *notify_url,
                                       const char *event_type, const char *original_type,
@@ -70,17 +96,28 @@ enum qb_error merchant_txn_notify_add(struct ledger_txn *txn, const struct domai
     char id[MERCHANT_NOTIFY_ID_SIZE];
     S_uuid(env->rand, id);
     int64_t now_ms = ledger_txn_now_ms(txn);
+    uint8_t mac[CRYPTO_SHA256_SIZE];
+    merchant_notify_mac(env, id, mchid, event_type, original_type, summary, notify_url, text,
+                        now_ms, mac);
     const struct store_param params[] = {
-        STORE_TEXT(id),           STORE_TEXT(mchid),     STORE_TEXT(event_type),
-        STORE_TEXT(original_type), STORE_TEXT(object_id), STORE_TEXT(summary),
-        STORE_TEXT(notify_url),   STORE_TEXT(text),      STORE_INT(MERCHANT_NOTIFY_PENDING),
-        STORE_INT(now_ms),        STORE_INT(now_ms),
+        STORE_TEXT(id),
+        STORE_TEXT(mchid),
+        STORE_TEXT(event_type),
+        STORE_TEXT(original_type),
+        STORE_TEXT(object_id),
+        STORE_TEXT(summary),
+        STORE_TEXT(notify_url),
+        STORE_TEXT(text),
+        STORE_INT(MERCHANT_NOTIFY_PENDING),
+        STORE_INT(now_ms),
+        STORE_INT(now_ms),
+        STORE_BLOB(mac, sizeof mac),
     };
     enum qb_error err =
         store_run(ledger_txn_store(txn),
                   "INSERT INTO notifications (id, mchid, event_type, original_type, object_id,"
-                  " summary, notify_url, resource, status, next_attempt_at_ms, created_at_ms)"
-                  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                  " summary, notify_url, resource, status, next_attempt_at_ms, created_at_ms, mac)"
+                  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                   params, QB_ARRAY_COUNT(params));
     free(text);
     return err == QB_OK ? QB_OK : QB_E_STORAGE;
@@ -290,6 +327,85 @@ enum qb_error merchant_notify_envelope(const uint8_t key[32], const char *id, in
         return QB_E_INTERNAL;
     err = buf_append_str(out, text);
     free(text);
+    return err;
+}
+
+/* --- sealing an earlier version's outbox ---------------------------------------------- */
+
+struct S_open_cmd {
+    struct ledger_cmd cmd;
+    const struct domain_env *env;
+    int64_t sealed;
+};
+
+/* Seals the rows still to be sent when no row has a seal. Each row is read
+ * whole into memory before it is written: the statement that reads them
+ * is done before the first update. */
+static enum qb_error S_open_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct S_open_cmd *c = (struct S_open_cmd *)cmd;
+    struct store *store = ledger_txn_store(txn);
+    struct store_stmt *st = NULL;
+    if (store_prepare(store, "SELECT count(*) FROM notifications WHERE length(mac) > 0", &st) !=
+            QB_OK ||
+        store_step(st) != STORE_STEP_ROW) {
+        store_finalize(st);
+        return QB_E_STORAGE;
+    }
+    bool sealed_already = store_column_int64(st, 0) > 0;
+    store_finalize(st);
+    if (sealed_already)
+        return QB_OK;
+    /* The mac's fields, by rowid, so that each read goes on after the
+     * last row sealed. */
+    int64_t after = 0;
+    for (;;) {
+        st = NULL;
+        if (store_prepare(store,
+                          "SELECT id, mchid, event_type, original_type, summary, notify_url,"
+                          " resource, created_at_ms, rowid FROM notifications"
+                          " WHERE status IN (1, 3) AND rowid > $1 ORDER BY rowid LIMIT 1",
+                          &st) != QB_OK ||
+            store_bind_int64(st, 1, after) != QB_OK) {
+            store_finalize(st);
+            return QB_E_STORAGE;
+        }
+        int rc = store_step(st);
+        if (rc != STORE_STEP_ROW) {
+            store_finalize(st);
+            return rc == STORE_STEP_DONE ? QB_OK : QB_E_STORAGE;
+        }
+        const char *text[7];
+        for (int i = 0; i < 7; i++) {
+            text[i] = store_column_text(st, i);
+            if (text[i] == NULL)
+                text[i] = "";
+        }
+        uint8_t mac[CRYPTO_SHA256_SIZE];
+        merchant_notify_mac(c->env, text[0], text[1], text[2], text[3], text[4], text[5], text[6],
+                            store_column_int64(st, 7), mac);
+        after = store_column_int64(st, 8);
+        store_finalize(st);
+        const struct store_param p[] = {STORE_BLOB(mac, sizeof mac), STORE_INT(after)};
+        if (store_run(store, "UPDATE notifications SET mac = $1 WHERE rowid = $2", p,
+                      QB_ARRAY_COUNT(p)) != QB_OK)
+            return QB_E_STORAGE;
+        c->sealed++;
+    }
+}
+
+enum qb_error merchant_notify_open(struct ledger *ledger, const struct domain_env *env,
+                                   int64_t *sealed)
+{
+    _Static_assert(MERCHANT_NOTIFY_PENDING == 1 && MERCHANT_NOTIFY_FAILED == 3,
+                   "the SQL's constants above");
+    struct S_open_cmd c = {.env = env};
+    ledger_cmd_init(&c.cmd, S_open_run, NULL);
+    enum qb_error err = ledger_execute(ledger, &c.cmd);
+    if (err == QB_OK)
+        err = c.cmd.result;
+    ledger_cmd_release(&c.cmd);
+    *sealed = err == QB_OK ? c.sealed : 0;
     return err;
 }
 

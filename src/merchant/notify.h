@@ -114,6 +114,27 @@ QB_MUST_USE enum qb_error merchant_txn_notify_add(struct ledger_txn *txn,
                                                   const char *object_id, const char *summary,
                                                   const json_t *resource);
 
+/* The seal of a notification's row (notifications.mac): HMAC-SHA-256
+ * under the domain's notify key of its id, mchid, event_type,
+ * original_type, summary, notify_url and resource (each its length, u32
+ * LE, and its bytes) and created_at_ms (int64 LE): what the worker
+ * encrypts, signs and sends, and where. Written with the row; the worker
+ * sends no row whose seal fails, so that whoever can write the database,
+ * without the data directory's secrets, cannot have the daemon sign a
+ * notification of a payment that never was, or send a merchant's to
+ * another address. */
+void merchant_notify_mac(const struct domain_env *env, const char *id, const char *mchid,
+                         const char *event_type, const char *original_type, const char *summary,
+                         const char *notify_url, const char *resource, int64_t created_at_ms,
+                         uint8_t out[CRYPTO_SHA256_SIZE]);
+
+/* At start, before the worker: when no notification's row has a seal yet
+ * (an earlier version's outbox), those still to be sent (PENDING, or
+ * FAILED, which a resend queues again) are sealed as they stand, in one
+ * ledger command; *sealed how many. QB_E_STORAGE or the submit's error. */
+QB_MUST_USE enum qb_error merchant_notify_open(struct ledger *ledger, const struct domain_env *env,
+                                               int64_t *sealed);
+
 /* --- notify_url ----------------------------------------------------------------- */
 
 /* The host (brackets of an IPv6 literal removed) and port of an http(s)

@@ -65,6 +65,7 @@ struct S_due {
     char *resource; /* malloc'd */
     int attempt_count;
     int64_t created_at_ms;
+    bool sealed; /* the row's seal is merchant_notify_mac's of what it holds */
 };
 
 static void S_due_release(struct S_due *rows, size_t count)
@@ -117,7 +118,7 @@ static void S_due_sql(char *out, size_t out_size)
     buf_init(&sql, out_size - 1);
     enum qb_error err = buf_append_str(
         &sql, "SELECT n.id, n.mchid, n.event_type, n.original_type, n.summary, n.notify_url,"
-              " n.resource, n.attempt_count, n.created_at_ms," S_SHARE_SQL
+              " n.resource, n.attempt_count, n.created_at_ms," S_SHARE_SQL ", n.mac"
               " FROM notifications n LEFT JOIN merchants m ON m.mchid = n.mchid"
               " WHERE n.status = 1 AND n.next_attempt_at_ms <= $1 AND n.id NOT IN (");
     int param = 3;
@@ -188,6 +189,20 @@ static enum qb_error S_read_due(struct merchant_notify_worker *w, int64_t now_ms
             attempts >= 0 && attempts < MERCHANT_NOTIFY_ATTEMPTS_TOTAL_MAX ? (int)attempts : -1;
         r->created_at_ms = store_column_int64(st, 8);
         store_column_text_copy(st, 9, r->share, sizeof r->share);
+        /* The seal of what the row holds, texts unabridged: a field too
+         * long for the copies above is one no writer of this module made. */
+        uint8_t mac[CRYPTO_SHA256_SIZE];
+        const char *text[6] = {
+            (const char *)store_column_text(st, 0), (const char *)store_column_text(st, 1),
+            (const char *)store_column_text(st, 2), (const char *)store_column_text(st, 3),
+            (const char *)store_column_text(st, 4), (const char *)store_column_text(st, 5)};
+        for (size_t i = 0; i < 6; i++)
+            if (text[i] == NULL)
+                text[i] = "";
+        merchant_notify_mac(w->env, text[0], text[1], text[2], text[3], text[4], text[5],
+                            r->resource, r->created_at_ms, mac);
+        r->sealed = store_column_size(st, 10) == sizeof mac &&
+                    crypto_equal(store_column_blob(st, 10), mac, sizeof mac);
         if (r->attempt_count < 0) {
             free(r->resource);
             r->resource = NULL;
@@ -274,6 +289,16 @@ static bool S_build(const struct domain_env *env, const struct merchant *m, cons
                     struct buf *body, struct curl_slist **headers,
                     char error[MERCHANT_NOTIFY_ERROR_SIZE_MAX])
 {
+    if (!r->sealed) {
+        /* Not what the daemon queued: nothing is signed or sent. */
+        log_event(LOG_ERROR, "merchant.notify.unsealed",
+                  "id=%s mchid=%s note=\"the notification's row does not match its seal: the "
+                  "database was altered; not sent\"",
+                  r->id, r->mchid);
+        snprintf(error, MERCHANT_NOTIFY_ERROR_SIZE_MAX,
+                 "not sent: the row does not match its seal (altered in the database)");
+        return false;
+    }
     char key[MERCHANT_APIV3_KEY_SIZE + 1];
     if (!merchant_apiv3_key(env, m, key)) {
         snprintf(error, MERCHANT_NOTIFY_ERROR_SIZE_MAX, "the API v3 key does not unseal");

@@ -910,6 +910,11 @@ const char *const store_sqlite_migrations[] = {
      * (ledger_txn_seal); empty for the rows an earlier version wrote,
      * until the first start with this one seals them. */
     "ALTER TABLE operator_actions ADD COLUMN mac BLOB NOT NULL DEFAULT x'';",
+    /* 50: a merchant notification's row sealed (merchant_notify_mac): what
+     * the worker encrypts, signs and sends, and where; empty for the rows
+     * an earlier version wrote, until the first start with this one seals
+     * those still to be sent. */
+    "ALTER TABLE notifications ADD COLUMN mac BLOB NOT NULL DEFAULT x'';",
 };
 
 const size_t store_sqlite_migration_count =

@@ -1291,12 +1291,13 @@ TEST(a_journal_kept_without_a_chain_key_gets_one_at_its_next_start)
     static const char unkey[] = "DELETE FROM meta WHERE key IN ('chain_keyed_from', "
                                 "'chain_key_check');";
     ASSERT(test_sqlite(db, true, unkey, NULL, NULL));
-    /* As the version before the key left it: schema 47, whose accounts and
-     * audit rows have no mac. The operator checks it with the new build
+    /* As the version before the key left it: schema 47, whose accounts,
+     * audit rows and notifications have no mac. The operator checks it with the new build
      * before starting it. */
     ASSERT(test_sqlite(db, true,
                        "ALTER TABLE accounts DROP COLUMN mac;"
-                       "ALTER TABLE operator_actions DROP COLUMN mac; PRAGMA user_version=47;",
+                       "ALTER TABLE operator_actions DROP COLUMN mac;"
+                       "ALTER TABLE notifications DROP COLUMN mac; PRAGMA user_version=47;",
                        NULL, NULL));
     ASSERT_EQ_INT(unlink(key), 0);
     const char *verify[] = {"--data-dir", dir, "--verify", NULL};

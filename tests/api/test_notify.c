@@ -497,6 +497,114 @@ TEST(delivery_resumes_after_a_restart)
     mh_release(&m);
 }
 
+/* Whether the suite daemon's log holds text. */
+static bool S_log_has(const char *text)
+{
+    static char log[4 * 1024 * 1024];
+    return test_file_read(S_daemon.log_path, log, sizeof log) && strstr(log, text) != NULL;
+}
+
+/* Runs sql on the suite's database, its daemon stopped. */
+static void S_sql(const char *sql)
+{
+    char db[TEST_DAEMON_PATH_SIZE_MAX + 16];
+    snprintf(db, sizeof db, "%s/qianbao.db", S_daemon.data_dir);
+    ASSERT(test_sqlite(db, true, sql, NULL, NULL));
+}
+
+TEST(a_notification_altered_in_the_database_is_not_sent)
+{
+    // Whoever can write the database could edit a waiting notification (another order number, a
+    // paid amount) and have the daemon encrypt and sign it for the merchant, who would ship the
+    // goods. Each row is sealed when it is queued: one that no longer matches is never sent, and
+    // its attempts say why. An earlier version's outbox, sealed by nobody, is sealed as it stands
+    // at the first start that has the seals.
+    struct sink probe;
+    S_receiver_start(&probe, 0, NULL, 0);
+    int port = probe.port;
+    S_receiver_stop(&probe); /* refused until the receiver comes back */
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/n", port);
+    struct mh_merchant m, control;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &control));
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 5000));
+    char transaction_id[32];
+    rh_order_paid(&S_client, &m, &u, "sealed-0001", 1000, url, transaction_id);
+    json_t *n = NULL;
+    for (int waited = 0; waited < S_WAIT_MS && n == NULL; waited += 50) {
+        n = S_newest(&m);
+        if (json_integer_value(json_object_get(n, "attempt_count")) < 1) {
+            json_decref(n);
+            n = NULL;
+            usleep(50 * 1000);
+        }
+    }
+    ASSERT(n != NULL);
+    json_decref(n);
+
+    client_release(&S_client);
+    ASSERT_EQ_INT(test_daemon_stop(&S_daemon), 0);
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "UPDATE notifications SET resource = replace(resource, 'sealed-0001', 'sealed-9999')"
+             " WHERE mchid = '%s'",
+             m.mchid);
+    S_sql(sql);
+    struct sink rcv;
+    S_receiver_start(&rcv, port, NULL, 0);
+    API_MUST(api_daemon_start(&S_daemon, S_root, "notify", S_args, S_admin));
+    client_init(&S_client, S_daemon.base_url);
+
+    /* The receiver is up: another merchant's notification arrives; the
+     * altered one is tried and refused, and never reaches it. */
+    rh_order_paid(&S_client, &control, &u, "sealed-0002", 1000, url, transaction_id);
+    ASSERT(S_wait_count(&rcv, 1));
+    json_t *plain = S_open(&control, &rcv.got[0], "TRANSACTION.SUCCESS", "transaction");
+    ASSERT_EQ_STR(json_string_value(json_object_get(plain, "out_trade_no")), "sealed-0002");
+    json_decref(plain);
+    const char *why = "not sent: the row does not match its seal (altered in the database)";
+    bool refused = false;
+    for (int waited = 0; waited < S_WAIT_MS && !refused; waited += 50) {
+        n = S_newest(&m);
+        json_t *attempts = json_object_get(n, "attempts");
+        json_t *last = json_array_get(attempts, json_array_size(attempts) - 1);
+        refused = strcmp(json_string_value(json_object_get(last, "error")), why) == 0;
+        json_decref(n);
+        if (!refused)
+            usleep(50 * 1000);
+    }
+    ASSERT(refused);
+    usleep(300 * 1000); /* the ladder's next steps, shrunk, have passed */
+    pthread_mutex_lock(&rcv.lock);
+    size_t received = rcv.count;
+    pthread_mutex_unlock(&rcv.lock);
+    ASSERT_EQ_INT((long long)received, 1);
+    ASSERT(S_log_has("event=merchant.notify.unsealed"));
+
+    /* As an earlier version left it: the row as it was queued, no row
+     * sealed. The start seals what is still to be sent, and it goes. */
+    client_release(&S_client);
+    ASSERT_EQ_INT(test_daemon_stop(&S_daemon), 0);
+    snprintf(sql, sizeof sql,
+             "UPDATE notifications SET resource = replace(resource, 'sealed-9999', 'sealed-0001')"
+             " WHERE mchid = '%s'; UPDATE notifications SET mac = x'';",
+             m.mchid);
+    S_sql(sql);
+    API_MUST(api_daemon_start(&S_daemon, S_root, "notify", S_args, S_admin));
+    client_init(&S_client, S_daemon.base_url);
+    ASSERT(S_wait_count(&rcv, 2));
+    plain = S_open(&m, &rcv.got[1], "TRANSACTION.SUCCESS", "transaction");
+    ASSERT_EQ_STR(json_string_value(json_object_get(plain, "out_trade_no")), "sealed-0001");
+    json_decref(plain);
+    ASSERT(S_log_has("event=merchant.notify.sealed rows="));
+    S_receiver_stop(&rcv);
+    mh_release(&m);
+    mh_release(&control);
+}
+
 TEST(a_crash_between_delivery_and_its_record_delivers_again)
 {
     // At least once: the daemon dies (QIANBAO_TEST_CRASH=notify.after_delivery) right after the
@@ -850,6 +958,7 @@ int main(void)
     RUN(a_failing_receiver_is_retried_on_the_ladder);
     RUN(the_owner_reads_the_notifications_in_the_wallet);
     RUN(delivery_resumes_after_a_restart);
+    RUN(a_notification_altered_in_the_database_is_not_sent);
     RUN(a_crash_between_delivery_and_its_record_delivers_again);
     RUN(a_merchant_sends_a_failed_notification_again);
     RUN(a_dead_endpoint_does_not_hold_up_other_merchants);
