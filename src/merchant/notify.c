@@ -506,12 +506,13 @@ static enum qb_error S_resend_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     if (rc != STORE_STEP_ROW)
         return QB_OK;
     c->status_before = (enum merchant_notify_status)status;
-    if (status == MERCHANT_NOTIFY_DELIVERED ||
+    /* Delivered, out of resends, or in a state no version writes (a row
+     * edited by hand): not sent again. */
+    if ((status != MERCHANT_NOTIFY_PENDING && status != MERCHANT_NOTIFY_FAILED) ||
         (status == MERCHANT_NOTIFY_FAILED && count >= MERCHANT_NOTIFY_ATTEMPTS_TOTAL_MAX)) {
         c->outcome = QB_E_CONFLICT;
         return QB_OK;
     }
-    QB_ASSERT(status == MERCHANT_NOTIFY_PENDING || status == MERCHANT_NOTIFY_FAILED);
     c->attempt_count = count;
     c->next_attempt_at_ms = ledger_txn_now_ms(txn);
     const struct store_param update[] = {STORE_TEXT(c->id), STORE_INT(MERCHANT_NOTIFY_PENDING),

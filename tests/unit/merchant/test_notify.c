@@ -364,6 +364,15 @@ TEST(a_resend_makes_a_notification_due_now_within_its_bound)
     ASSERT_EQ_INT(c.status_before, MERCHANT_NOTIFY_DELIVERED);
     S_row(wx, id, &status, &attempts, &next_ms);
     ASSERT_EQ_INT(status, MERCHANT_NOTIFY_DELIVERED);
+
+    /* A status no version writes (a row edited by hand) is refused as one
+     * that cannot be sent again, not trusted. */
+    char sql[160];
+    snprintf(sql, sizeof sql, "UPDATE notifications SET status = 9 WHERE id = '%s'", id);
+    wx_hand_edit(wx, sql);
+    ASSERT_EQ_INT(S_resend(wx, "1900009191", id, &c), QB_E_CONFLICT);
+    S_row(wx, id, &status, &attempts, &next_ms);
+    ASSERT_EQ_INT(status, 9);
     wx_free(wx);
 }
 
