@@ -346,14 +346,19 @@ static enum qb_error S_open_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     struct S_open_cmd *c = (struct S_open_cmd *)cmd;
     struct store *store = ledger_txn_store(txn);
     struct store_stmt *st = NULL;
-    if (store_prepare(store, "SELECT count(*) FROM notifications WHERE length(mac) > 0", &st) !=
-            QB_OK ||
-        store_step(st) != STORE_STEP_ROW) {
+    /* Newest first: once sealing began, the newest rows are sealed, so a
+     * start reads one row, not the whole outbox. */
+    if (store_prepare(store,
+                      "SELECT 1 FROM notifications WHERE length(mac) > 0 ORDER BY seq DESC LIMIT 1",
+                      &st) != QB_OK) {
         store_finalize(st);
         return QB_E_STORAGE;
     }
-    bool sealed_already = store_column_int64(st, 0) > 0;
+    int found = store_step(st);
     store_finalize(st);
+    if (found != STORE_STEP_ROW && found != STORE_STEP_DONE)
+        return QB_E_STORAGE;
+    bool sealed_already = found == STORE_STEP_ROW;
     if (sealed_already)
         return QB_OK;
     /* The mac's fields, by rowid, so that each read goes on after the
