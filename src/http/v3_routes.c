@@ -511,9 +511,17 @@ static void S_query(struct http_request *req, const char *out_trade_no, const ch
     struct store *reader = http_reader_acquire(req);
     if (reader == NULL)
         return;
-    enum qb_error err = merchant_order_get(reader, http_request_merchant(req)->mchid, out_trade_no,
-                                           transaction_id, o);
+    const char *wrong = NULL;
+    enum qb_error err = merchant_order_query(reader, http_request_merchant(req)->mchid,
+                                             out_trade_no, transaction_id, o, &wrong);
     http_reader_release(req, reader);
+    if (err == QB_OK && wrong != NULL) {
+        /* Told as a system error, as WeChat tells one: the merchant asks
+         * again later, and ships nothing on it meanwhile. */
+        log_event(LOG_ERROR, "merchant.order_unbacked", "mchid=%s out_trade_no=%s problem=\"%s\"",
+                  o->mchid, o->out_trade_no, wrong);
+        err = QB_E_INTERNAL;
+    }
     if (err != QB_OK) {
         http_reply_error(req, err);
         return;

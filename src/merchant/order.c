@@ -702,6 +702,28 @@ static enum qb_error S_paid_check(struct store *reader, const struct merchant_or
     return merchant_payment_check(reader, &w, wrong);
 }
 
+bool merchant_order_is_paid(const struct merchant_order *o)
+{
+    return o->state == MERCHANT_SUCCESS || o->state == MERCHANT_REFUND ||
+           (o->state == MERCHANT_REVOKED && o->success_at_ms > 0);
+}
+
+enum qb_error merchant_order_query(struct store *reader, const char *mchid,
+                                   const char *out_trade_no, const char *transaction_id,
+                                   struct merchant_order *out, const char **wrong)
+{
+    QB_ASSERT(wrong != NULL);
+    *wrong = NULL;
+    if (store_begin(reader) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = merchant_order_get(reader, mchid, out_trade_no, transaction_id, out);
+    if (err == QB_OK && merchant_order_is_paid(out))
+        err = S_paid_check(reader, out, wrong);
+    if (store_rollback(reader) != QB_OK && err == QB_OK)
+        err = QB_E_STORAGE;
+    return err;
+}
+
 /* What is wrong with paid order o's refunds, as a whole: an order REFUND
  * has some, any other none; they return no more than its total, and the
  * fee shares they returned add up to what the rule returns for their sum
@@ -764,7 +786,7 @@ static enum qb_error S_orders_walk(struct store *reader, int64_t *orders, int64_
                     "not know)";
         } else {
             reversal = o.state == MERCHANT_REVOKED && o.success_at_ms > 0;
-            if (o.state == MERCHANT_SUCCESS || o.state == MERCHANT_REFUND || reversal) {
+            if (merchant_order_is_paid(&o)) {
                 err = S_paid_check(reader, &o, &wrong);
                 if (err == QB_OK && wrong == NULL && reversal &&
                     o.trade_type != MERCHANT_TRADE_MICROPAY)

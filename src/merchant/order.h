@@ -126,6 +126,20 @@ QB_MUST_USE enum qb_error merchant_order_get(struct store *reader, const char *m
                                              const char *out_trade_no, const char *transaction_id,
                                              struct merchant_order *out);
 
+/* Whether o was paid: SUCCESS, REFUND, or a payment-code order REVOKED
+ * after it was paid (success_at_ms set). */
+bool merchant_order_is_paid(const struct merchant_order *o);
+/* The order as a merchant's query is answered (merchant_order_get), read in
+ * one snapshot with what pays it: a paid order must be its payer's payment
+ * and its entry in the journal, as the operator's check has them
+ * (merchant_orders_check). *wrong says what is not (NULL: nothing), and the
+ * order is then not to be answered: a row altered in the database to say an
+ * order was paid is not told, signed, to a merchant who ships goods on it.
+ * QB_OK (with *wrong), QB_E_ORDER_NOT_EXIST, QB_E_STORAGE. */
+QB_MUST_USE enum qb_error merchant_order_query(struct store *reader, const char *mchid,
+                                               const char *out_trade_no, const char *transaction_id,
+                                               struct merchant_order *out, const char **wrong);
+
 /* A page of merchant mchid's paid orders, newest payment first: those
  * whose payment entry is newer than after_entry and older than
  * before_entry (0: from the newest), at most room of them

@@ -931,6 +931,79 @@ TEST(a_suspended_merchant_takes_no_money_but_gives_it_back)
     mh_release(&m);
 }
 
+/* GET of merchant m's order by path, signed; its status, the answer in *out. */
+static long S_query_status(const struct mh_merchant *m, const char *path, json_t **out)
+{
+    struct client_response res;
+    long status = mh_call(&S_client, m, "GET", path, NULL, &res);
+    ASSERT(mh_response_verified(m, &res));
+    *out = api_json(&res);
+    client_response_release(&res);
+    return status;
+}
+
+TEST(an_order_altered_in_the_database_to_look_paid_is_not_answered_paid)
+{
+    // Whoever can write the database could mark an unpaid order SUCCESS (with another order's
+    // payment and entry), or raise a paid order's total, and a merchant polling the query would
+    // read, signed by the platform, that it was paid and ship the goods. The query checks a paid
+    // order against its payer's payment and its entry in the journal, as the operator's check
+    // does, and answers SYSTEM_ERROR, logged at error, when they disagree.
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 50000));
+    struct mh_merchant m;
+    ASSERT(mh_onboard(&S_client, S_admin, 0, &m));
+    char paid_id[32], raised_id[32], code_url[128];
+    rh_order_paid(&S_client, &m, &u, "backed-paid", 1000, NULL, paid_id);
+    rh_order_paid(&S_client, &m, &u, "backed-raised", 1000, NULL, raised_id);
+    S_native(&m, "backed-unpaid", 90000, code_url);
+    json_t *j = S_query(&m, "backed-raised");
+    ASSERT_EQ_STR(S_str(j, "trade_state"), "SUCCESS");
+    json_decref(j);
+
+    client_release(&S_client);
+    ASSERT_EQ_INT(test_daemon_stop(&S_daemon), 0);
+    char db[TEST_DAEMON_PATH_SIZE_MAX + 16], sql[1024];
+    snprintf(db, sizeof db, "%s/qianbao.db", S_daemon.data_dir);
+    snprintf(sql, sizeof sql,
+             "UPDATE orders SET total_minor = 100000 WHERE mchid = '%s' AND out_trade_no = "
+             "'backed-raised';"
+             "UPDATE orders SET (state, payer_user_id, payment_id, entry_id, success_at_ms) ="
+             " (SELECT state, payer_user_id, payment_id, entry_id, success_at_ms FROM orders"
+             "  WHERE mchid = '%s' AND out_trade_no = 'backed-paid')"
+             " WHERE mchid = '%s' AND out_trade_no = 'backed-unpaid';",
+             m.mchid, m.mchid, m.mchid);
+    ASSERT(test_sqlite(db, true, sql, NULL, NULL));
+    API_MUST(api_daemon_start(&S_daemon, S_root, "merchant", NULL, S_admin));
+    client_init(&S_client, S_daemon.base_url);
+
+    const char *altered[] = {"out-trade-no/backed-unpaid", "out-trade-no/backed-raised", NULL};
+    char path[256];
+    for (int i = 0; altered[i] != NULL; i++) {
+        snprintf(path, sizeof path, "/v3/pay/transactions/%s?mchid=%s", altered[i], m.mchid);
+        ASSERT_EQ_INT(S_query_status(&m, path, &j), 500);
+        ASSERT_EQ_STR(S_str(j, "code"), "SYSTEM_ERROR");
+        json_decref(j);
+    }
+    snprintf(path, sizeof path, "/v3/pay/transactions/id/%s?mchid=%s", raised_id, m.mchid);
+    ASSERT_EQ_INT(S_query_status(&m, path, &j), 500);
+    json_decref(j);
+    /* The order nobody touched is answered as before. */
+    snprintf(path, sizeof path, "/v3/pay/transactions/id/%s?mchid=%s", paid_id, m.mchid);
+    ASSERT_EQ_INT(S_query_status(&m, path, &j), 200);
+    ASSERT_EQ_STR(S_str(j, "trade_state"), "SUCCESS");
+    ASSERT_EQ_STR(S_str(j, "out_trade_no"), "backed-paid");
+    json_decref(j);
+    static char log[4 * 1024 * 1024];
+    ASSERT(test_file_read(S_daemon.log_path, log, sizeof log));
+    ASSERT(strstr(log, "event=merchant.order_unbacked mchid=") != NULL);
+    ASSERT(strstr(log, "out_trade_no=backed-unpaid problem=\"the payer's payment it names says "
+                       "otherwise") != NULL);
+    ASSERT(strstr(log, "out_trade_no=backed-raised problem=\"the payer's payment it names says "
+                       "otherwise") != NULL);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -950,5 +1023,6 @@ int main(void)
     RUN(a_user_pays_a_native_order_once_and_sees_it_in_bills);
     RUN(an_operator_lists_and_reads_merchants_newest_first_without_keys);
     RUN(a_suspended_merchant_takes_no_money_but_gives_it_back);
+    RUN(an_order_altered_in_the_database_to_look_paid_is_not_answered_paid);
     return api_suite_end(&suite);
 }
