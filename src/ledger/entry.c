@@ -191,33 +191,40 @@ void ledger_entry_hash(const struct ledger_chain *chain, const struct ledger_ent
     crypto_sha256_end(&st, out);
 }
 
-enum qb_error ledger_entry_from_row(struct store_stmt *stmt, struct ledger_entry *out)
+enum qb_error ledger_entry_from_columns(struct store_stmt *stmt, int first,
+                                        struct ledger_entry *out)
 {
+    QB_ASSERT(stmt != NULL && first >= 0 && out != NULL);
     memset(out, 0, sizeof *out);
-    out->id = store_column_int64(stmt, 0);
-    out->created_at_ms = store_column_int64(stmt, 1);
-    int64_t kind = store_column_int64(stmt, 2);
-    int64_t code = store_column_int64(stmt, 3);
-    out->ref_entry_id = store_column_int64(stmt, 4);
-    out->expires_at_ms = store_column_int64(stmt, 5);
+    out->id = store_column_int64(stmt, first + 0);
+    out->created_at_ms = store_column_int64(stmt, first + 1);
+    int64_t kind = store_column_int64(stmt, first + 2);
+    int64_t code = store_column_int64(stmt, first + 3);
+    out->ref_entry_id = store_column_int64(stmt, first + 4);
+    out->expires_at_ms = store_column_int64(stmt, first + 5);
     if (kind < LEDGER_ENTRY_TRANSFER || kind > LEDGER_ENTRY_EXPIRE || code < 0 || code > UINT16_MAX)
         return QB_E_INTERNAL;
     out->kind = (enum ledger_entry_kind)kind;
     out->code = (uint16_t)code;
-    const char *ref = store_column_text(stmt, 6);
-    size_t ref_size = store_column_size(stmt, 6);
+    const char *ref = store_column_text(stmt, first + 6);
+    size_t ref_size = store_column_size(stmt, first + 6);
     if (ref_size >= LEDGER_REF_SIZE_MAX || memchr(ref, '\0', ref_size) != NULL)
         return QB_E_INTERNAL;
     memcpy(out->ref, ref, ref_size);
     out->ref[ref_size] = '\0';
-    const void *postings = store_column_blob(stmt, 7);
-    size_t postings_size = store_column_size(stmt, 7);
+    const void *postings = store_column_blob(stmt, first + 7);
+    size_t postings_size = store_column_size(stmt, first + 7);
     if (!ledger_postings_decode(out, postings, postings_size))
         return QB_E_INTERNAL;
-    if (store_column_size(stmt, 8) != CRYPTO_SHA256_SIZE)
+    if (store_column_size(stmt, first + 8) != CRYPTO_SHA256_SIZE)
         return QB_E_INTERNAL;
-    memcpy(out->hash, store_column_blob(stmt, 8), CRYPTO_SHA256_SIZE);
+    memcpy(out->hash, store_column_blob(stmt, first + 8), CRYPTO_SHA256_SIZE);
     return QB_OK;
+}
+
+enum qb_error ledger_entry_from_row(struct store_stmt *stmt, struct ledger_entry *out)
+{
+    return ledger_entry_from_columns(stmt, 0, out);
 }
 
 bool ledger_entry_is_well_formed(const struct ledger_entry *entry, char *why, size_t why_size)

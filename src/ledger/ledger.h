@@ -503,6 +503,16 @@ QB_MUST_USE enum qb_error ledger_account_view(struct ledger *ledger, int64_t acc
 QB_MUST_USE enum qb_error ledger_account_find(struct store *reader, const char *owner,
                                               const struct currency *currency,
                                               enum ledger_account_kind kind, int64_t *account_id);
+/* An entry read by another module's query, which joins the entries table
+ * as alias t and selects these columns, in this order; then decoded from
+ * the column first on by ledger_entry_from_columns: QB_E_INTERNAL for a
+ * row no writer makes, and for none at all (NULL columns: no such entry in
+ * a LEFT JOIN). */
+#define LEDGER_ENTRY_COLUMNS_OF(t)                                                                 \
+    t ".id, " t ".created_at_ms, " t ".kind, " t ".code, " t ".ref_entry_id, " t                   \
+      ".expires_at_ms, " t ".ref, " t ".postings, " t ".hash"
+QB_MUST_USE enum qb_error ledger_entry_from_columns(struct store_stmt *stmt, int first,
+                                                    struct ledger_entry *out);
 /* Reads one committed entry. QB_E_NOT_FOUND. */
 QB_MUST_USE enum qb_error ledger_entry_read(struct store *reader, int64_t entry_id,
                                             struct ledger_entry *out);

@@ -821,25 +821,17 @@ static bool S_delayed_matches(const struct wallet_payment *p, const struct ledge
     return end->kind == LEDGER_ENTRY_VOID && p->failure_code[0] != '\0';
 }
 
-/* Reads what S_delayed_matches compares for the delayed transfer id: *ok
+/* Reads what S_delayed_matches compares for delayed transfer row: *ok
  * false when it does not hold, or something it names is missing. */
-static enum qb_error S_delayed_one(struct store *reader, const char *id, bool *ok)
+static enum qb_error S_delayed_one(struct store *reader, const struct wallet_payment_parties *row,
+                                   bool *ok)
 {
-    struct wallet_payment p;
-    struct identity_user payer, payee;
+    const struct wallet_payment *p = &row->payment;
     struct ledger_entry hold, end;
-    memset(&payer, 0, sizeof payer);
-    memset(&payee, 0, sizeof payee);
     bool open = false;
-    enum qb_error err = wallet_payment_get(reader, id, NULL, &p);
-    if (err == QB_OK)
-        err = identity_user_get(reader, p.user_id, &payer);
-    if (err == QB_OK)
-        err = identity_user_get(reader, p.counterparty_id, &payee);
-    if (err == QB_OK)
-        err = ledger_hold_read(reader, p.hold_id, p.entry_id, &hold, &end, &open);
-    *ok = err == QB_OK && p.kind == WALLET_TRANSFER &&
-          S_delayed_matches(&p, &hold, &end, open, payer.account_id, payee.account_id);
+    enum qb_error err = ledger_hold_read(reader, p->hold_id, p->entry_id, &hold, &end, &open);
+    *ok = err == QB_OK &&
+          S_delayed_matches(p, &hold, &end, open, row->user_account, row->counterparty_account);
     return err == QB_E_NOT_FOUND || err == QB_E_INTERNAL ? QB_OK : err;
 }
 
@@ -847,37 +839,46 @@ static enum qb_error S_delayed_one(struct store *reader, const char *id, bool *o
  * the journal by one, and the entries of the kind each row names, one
  * each: an entry beyond them is a transfer nobody made. */
 struct S_transfer_kind {
-    const char *sql; /* the ids of its payments */
-    enum qb_error (*one)(struct store *reader, const char *id, bool *ok);
+    const char *where; /* its payments (wallet_payments_each) */
+    bool with_entry;   /* read with the entry each names (one reads its own) */
+    enum qb_error (*one)(struct store *reader, const struct wallet_payment_parties *row, bool *ok);
     const char *name;  /* "transfer ID: wrong" */
     const char *wrong; /* what is wrong with a payment one refused */
     enum ledger_entry_kind entry;
     const char *entries; /* "the journal holds N entries, the payments M" */
 };
 
+struct S_transfers_walk {
+    struct store *reader;
+    const struct S_transfer_kind *kind;
+    int64_t *transfers;
+    char *problem;
+    size_t problem_size;
+};
+
+static enum qb_error S_transfer_each(const struct wallet_payment_parties *row, void *arg)
+{
+    struct S_transfers_walk *w = arg;
+    bool ok = false;
+    enum qb_error err = QB_OK;
+    /* A payer or payee who is no user (0) is missing: no posting is its. */
+    if (row->well_formed && row->user_account > 0 && row->counterparty_account > 0)
+        err = w->kind->one(w->reader, row, &ok);
+    if (err == QB_OK && !ok) {
+        snprintf(w->problem, w->problem_size, "%s %s: %s", w->kind->name, row->payment.id,
+                 w->kind->wrong);
+        err = QB_E_INTERNAL;
+    }
+    if (err == QB_OK)
+        (*w->transfers)++;
+    return err;
+}
+
 static enum qb_error S_transfers_check(struct store *reader, const struct S_transfer_kind *k,
                                        int64_t *transfers, char *problem, size_t problem_size)
 {
-    struct store_stmt *st = NULL;
-    if (store_prepare(reader, k->sql, &st) != QB_OK)
-        return QB_E_STORAGE;
-    enum qb_error err = QB_OK;
-    int rc;
-    while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
-        char id[ID_TEXT_SIZE_MAX];
-        store_column_text_copy(st, 0, id, sizeof id);
-        bool ok = false;
-        err = k->one(reader, id, &ok);
-        if (err == QB_OK && !ok) {
-            snprintf(problem, problem_size, "%s %s: %s", k->name, id, k->wrong);
-            err = QB_E_INTERNAL;
-        }
-        if (err == QB_OK)
-            (*transfers)++;
-    }
-    if (err == QB_OK && rc != STORE_STEP_DONE)
-        err = QB_E_STORAGE;
-    store_finalize(st);
+    struct S_transfers_walk w = {reader, k, transfers, problem, problem_size};
+    enum qb_error err = wallet_payments_each(reader, k->where, k->with_entry, S_transfer_each, &w);
     if (err != QB_OK)
         return err;
     int64_t posted = 0;
@@ -898,7 +899,8 @@ static enum qb_error S_delayed_check(struct store *reader, int64_t *transfers, c
 {
     static const struct S_transfer_kind delayed = {
         /* The terms of the partial index payments_delayed. */
-        "SELECT id FROM payments WHERE kind = 3 AND hold_id <> 0",
+        "kind = 3 AND hold_id <> 0",
+        false,
         S_delayed_one,
         "delayed transfer",
         "its hold, or the capture or release its status says, is not in the journal as it "
@@ -910,42 +912,35 @@ static enum qb_error S_delayed_check(struct store *reader, int64_t *transfers, c
     return S_transfers_check(reader, &delayed, transfers, problem, problem_size);
 }
 
-/* Whether instant transfer id is posted as its payment says: SUCCESS, by
+/* Whether instant transfer row is posted as its payment says: SUCCESS, by
  * the TRANSFER entry it names (WALLET_CODE_TRANSFER, ref the payment),
  * which moves its amount from the payer's account to the payee's and
- * nothing else. *ok false when it does not, or something it names is
- * missing. */
-static enum qb_error S_instant_one(struct store *reader, const char *id, bool *ok)
+ * nothing else (read with it: S_instant_check's walk). *ok false when it
+ * does not, or its entry is missing. */
+static enum qb_error S_instant_one(struct store *reader, const struct wallet_payment_parties *row,
+                                   bool *ok)
 {
-    struct wallet_payment p;
-    struct identity_user payer, payee;
-    struct ledger_entry e;
-    memset(&payer, 0, sizeof payer);
-    memset(&payee, 0, sizeof payee);
-    enum qb_error err = wallet_payment_get(reader, id, NULL, &p);
-    if (err == QB_OK)
-        err = identity_user_get(reader, p.user_id, &payer);
-    if (err == QB_OK)
-        err = identity_user_get(reader, p.counterparty_id, &payee);
-    if (err == QB_OK)
-        err = ledger_entry_read(reader, p.entry_id, &e);
+    (void)reader; /* the walk read its entry */
+    const struct wallet_payment *p = &row->payment;
+    const struct ledger_entry *e = &row->entry;
     *ok = false;
-    if (err == QB_OK && p.kind == WALLET_TRANSFER && p.status == WALLET_SUCCESS &&
-        e.kind == LEDGER_ENTRY_TRANSFER && e.code == WALLET_CODE_TRANSFER &&
-        strcmp(e.ref, p.id) == 0 && e.posting_count == 2) {
-        const struct ledger_posting *debit = ledger_entry_posting(&e, payer.account_id);
-        const struct ledger_posting *credit = ledger_entry_posting(&e, payee.account_id);
-        *ok = debit != NULL && credit != NULL && debit->amount_minor == -p.amount_minor &&
-              credit->amount_minor == p.amount_minor;
+    if (row->entry_read && e->id == p->entry_id && p->status == WALLET_SUCCESS &&
+        e->kind == LEDGER_ENTRY_TRANSFER && e->code == WALLET_CODE_TRANSFER &&
+        strcmp(e->ref, p->id) == 0 && e->posting_count == 2) {
+        const struct ledger_posting *debit = ledger_entry_posting(e, row->user_account);
+        const struct ledger_posting *credit = ledger_entry_posting(e, row->counterparty_account);
+        *ok = debit != NULL && credit != NULL && debit->amount_minor == -p->amount_minor &&
+              credit->amount_minor == p->amount_minor;
     }
-    return err == QB_E_NOT_FOUND || err == QB_E_INTERNAL ? QB_OK : err;
+    return QB_OK;
 }
 
 static enum qb_error S_instant_check(struct store *reader, int64_t *transfers, char *problem,
                                      size_t problem_size)
 {
     static const struct S_transfer_kind instant = {
-        "SELECT id FROM payments WHERE kind = 3 AND hold_id = 0",
+        "kind = 3 AND hold_id = 0",
+        true,
         S_instant_one,
         "transfer",
         "its entry is not in the journal as its payment says (a payment, user or entry missing, "

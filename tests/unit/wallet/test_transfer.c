@@ -535,7 +535,9 @@ TEST(the_check_finds_an_instant_transfer_its_journal_does_not_bear_out)
     struct wallet_verify_counts packets;
     ASSERT_EQ_INT(wallet_verify(wx->reader, NULL, false, 0, &report, &packets, NULL, NULL), QB_OK);
 
-    char edits[5][2][256];
+    ASSERT_EQ_INT(packets.instant_transfers, 2);
+
+    char edits[8][2][256];
     snprintf(edits[0][0], sizeof edits[0][0],
              "UPDATE payments SET amount_minor = 70000 WHERE id = '%s'", t.payment.id);
     snprintf(edits[0][1], sizeof edits[0][1],
@@ -552,14 +554,26 @@ TEST(the_check_finds_an_instant_transfer_its_journal_does_not_bear_out)
              "UPDATE payments SET entry_id = entry_id + 1 WHERE id = '%s'", t.payment.id);
     snprintf(edits[3][1], sizeof edits[3][1],
              "UPDATE payments SET entry_id = entry_id - 1 WHERE id = '%s'", t.payment.id);
-    snprintf(edits[4][0], sizeof edits[4][0], "DELETE FROM payments WHERE id = '%s'", t.payment.id);
-    edits[4][1][0] = '\0';
-    for (size_t i = 0; i < 5; i++) {
+    snprintf(edits[4][0], sizeof edits[4][0],
+             "UPDATE payments SET counterparty_id = 'u_nobody' WHERE id = '%s'", t.payment.id);
+    snprintf(edits[4][1], sizeof edits[4][1],
+             "UPDATE payments SET counterparty_id = '%s' WHERE id = '%s'", b.id, t.payment.id);
+    snprintf(edits[5][0], sizeof edits[5][0],
+             "UPDATE payments SET user_id = 'u_nobody' WHERE id = '%s'", t.payment.id);
+    snprintf(edits[5][1], sizeof edits[5][1], "UPDATE payments SET user_id = '%s' WHERE id = '%s'",
+             a.id, t.payment.id);
+    snprintf(edits[6][0], sizeof edits[6][0], "UPDATE payments SET status = 9 WHERE id = '%s'",
+             t.payment.id);
+    snprintf(edits[6][1], sizeof edits[6][1], "UPDATE payments SET status = %d WHERE id = '%s'",
+             (int)WALLET_SUCCESS, t.payment.id);
+    snprintf(edits[7][0], sizeof edits[7][0], "DELETE FROM payments WHERE id = '%s'", t.payment.id);
+    edits[7][1][0] = '\0';
+    for (size_t i = 0; i < 8; i++) {
         S_hand_edit(wx, edits[i][0]);
         ASSERT_EQ_INT(wallet_verify(wx->reader, NULL, false, 0, &report, &packets, NULL, NULL),
                       QB_E_INTERNAL);
         fprintf(stderr, "  %s: %s\n", edits[i][0], report.problem);
-        ASSERT(strstr(report.problem, i < 4 ? t.payment.id : "the journal holds 2 transfers") !=
+        ASSERT(strstr(report.problem, i < 7 ? t.payment.id : "the journal holds 2 transfers") !=
                NULL);
         if (edits[i][1][0] == '\0')
             continue;
