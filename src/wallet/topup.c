@@ -599,10 +599,11 @@ static bool S_entry_is(const struct ledger_entry *e, enum ledger_entry_kind kind
 
 /* What is wrong with top-up p, whose user's account is account_id: NULL
  * when nothing. */
-static enum qb_error S_topup_check(struct store *reader, const struct S_check_accounts *accounts,
-                                   const struct wallet_payment *p, int64_t account_id,
+static enum qb_error S_topup_check(const struct S_check_accounts *accounts,
+                                   const struct wallet_payment_parties *row, int64_t account_id,
                                    const char **wrong)
 {
+    const struct wallet_payment *p = &row->payment;
     *wrong = NULL;
     if (p->hold_id != 0 || p->fee_minor != 0) {
         *wrong = "it names a hold or a fee, which no top-up has";
@@ -615,16 +616,12 @@ static enum qb_error S_topup_check(struct store *reader, const struct S_check_ac
             *wrong = "it failed without a failure code";
         return QB_OK;
     }
-    struct ledger_entry e;
-    enum qb_error err = ledger_entry_read(reader, p->entry_id, &e);
-    if (err == QB_E_NOT_FOUND ||
-        (err == QB_OK && !S_entry_is(&e, LEDGER_ENTRY_TRANSFER, WALLET_CODE_TOPUP, p, account_id,
-                                     p->amount_minor, 0, accounts->bank_clearing))) {
+    if (!row->entry_read || row->entry.id != p->entry_id ||
+        !S_entry_is(&row->entry, LEDGER_ENTRY_TRANSFER, WALLET_CODE_TOPUP, p, account_id,
+                    p->amount_minor, 0, accounts->bank_clearing))
         *wrong = "its credit is not in the journal as it should be (an entry of its code and ref, "
                  "bank clearing to its account, of its amount)";
-        return QB_OK;
-    }
-    return err;
+    return QB_OK;
 }
 
 /* What is wrong with withdrawal p, from account_id: NULL when nothing. */
@@ -703,61 +700,58 @@ struct S_check_counts {
     int64_t fees;
 };
 
-/* Checks bank payment id, counting it into want. */
+/* Checks bank payment row, counting it into want. */
 static enum qb_error S_bank_payment_check(struct store *reader,
-                                          const struct S_check_accounts *accounts, const char *id,
+                                          const struct S_check_accounts *accounts,
+                                          const struct wallet_payment_parties *row,
                                           struct S_check_counts *want, char *problem,
                                           size_t problem_size)
 {
-    struct wallet_payment p;
-    enum qb_error err = wallet_payment_get(reader, id, NULL, &p);
-    if (err == QB_E_NOT_FOUND || err == QB_E_INTERNAL || (err == QB_OK && p.currency == NULL)) {
+    const struct wallet_payment *p = &row->payment;
+    if (!row->well_formed) {
         snprintf(problem, problem_size,
                  "bank payment %s: its row is not one Qianbao writes (a status, currency or "
                  "kind it does not know)",
-                 id);
+                 p->id);
         return QB_E_INTERNAL;
     }
-    if (err != QB_OK)
-        return err;
-    QB_ASSERT(p.kind == WALLET_TOPUP || p.kind == WALLET_WITHDRAWAL);
-    bool topup = p.kind == WALLET_TOPUP;
+    enum qb_error err = QB_OK;
+    QB_ASSERT(p->kind == WALLET_TOPUP || p->kind == WALLET_WITHDRAWAL);
+    bool topup = p->kind == WALLET_TOPUP;
     /* Whose money: the user's balance, or the merchant's account the
      * payment's counterparty_id names (wallet_pay_cmd.account_label, also
      * the owner of its account in the ledger). */
     int64_t account_id = 0;
-    if (!topup && p.counterparty_id[0] != '\0') {
-        err = ledger_account_find(reader, p.counterparty_id, p.currency, LEDGER_ACCOUNT_MERCHANT,
+    if (!topup && p->counterparty_id[0] != '\0') {
+        err = ledger_account_find(reader, p->counterparty_id, p->currency, LEDGER_ACCOUNT_MERCHANT,
                                   &account_id);
     } else {
-        struct identity_user user;
-        err = identity_user_get(reader, p.user_id, &user);
-        if (err == QB_OK)
-            account_id = user.account_id;
+        account_id = row->user_account;
+        err = account_id > 0 ? QB_OK : QB_E_NOT_FOUND;
     }
     const char *wrong = NULL;
-    if (err == QB_OK && p.status != WALLET_PROCESSING && p.status != WALLET_SUCCESS &&
-        p.status != WALLET_FAILED)
+    if (err == QB_OK && p->status != WALLET_PROCESSING && p->status != WALLET_SUCCESS &&
+        p->status != WALLET_FAILED)
         wrong = "its status is none Qianbao writes";
     else if (err == QB_OK)
-        err = topup ? S_topup_check(reader, accounts, &p, account_id, &wrong)
-                    : S_withdrawal_check(reader, accounts, &p, account_id, &wrong);
+        err = topup ? S_topup_check(accounts, row, account_id, &wrong)
+                    : S_withdrawal_check(reader, accounts, p, account_id, &wrong);
     if (err == QB_E_STORAGE)
         return err;
     if (err != QB_OK && wrong == NULL)
         wrong = "its account, or an entry it names, cannot be read";
     if (wrong != NULL) {
-        snprintf(problem, problem_size, "%s %s (%s): %s", topup ? "top-up" : "withdrawal", p.id,
-                 wallet_payment_status_name(p.status), wrong);
+        snprintf(problem, problem_size, "%s %s (%s): %s", topup ? "top-up" : "withdrawal", p->id,
+                 wallet_payment_status_name(p->status), wrong);
         return QB_E_INTERNAL;
     }
     if (topup) {
-        want->topups_credited += p.status == WALLET_SUCCESS;
+        want->topups_credited += p->status == WALLET_SUCCESS;
     } else {
         want->withdrawals++;
-        want->withdrawals_captured += p.status == WALLET_SUCCESS;
-        want->withdrawals_released += p.status == WALLET_FAILED;
-        want->fees += p.status == WALLET_SUCCESS && p.fee_minor > 0;
+        want->withdrawals_captured += p->status == WALLET_SUCCESS;
+        want->withdrawals_released += p->status == WALLET_FAILED;
+        want->fees += p->status == WALLET_SUCCESS && p->fee_minor > 0;
     }
     return QB_OK;
 }
@@ -787,6 +781,25 @@ static enum qb_error S_bank_entries_check(struct store *reader, const struct S_c
                                 problem_size);
 }
 
+struct S_bank_walk {
+    struct store *reader;
+    const struct S_check_accounts *accounts;
+    struct S_check_counts want;
+    int64_t *payments;
+    char *problem;
+    size_t problem_size;
+};
+
+static enum qb_error S_bank_each(const struct wallet_payment_parties *row, void *arg)
+{
+    struct S_bank_walk *w = arg;
+    enum qb_error err =
+        S_bank_payment_check(w->reader, w->accounts, row, &w->want, w->problem, w->problem_size);
+    if (err == QB_OK)
+        (*w->payments)++;
+    return err;
+}
+
 static enum qb_error S_bank_payments_check(struct store *reader, int64_t *payments, char *problem,
                                            size_t problem_size)
 {
@@ -801,29 +814,13 @@ static enum qb_error S_bank_payments_check(struct store *reader, int64_t *paymen
     if (err != QB_OK && err != QB_E_NOT_FOUND)
         return QB_E_STORAGE;
     _Static_assert(WALLET_TOPUP == 1 && WALLET_WITHDRAWAL == 2, "the SQL's constants");
-    struct store_stmt *st = NULL;
+    struct S_bank_walk w = {reader, &accounts, {0}, payments, problem, problem_size};
     /* The terms of the partial index payments_bank: the bank's payments
-     * found among the transfers that outnumber them, one row at a time. */
-    if (store_prepare(reader,
-                      "SELECT id FROM payments INDEXED BY payments_bank WHERE kind IN (1, 2)"
-                      " ORDER BY seq",
-                      &st) != QB_OK)
-        return QB_E_STORAGE;
-    struct S_check_counts want = {0};
-    err = QB_OK;
-    int rc;
-    while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
-        char id[ID_TEXT_SIZE_MAX];
-        store_column_text_copy(st, 0, id, sizeof id);
-        err = S_bank_payment_check(reader, &accounts, id, &want, problem, problem_size);
-        if (err == QB_OK)
-            (*payments)++;
-    }
-    if (err == QB_OK && rc != STORE_STEP_DONE)
-        err = QB_E_STORAGE;
-    store_finalize(st);
+     * found among the transfers that outnumber them. */
+    err = wallet_payments_each(reader, "kind IN (1, 2)", true, S_bank_each, &w);
     if (err != QB_OK)
         return err;
+    struct S_check_counts want = w.want;
     return S_bank_entries_check(reader, &want, problem, problem_size);
 }
 

@@ -516,6 +516,16 @@ TEST(the_check_finds_a_bank_payment_its_journal_does_not_bear_out)
              "UPDATE payments SET status = 2 WHERE id = '%s'", topup_ok.id, topup_ok.id);
     S_tamper(wx, "UPDATE payments SET kind = 3 WHERE id = '%s'",
              "UPDATE payments SET kind = 1 WHERE id = '%s'", topup_ok.id, "top-up");
+    /* One naming another entry, a user who is not one, or a status no
+     * version writes. */
+    S_tamper(wx, "UPDATE payments SET entry_id = entry_id + 1 WHERE id = '%s'",
+             "UPDATE payments SET entry_id = entry_id - 1 WHERE id = '%s'", topup_ok.id,
+             topup_ok.id);
+    S_tamper(wx, "UPDATE payments SET user_id = 'u_' || user_id WHERE id = '%s'",
+             "UPDATE payments SET user_id = substr(user_id, 3) WHERE id = '%s'", topup_ok.id,
+             topup_ok.id);
+    S_tamper(wx, "UPDATE payments SET status = 9 WHERE id = '%s'",
+             "UPDATE payments SET status = 2 WHERE id = '%s'", topup_ok.id, topup_ok.id);
     /* A succeeded one said to be a withdrawal: no hold of it. */
     S_tamper(wx, "UPDATE payments SET kind = 2 WHERE id = '%s'",
              "UPDATE payments SET kind = 1 WHERE id = '%s'", topup_ok.id, topup_ok.id);
