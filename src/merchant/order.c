@@ -635,19 +635,25 @@ enum qb_error merchant_payment_check(struct store *reader, const struct merchant
                  "status or entry)";
         return QB_OK;
     }
-    struct ledger_entry e;
-    err = w->entry_id > 0 ? ledger_entry_read(reader, w->entry_id, &e) : QB_E_NOT_FOUND;
-    if (err == QB_E_NOT_FOUND) {
+    struct ledger_entry read;
+    const struct ledger_entry *e = w->entry;
+    if (e == NULL) {
+        err = w->entry_id > 0 ? ledger_entry_read(reader, w->entry_id, &read) : QB_E_NOT_FOUND;
+        if (err != QB_OK && err != QB_E_NOT_FOUND)
+            return err;
+        e = err == QB_OK ? &read : NULL;
+    } else if (!w->entry_read || e->id != w->entry_id) {
+        e = NULL;
+    }
+    if (e == NULL) {
         *wrong = "the entry it names is not in the journal";
         return QB_OK;
     }
-    if (err != QB_OK)
-        return err;
-    if (e.kind != LEDGER_ENTRY_TRANSFER || e.code != w->code || strcmp(e.ref, p.id) != 0 ||
-        !ledger_entry_moves(&e, w->legs, w->leg_count))
+    if (e->kind != LEDGER_ENTRY_TRANSFER || e->code != w->code || strcmp(e->ref, p.id) != 0 ||
+        !ledger_entry_moves(e, w->legs, w->leg_count))
         *wrong = "the entry it names is not its money (another code or ref, or other accounts "
                  "or amounts than its payer, its merchant and fee income of its figures)";
-    else if (e.created_at_ms != w->at_ms)
+    else if (e->created_at_ms != w->at_ms)
         *wrong = "its time is not its entry's (the row and its command's entry take the "
                  "command's time)";
     return QB_OK;
@@ -662,9 +668,12 @@ static enum qb_error S_order_problem(const struct merchant_order *o, const char 
     return QB_E_INTERNAL;
 }
 
-/* What is wrong with the payment of paid order o (NULL: nothing). */
+/* What is wrong with the payment of paid order o (NULL: nothing), between
+ * accounts a (NULL: read here) and by entry e as the walk read it (NULL:
+ * read here). */
 static enum qb_error S_paid_check(struct store *reader, const struct merchant_order *o,
-                                  const char **wrong)
+                                  const struct merchant_order_accounts *a,
+                                  const struct ledger_entry *e, bool entry_read, const char **wrong)
 {
     *wrong = NULL;
     if (o->entry_id <= 0 || o->payment_id[0] == '\0' || o->payer_user_id[0] == '\0' ||
@@ -677,9 +686,14 @@ static enum qb_error S_paid_check(struct store *reader, const struct merchant_or
         *wrong = "its total or fee cannot be a payment's";
         return QB_OK;
     }
-    struct merchant_order_accounts a;
-    enum qb_error err =
-        merchant_order_accounts_read(reader, o->payer_user_id, o->mchid, o->currency, &a);
+    struct merchant_order_accounts read;
+    enum qb_error err = QB_OK;
+    if (a == NULL) {
+        err = merchant_order_accounts_read(reader, o->payer_user_id, o->mchid, o->currency, &read);
+        a = &read;
+    }
+    if (err == QB_OK && (a->payer <= 0 || a->merchant <= 0 || a->fee_income <= 0))
+        err = QB_E_NOT_FOUND;
     if (err == QB_E_NOT_FOUND) {
         *wrong = "its payer, its merchant or fee income is not in the books";
         return QB_OK;
@@ -696,8 +710,10 @@ static enum qb_error S_paid_check(struct store *reader, const struct merchant_or
         .amount_minor = o->total_minor,
         .entry_id = o->entry_id,
         .at_ms = o->success_at_ms,
+        .entry = e,
+        .entry_read = entry_read,
     };
-    w.leg_count = merchant_order_payment_legs(a.payer, a.merchant, a.fee_income, o->total_minor,
+    w.leg_count = merchant_order_payment_legs(a->payer, a->merchant, a->fee_income, o->total_minor,
                                               o->fee_minor, w.legs);
     return merchant_payment_check(reader, &w, wrong);
 }
@@ -718,65 +734,91 @@ enum qb_error merchant_order_query(struct store *reader, const char *mchid,
         return QB_E_STORAGE;
     enum qb_error err = merchant_order_get(reader, mchid, out_trade_no, transaction_id, out);
     if (err == QB_OK && merchant_order_is_paid(out))
-        err = S_paid_check(reader, out, wrong);
+        err = S_paid_check(reader, out, NULL, NULL, false, wrong);
     if (store_rollback(reader) != QB_OK && err == QB_OK)
         err = QB_E_STORAGE;
     return err;
 }
 
-/* What is wrong with paid order o's refunds, as a whole: an order REFUND
- * has some, any other none; they return no more than its total, and the
- * fee shares they returned add up to what the rule returns for their sum
+/* What is wrong with paid order o's refunds, as a whole, from their count
+ * and sums (read with the order): an order REFUND has some, any other
+ * none; they return no more than its total, and the fee shares they
+ * returned add up to what the rule returns for their sum
  * (merchant_fee_refund: a cumulative share, so their sum is the share of
  * the refunds' sum). Each refund against its entry is merchant_refunds_check's. */
-static enum qb_error S_refunded_check(struct store *reader, const struct merchant_order *o,
-                                      const char **wrong)
+static const char *S_refunded_wrong(const struct merchant_order *o, int64_t count, int64_t refunded,
+                                    int64_t fee_returned)
 {
-    *wrong = NULL;
-    struct store_stmt *st = NULL;
-    if (store_prepare(reader,
-                      "SELECT count(*), COALESCE(sum(refund_minor), 0),"
-                      " COALESCE(sum(fee_refund_minor), 0) FROM refunds WHERE transaction_id = $1",
-                      &st) != QB_OK)
-        return QB_E_STORAGE;
-    const struct store_param id[1] = {STORE_TEXT(o->transaction_id)};
-    enum qb_error err = store_bind_params(st, id, 1);
-    int64_t count = 0, refunded = 0, fee_returned = 0;
-    if (err == QB_OK && store_step(st) == STORE_STEP_ROW) {
-        count = store_column_int64(st, 0);
-        refunded = store_column_int64(st, 1);
-        fee_returned = store_column_int64(st, 2);
-    } else {
-        err = QB_E_STORAGE;
-    }
-    store_finalize(st);
-    if (err != QB_OK)
-        return err;
     if ((count > 0) != (o->state == MERCHANT_REFUND))
-        *wrong = o->state == MERCHANT_REFUND ? "it is refunded, but no refund names it"
-                                             : "refunds name it, but it is not refunded";
-    else if (count > 0 && (refunded <= 0 || refunded > o->total_minor))
-        *wrong = "its refunds return more than its total";
-    else if (count > 0 &&
-             fee_returned != merchant_fee_refund(o->fee_minor, o->total_minor, 0, refunded))
-        *wrong = "its refunds' fee shares do not add up to the share of what they returned";
+        return o->state == MERCHANT_REFUND ? "it is refunded, but no refund names it"
+                                           : "refunds name it, but it is not refunded";
+    if (count > 0 && (refunded <= 0 || refunded > o->total_minor))
+        return "its refunds return more than its total";
+    if (count > 0 && fee_returned != merchant_fee_refund(o->fee_minor, o->total_minor, 0, refunded))
+        return "its refunds' fee shares do not add up to the share of what they returned";
+    return NULL;
+}
+
+/* The accounts an order's payment moves between, as the walk of every
+ * order finds them: its payer's and its merchant's from tables read once,
+ * fee income's of the one currency asked last. */
+struct S_walk_accounts {
+    struct wallet_account_map *users, *merchants;
+    const struct currency *currency;
+    int64_t fee_income;
+};
+
+static enum qb_error S_walk_accounts_of(struct store *reader, struct S_walk_accounts *w,
+                                        const struct merchant_order *o,
+                                        struct merchant_order_accounts *out)
+{
+    if (o->currency != w->currency) {
+        enum qb_error err = ledger_account_find(reader, "system:fee_income", o->currency,
+                                                LEDGER_ACCOUNT_SYSTEM, &w->fee_income);
+        if (err == QB_E_NOT_FOUND)
+            w->fee_income = 0;
+        else if (err != QB_OK)
+            return QB_E_STORAGE;
+        w->currency = o->currency;
+    }
+    out->payer = wallet_account_map_get(w->users, o->payer_user_id);
+    out->merchant = wallet_account_map_get(w->merchants, o->mchid);
+    out->fee_income = w->fee_income;
     return QB_OK;
 }
+
+/* Every order with its entry and its refunds' count and sums, in one
+ * statement (S_row's columns first). */
+#define S_WALK_REFUNDS(what)                                                                       \
+    "(SELECT " what " FROM refunds r WHERE r.transaction_id = orders.transaction_id)"
+#define S_WALK_SQL                                                                                 \
+    "SELECT o.*, " LEDGER_ENTRY_COLUMNS_OF(                                                        \
+        "e") " FROM (SELECT " S_COLUMNS                                                            \
+             ", seq, " S_WALK_REFUNDS("count(*)") ", " S_WALK_REFUNDS("COALESCE(sum(refund_minor)" \
+                                                                      ", 0)") ", " S_WALK_REFUNDS( \
+                 "COALESCE(sum(fee_refund_minor), 0)") " FROM orders) o"                           \
+                                                       " LEFT JOIN entries e ON e.id = "           \
+                                                       "o.entry_id ORDER BY o.seq"
+enum { S_WALK_REFUND_COUNT = 24, S_WALK_ENTRY = 27 };
 
 /* Checks every order: one not paid names no payment, entry or payer's
  * payment; a paid one (SUCCESS, REFUND, or a payment-code order REVOKED
  * after it was paid: success_at_ms, as the index orders_reversed has it)
- * is its payment (S_paid_check) and its refunds (S_refunded_check). *paid
+ * is its payment (S_paid_check) and its refunds (S_refunded_wrong). *paid
  * and *reversed count those the journal pays and reverses. */
 static enum qb_error S_orders_walk(struct store *reader, int64_t *orders, int64_t *paid,
                                    int64_t *reversed, char *problem, size_t problem_size)
 {
     _Static_assert(MERCHANT_REVOKED == 7, "the SQL's constant below and orders_reversed's");
+    struct S_walk_accounts accounts = {0};
+    enum qb_error err = wallet_account_map_read(reader, WALLET_USERS_ACCOUNTS_SQL, &accounts.users);
+    if (err == QB_OK)
+        err = wallet_account_map_read(reader, "SELECT mchid, account_id FROM merchants",
+                                      &accounts.merchants);
     struct store_stmt *st = NULL;
-    if (store_prepare(reader, "SELECT " S_COLUMNS " FROM orders ORDER BY seq", &st) != QB_OK)
-        return QB_E_STORAGE;
-    enum qb_error err = QB_OK;
-    int rc;
+    if (err == QB_OK && store_prepare(reader, S_WALK_SQL, &st) != QB_OK)
+        err = QB_E_STORAGE;
+    int rc = STORE_STEP_DONE;
     while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
         struct merchant_order o;
         const char *wrong = NULL;
@@ -787,12 +829,19 @@ static enum qb_error S_orders_walk(struct store *reader, int64_t *orders, int64_
         } else {
             reversal = o.state == MERCHANT_REVOKED && o.success_at_ms > 0;
             if (merchant_order_is_paid(&o)) {
-                err = S_paid_check(reader, &o, &wrong);
+                struct merchant_order_accounts a;
+                struct ledger_entry e;
+                bool entry_read = ledger_entry_from_columns(st, S_WALK_ENTRY, &e) == QB_OK;
+                err = S_walk_accounts_of(reader, &accounts, &o, &a);
+                if (err == QB_OK)
+                    err = S_paid_check(reader, &o, &a, &e, entry_read, &wrong);
                 if (err == QB_OK && wrong == NULL && reversal &&
                     o.trade_type != MERCHANT_TRADE_MICROPAY)
                     wrong = "it is reversed, but only a payment-code order is";
                 if (err == QB_OK && wrong == NULL)
-                    err = S_refunded_check(reader, &o, &wrong);
+                    wrong = S_refunded_wrong(&o, store_column_int64(st, S_WALK_REFUND_COUNT),
+                                             store_column_int64(st, S_WALK_REFUND_COUNT + 1),
+                                             store_column_int64(st, S_WALK_REFUND_COUNT + 2));
             } else if (o.entry_id != 0 || o.payment_id[0] != '\0' || o.success_at_ms != 0) {
                 wrong = "it names a payment, an entry or a time paid, but is not paid";
             }
@@ -807,7 +856,10 @@ static enum qb_error S_orders_walk(struct store *reader, int64_t *orders, int64_
     }
     if (err == QB_OK && rc != STORE_STEP_DONE)
         err = QB_E_STORAGE;
-    store_finalize(st);
+    if (st != NULL)
+        store_finalize(st);
+    wallet_account_map_free(accounts.users);
+    wallet_account_map_free(accounts.merchants);
     return err;
 }
 

@@ -280,6 +280,10 @@ struct merchant_payment_want {
     int64_t at_ms;             /* when the row says it was paid: the entry's time */
     struct ledger_leg legs[3]; /* what the entry moves */
     size_t leg_count;
+    /* The entry entry_id names, when the caller read it with the row
+     * (NULL: merchant_payment_check reads it; missing: entry_read false). */
+    const struct ledger_entry *entry;
+    bool entry_read;
 };
 /* Whether the payment and the entry are as w says: the payment of w's kind,
  * payer, merchant, amount and currency, SUCCESS, settled by w's entry; the

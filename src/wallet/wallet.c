@@ -190,70 +190,88 @@ static enum qb_error payments_rows(struct store_stmt *st, enum qb_error err,
     return err;
 }
 
-/* Every user's account by the user's id, read in one scan of the users
- * for a walk over millions of payments, which would otherwise look up two
- * users a payment (most of the check's time). An open-addressing table
- * kept at most half full; memory grows with the users as the ledger's
- * check's does with the accounts. */
-struct S_users {
-    struct S_user {
+struct wallet_account_map {
+    struct S_slot {
         char id[ID_TEXT_SIZE_MAX]; /* "": an empty slot */
         int64_t account;
     } * slots;
     size_t mask; /* slots - 1, a power of two less one */
+    size_t count;
 };
 
-static size_t S_users_slot(const struct S_users *u, const char *id)
+static size_t S_map_slot(const struct wallet_account_map *m, const char *id)
 {
     uint64_t h = 14695981039346656037ULL; /* FNV-1a */
     for (const char *c = id; *c != '\0'; c++)
         h = (h ^ (uint8_t)*c) * 1099511628211ULL;
-    size_t i = (size_t)h & u->mask;
-    while (u->slots[i].id[0] != '\0' && strcmp(u->slots[i].id, id) != 0)
-        i = (i + 1) & u->mask;
+    size_t i = (size_t)h & m->mask;
+    while (m->slots[i].id[0] != '\0' && strcmp(m->slots[i].id, id) != 0)
+        i = (i + 1) & m->mask;
     return i;
 }
 
-/* The account of user id; 0: no such user. */
-static int64_t S_users_account(const struct S_users *u, const char *id)
+/* Doubles m's slots, keeping it at most half full. */
+static void S_map_grow(struct wallet_account_map *m)
 {
-    return id[0] != '\0' ? u->slots[S_users_slot(u, id)].account : 0;
+    struct wallet_account_map bigger = {calloc(2 * (m->mask + 1), sizeof *m->slots),
+                                        2 * m->mask + 1, m->count};
+    QB_ASSERT(bigger.slots != NULL); /* as the ledger's check's accounts */
+    for (size_t i = 0; i <= m->mask; i++)
+        if (m->slots[i].id[0] != '\0')
+            bigger.slots[S_map_slot(&bigger, m->slots[i].id)] = m->slots[i];
+    free(m->slots);
+    *m = bigger;
 }
 
-static enum qb_error S_users_read(struct store *reader, struct S_users *u)
+enum qb_error wallet_account_map_read(struct store *reader, const char *sql,
+                                      struct wallet_account_map **out)
 {
-    memset(u, 0, sizeof *u);
+    QB_ASSERT(reader != NULL && sql != NULL && out != NULL);
+    *out = NULL;
+    struct wallet_account_map *m = calloc(1, sizeof *m);
+    QB_ASSERT(m != NULL);
+    m->mask = 1023;
+    m->slots = calloc(m->mask + 1, sizeof *m->slots);
+    QB_ASSERT(m->slots != NULL);
     struct store_stmt *st = NULL;
-    if (store_prepare(reader, "SELECT count(*) FROM users", &st) != QB_OK)
+    if (store_prepare(reader, sql, &st) != QB_OK) {
+        wallet_account_map_free(m);
         return QB_E_STORAGE;
-    int rc = store_step(st);
-    int64_t count = rc == STORE_STEP_ROW ? store_column_int64(st, 0) : -1;
-    store_finalize(st);
-    if (count < 0 || count > (INT64_C(1) << 40))
-        return QB_E_STORAGE;
-    size_t size = 16;
-    while (size < (size_t)count * 2)
-        size *= 2;
-    u->slots = calloc(size, sizeof *u->slots);
-    QB_ASSERT(u->slots != NULL); /* as the ledger's check's accounts */
-    u->mask = size - 1;
-    if (store_prepare(reader, "SELECT id, account_id FROM users", &st) != QB_OK)
-        return QB_E_STORAGE;
-    int64_t read = 0;
-    while ((rc = store_step(st)) == STORE_STEP_ROW && read < count) {
+    }
+    int rc;
+    while ((rc = store_step(st)) == STORE_STEP_ROW) {
         char id[ID_TEXT_SIZE_MAX];
         store_column_text_copy(st, 0, id, sizeof id);
         if (id[0] == '\0')
-            continue; /* a user with no id: no payment can name it */
-        struct S_user *slot = &u->slots[S_users_slot(u, id)];
+            continue; /* no row can name it */
+        if (2 * (m->count + 1) > m->mask + 1)
+            S_map_grow(m);
+        struct S_slot *slot = &m->slots[S_map_slot(m, id)];
+        m->count += slot->id[0] == '\0';
         memcpy(slot->id, id, sizeof id);
         slot->account = store_column_int64(st, 1);
-        read++;
     }
     store_finalize(st);
-    /* In one snapshot, the rows are those counted: a row beyond them
-     * would overfill the table. */
-    return rc == STORE_STEP_DONE ? QB_OK : QB_E_STORAGE;
+    if (rc != STORE_STEP_DONE) {
+        wallet_account_map_free(m);
+        return QB_E_STORAGE;
+    }
+    *out = m;
+    return QB_OK;
+}
+
+int64_t wallet_account_map_get(const struct wallet_account_map *m, const char *id)
+{
+    QB_ASSERT(m != NULL && id != NULL);
+    return id[0] != '\0' ? m->slots[S_map_slot(m, id)].account : 0;
+}
+
+void wallet_account_map_free(struct wallet_account_map *m)
+{
+    if (m == NULL)
+        return;
+    free(m->slots);
+    free(m);
 }
 
 enum qb_error wallet_payments_each(struct store *reader, const char *where, bool with_entry,
@@ -268,8 +286,8 @@ enum qb_error wallet_payments_each(struct store *reader, const char *where, bool
                      with_entry ? ", " LEDGER_ENTRY_COLUMNS_OF("e") : "", where,
                      with_entry ? " LEFT JOIN entries e ON e.id = p.entry_id" : "");
     QB_ASSERT(n > 0 && (size_t)n < sizeof sql);
-    struct S_users users;
-    enum qb_error err = S_users_read(reader, &users);
+    struct wallet_account_map *users = NULL;
+    enum qb_error err = wallet_account_map_read(reader, WALLET_USERS_ACCOUNTS_SQL, &users);
     struct store_stmt *st = NULL;
     if (err == QB_OK && store_prepare(reader, sql, &st) != QB_OK)
         err = QB_E_STORAGE;
@@ -277,8 +295,8 @@ enum qb_error wallet_payments_each(struct store *reader, const char *where, bool
     int rc = STORE_STEP_DONE;
     while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
         row.well_formed = payment_row(st, &row.payment) == QB_OK;
-        row.user_account = S_users_account(&users, row.payment.user_id);
-        row.counterparty_account = S_users_account(&users, row.payment.counterparty_id);
+        row.user_account = wallet_account_map_get(users, row.payment.user_id);
+        row.counterparty_account = wallet_account_map_get(users, row.payment.counterparty_id);
         row.entry_read = with_entry && ledger_entry_from_columns(st, S_ENTRY, &row.entry) == QB_OK;
         err = each(&row, arg);
     }
@@ -286,7 +304,7 @@ enum qb_error wallet_payments_each(struct store *reader, const char *where, bool
         err = QB_E_STORAGE;
     if (st != NULL)
         store_finalize(st);
-    free(users.slots);
+    wallet_account_map_free(users);
     return err;
 }
 

@@ -157,6 +157,20 @@ struct wallet_backlog {
     int64_t transfer_next_check_ms; /* the earliest time the worker is to take one up */
 };
 QB_MUST_USE enum qb_error wallet_backlog_read(struct store *reader, struct wallet_backlog *out);
+/* Accounts by a text id, read in one query for a check that walks millions
+ * of rows naming them (their users, their merchants) and would otherwise
+ * look each up by its text key: sql selects (id, account id), such as
+ * WALLET_USERS_ACCOUNTS_SQL. An open-addressing table kept at most half
+ * full, its memory growing with the rows as the ledger's check's does with
+ * the accounts. QB_OK or QB_E_STORAGE. */
+struct wallet_account_map;
+#define WALLET_USERS_ACCOUNTS_SQL "SELECT id, account_id FROM users"
+QB_MUST_USE enum qb_error wallet_account_map_read(struct store *reader, const char *sql,
+                                                  struct wallet_account_map **out);
+/* The account of id; 0: none. */
+int64_t wallet_account_map_get(const struct wallet_account_map *m, const char *id);
+void wallet_account_map_free(struct wallet_account_map *m);
+
 /* A payment as the operator's check walks it: with the accounts of its
  * user and of its counterparty as users, read with it. */
 struct wallet_payment_parties {
