@@ -3,6 +3,7 @@
  *
  *   build/release/bench_seed --data-dir DIR --users N --out FILE
  *                            [--balance MINOR] [--payment-password DIGITS]
+ *                            [--orders N] [--arrivals N]
  *
  * Registering 100,000 users over HTTP (an SMS code each, an Argon2id hash
  * each) takes far longer than the benchmark itself, and the benchmark is
@@ -29,6 +30,13 @@
  * command (the development outbox's delivery is the row itself, and every
  * code was read), so that the daemon's SMS worker has nothing left to do
  * during the benchmark. FILE gets one line per user: "USER_ID TOKEN PHONE".
+ *
+ * With --orders N it then makes a merchant (mchid 1900000001, a fee of
+ * 0.6 %) and N paid orders of it: user i mod N pays 1.00 at the merchant's
+ * till code (merchant_order_pay_cmd, the order made and paid in one
+ * command, with the payment password as a till's payment takes it), so
+ * that the operator's check (qianbaod --verify) can be timed on a journal
+ * of merchant payments; bench/http/run does not use it.
  *
  * With --arrivals N it measures, on the users it seeded, how fast delayed
  * transfers (延时到账) arrive: its clock is then a manual one, started at the
@@ -58,6 +66,8 @@
 #include "domain/domain.h"
 #include "identity/identity.h"
 #include "ledger/ledger.h"
+#include "merchant/merchant.h"
+#include "merchant/order.h"
 #include "sms/sms.h"
 #include "store/pool.h"
 #include "store/store.h"
@@ -246,6 +256,61 @@ static enum qb_error outbox_delivered_run(struct ledger_txn *txn, struct ledger_
                      params, 1);
 }
 
+/* --- merchant payments (--orders) ------------------------------------------------- */
+
+#define S_ORDERS_MCHID "1900000001"
+#define S_ORDER_MINOR 100
+
+static void orders_seed(struct ledger *ledger, const struct domain_env *env,
+                        const struct seed_user *users, size_t user_count, size_t orders,
+                        const char *payment_password)
+{
+    struct merchant_create_cmd m;
+    merchant_create_cmd_init(&m, env);
+    snprintf(m.merchant.mchid, sizeof m.merchant.mchid, S_ORDERS_MCHID);
+    merchant_appid_new(env, m.merchant.appid);
+    snprintf(m.merchant.name, sizeof m.merchant.name, "Bench noodles");
+    /* Nobody signs a /v3 request to it in this data directory. */
+    snprintf(m.merchant.public_key_pem, sizeof m.merchant.public_key_pem, "unused");
+    snprintf(m.merchant.serial_no, sizeof m.merchant.serial_no, "AB");
+    domain_seal(env, "0123456789abcdefghijABCDEFGHIJ01", 32, m.merchant.apiv3_key_sealed);
+    m.merchant.fee_ppm = 6000;
+    if (ledger_execute(ledger, &m.cmd) != QB_OK || m.cmd.result != QB_OK || m.outcome != QB_OK)
+        die("the merchant", error_name(m.outcome));
+    ledger_cmd_release(&m.cmd);
+
+    struct merchant_order_pay_cmd *c = calloc(S_CHUNK_USERS, sizeof *c);
+    struct ledger_cmd **cmds = calloc(S_CHUNK_USERS, sizeof *cmds);
+    if (c == NULL || cmds == NULL)
+        die("calloc", "out of memory");
+    int64_t start_ns = clock_monotonic_ns();
+    for (size_t first = 0; first < orders; first += S_CHUNK_USERS) {
+        size_t count = orders - first < S_CHUNK_USERS ? orders - first : S_CHUNK_USERS;
+        for (size_t i = 0; i < count; i++) {
+            merchant_order_pay_cmd_init(&c[i], env);
+            snprintf(c[i].payer_id, sizeof c[i].payer_id, "%s", users[(first + i) % user_count].id);
+            snprintf(c[i].till_mchid, sizeof c[i].till_mchid, S_ORDERS_MCHID);
+            c[i].till_amount_minor = S_ORDER_MINOR;
+            c[i].has_payment_password = true;
+            snprintf(c[i].payment_password, sizeof c[i].payment_password, "%s", payment_password);
+            cmds[i] = &c[i].cmd;
+        }
+        wave_run(ledger, cmds, count);
+        for (size_t i = 0; i < count; i++) {
+            if (c[i].outcome != QB_OK)
+                die("an order's payment", error_name(c[i].outcome));
+            ledger_cmd_release(&c[i].cmd);
+        }
+        fprintf(stderr, "bench_seed: %zu/%zu orders paid (%.1f s)\n", first + count, orders,
+                seconds_since(start_ns));
+    }
+    crypto_wipe(c, S_CHUNK_USERS * sizeof *c);
+    free(cmds);
+    free(c);
+    printf("bench_seed: %zu orders of merchant " S_ORDERS_MCHID " paid, %d minor units each\n",
+           orders, S_ORDER_MINOR);
+}
+
 /* --- delayed transfers' arrivals (--arrivals) --------------------------------------- */
 
 /* Sends count transfers of 0.01 to arrive in 2 hours, the k-th (from first)
@@ -341,7 +406,7 @@ static void arrivals_measure(struct ledger *ledger, const struct domain_env *env
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_seed --data-dir DIR --users N --out FILE [--balance MINOR] "
-                    "[--payment-password DIGITS] [--arrivals N]\n");
+                    "[--payment-password DIGITS] [--orders N] [--arrivals N]\n");
     exit(2);
 }
 
@@ -364,7 +429,7 @@ static void secret_path(char *out, size_t size, const char *dir, const char *nam
 int main(int argc, char **argv)
 {
     const char *dir = NULL, *out_path = NULL, *payment_password = "258147";
-    int64_t user_count = 0, balance_minor = 100000000, arrivals = 0;
+    int64_t user_count = 0, balance_minor = 100000000, arrivals = 0, orders = 0;
     for (int i = 1; i < argc; i++) {
         if (i + 1 >= argc)
             usage();
@@ -380,6 +445,8 @@ int main(int argc, char **argv)
             payment_password = argv[++i];
         else if (strcmp(argv[i], "--arrivals") == 0)
             arrivals = parse_count(argv[++i], S_USERS_MAX);
+        else if (strcmp(argv[i], "--orders") == 0)
+            orders = parse_count(argv[++i], INT64_C(1000000000));
         else
             usage();
     }
@@ -491,6 +558,8 @@ int main(int argc, char **argv)
         fprintf(out, "%s %s %s\n", users[i].id, users[i].token, users[i].phone);
     if (fclose(out) != 0)
         die("writing", out_path);
+    if (orders > 0)
+        orders_seed(ledger, &env, users, (size_t)user_count, (size_t)orders, payment_password);
     if (arrivals > 0)
         arrivals_measure(ledger, &env, clock, path, users, (size_t)user_count, (size_t)arrivals,
                          payment_password);
