@@ -48,16 +48,24 @@ static void S_native(const struct mh_merchant *m, const char *out_trade_no, long
     client_response_release(&res);
 }
 
+/* GET of merchant m's order by path, signed; its status, the answer in *out. */
+static long S_query_status(const struct mh_merchant *m, const char *path, json_t **out)
+{
+    struct client_response res;
+    long status = mh_call(&S_client, m, "GET", path, NULL, &res);
+    ASSERT(mh_response_verified(m, &res));
+    *out = api_json(&res);
+    client_response_release(&res);
+    return status;
+}
+
 static json_t *S_query(const struct mh_merchant *m, const char *out_trade_no)
 {
     char path[256];
     snprintf(path, sizeof path, "/v3/pay/transactions/out-trade-no/%s?mchid=%s", out_trade_no,
              m->mchid);
-    struct client_response res;
-    ASSERT_EQ_INT(mh_call(&S_client, m, "GET", path, NULL, &res), 200);
-    ASSERT(mh_response_verified(m, &res));
-    json_t *j = api_json(&res);
-    client_response_release(&res);
+    json_t *j = NULL;
+    ASSERT_EQ_INT(S_query_status(m, path, &j), 200);
     ASSERT(j != NULL);
     return j;
 }
@@ -929,17 +937,6 @@ TEST(a_suspended_merchant_takes_no_money_but_gives_it_back)
         if (strstr(log, audit[i]) == NULL)
             TEST_FAIL_("no audit line \"%s\" in the log", audit[i]);
     mh_release(&m);
-}
-
-/* GET of merchant m's order by path, signed; its status, the answer in *out. */
-static long S_query_status(const struct mh_merchant *m, const char *path, json_t **out)
-{
-    struct client_response res;
-    long status = mh_call(&S_client, m, "GET", path, NULL, &res);
-    ASSERT(mh_response_verified(m, &res));
-    *out = api_json(&res);
-    client_response_release(&res);
-    return status;
 }
 
 TEST(an_order_altered_in_the_database_to_look_paid_is_not_answered_paid)
