@@ -338,16 +338,30 @@ static enum qb_error S_check(struct store *reader, int64_t *packets, char *probl
         {"send", "red_packets", "entry_id", "id", WALLET_CODE_RED_PACKET_SEND},
         {"refund", "red_packets", "refund_entry_id", "id", WALLET_CODE_RED_PACKET_REFUND},
     };
+    /* The entries of all three codes counted in one scan of the journal. */
+    _Static_assert(WALLET_CODE_RED_PACKET_SEND == 40 && WALLET_CODE_RED_PACKET_CLAIM == 41 &&
+                       WALLET_CODE_RED_PACKET_REFUND == 42,
+                   "the codes' range below");
+    int64_t posted_by_code[3] = {0};
+    struct store_stmt *st_codes = NULL;
+    if (store_prepare(reader,
+                      "SELECT code, count(*) FROM entries WHERE code BETWEEN 40 AND 42"
+                      " GROUP BY code",
+                      &st_codes) != QB_OK)
+        return QB_E_STORAGE;
+    while ((rc = store_step(st_codes)) == STORE_STEP_ROW)
+        posted_by_code[store_column_int64(st_codes, 0) - WALLET_CODE_RED_PACKET_SEND] =
+            store_column_int64(st_codes, 1);
+    store_finalize(st_codes);
+    if (rc != STORE_STEP_DONE)
+        return QB_E_STORAGE;
     char sql[256];
     for (size_t i = 0; i < QB_ARRAY_COUNT(moves); i++) {
         snprintf(sql, sizeof sql, "SELECT count(*) FROM %s WHERE %s != 0", moves[i].table,
                  moves[i].entry);
         if (S_count(reader, sql, &stored) != QB_OK)
             return QB_E_STORAGE;
-        snprintf(sql, sizeof sql, "SELECT count(*) FROM entries WHERE code = %d",
-                 (int)moves[i].code);
-        if (S_count(reader, sql, &posted) != QB_OK)
-            return QB_E_STORAGE;
+        posted = posted_by_code[moves[i].code - WALLET_CODE_RED_PACKET_SEND];
         snprintf(sql, sizeof sql,
                  "SELECT count(*) FROM %s r JOIN entries e ON e.id = r.%s"
                  " WHERE e.code = %d AND e.ref = r.%s",
