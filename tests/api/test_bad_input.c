@@ -654,7 +654,6 @@ TEST(bad_amounts_currencies_and_keys_are_refused_with_their_codes)
 /* Codes no request can be made to provoke on purpose, each with where it
  * is checked instead. Everything else must be asserted by some API test. */
 static const char *const S_not_provocable[][2] = {
-    {"SYSTEM_ERROR", "never the answer to any input: a bug; every API test fails on a 5xx"},
     {"HOLD_RESOLVED", "a hold captured or voided twice inside the ledger: "
                       "tests/unit/ledger/test_ledger.c"},
     {"RISK_REJECTED", "reserved for the risk engine, which no route consults yet"},
