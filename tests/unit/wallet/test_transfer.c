@@ -614,6 +614,39 @@ TEST(the_check_finds_a_wallet_pointed_at_another_users_account)
     wx_free(wx);
 }
 
+TEST(the_checks_table_of_accounts_finds_every_id_it_read)
+{
+    /* The checks look each payment's users up in a table read once
+     * (wallet_account_map): it grows past its first thousand slots, finds
+     * every id it read with its account, the last one read for an id read
+     * twice, and 0 for an id it never read or none. */
+    struct wx *wx = wx_new();
+    struct wallet_account_map *m = NULL;
+    ASSERT_EQ_INT(
+        wallet_account_map_read(
+            wx->reader,
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000)"
+            " SELECT 'u_' || i, 7 * i FROM n"
+            " UNION ALL SELECT 'u_42', 1 UNION ALL SELECT '', 9",
+            &m),
+        QB_OK);
+    char id[32];
+    for (int i = 1; i <= 5000; i++) {
+        snprintf(id, sizeof id, "u_%d", i);
+        ASSERT_EQ_INT(wallet_account_map_get(m, id), i == 42 ? 1 : 7 * i);
+    }
+    ASSERT_EQ_INT(wallet_account_map_get(m, "u_5001"), 0);
+    ASSERT_EQ_INT(wallet_account_map_get(m, "u_0"), 0);
+    ASSERT_EQ_INT(wallet_account_map_get(m, ""), 0);
+    wallet_account_map_free(m);
+    /* SQL the store refuses reads nothing. */
+    m = NULL;
+    ASSERT_EQ_INT(wallet_account_map_read(wx->reader, "SELECT id FROM no_such_table", &m),
+                  QB_E_STORAGE);
+    ASSERT(m == NULL);
+    wx_free(wx);
+}
+
 TEST(names_are_masked_by_character)
 {
     // One mask wherever another party or a stranger sees a name (a transfer's answer, a scanned
@@ -652,6 +685,7 @@ int main(void)
     RUN(the_check_finds_a_return_that_does_not_send_its_transfer_back);
     RUN(the_check_finds_an_instant_transfer_its_journal_does_not_bear_out);
     RUN(the_check_finds_a_wallet_pointed_at_another_users_account);
+    RUN(the_checks_table_of_accounts_finds_every_id_it_read);
     RUN(names_are_masked_by_character);
     return test_summary();
 }
