@@ -2272,7 +2272,7 @@ struct S_structure_check {
     const char *db_url;
     enum store_mode mode;
     enum qb_error result;
-    char damage[512];
+    char damage[600]; /* room for "cannot open the database: " and store_open's 512 */
 };
 
 static void *S_structure_main(void *arg)
