@@ -999,6 +999,7 @@ TEST(an_order_altered_in_the_database_to_look_paid_is_not_answered_paid)
                        "otherwise") != NULL);
     ASSERT(strstr(log, "out_trade_no=backed-raised problem=\"the payer's payment it names says "
                        "otherwise") != NULL);
+    mh_release(&m);
 }
 
 int main(void)
