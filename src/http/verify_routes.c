@@ -115,15 +115,17 @@ static void *S_run(void *arg)
     v->running = false;
     S_outcome_record(v, rc, finished_ms);
     int64_t number = v->number;
+    int64_t duration_ms = finished_ms - v->started_ms;
     char by[sizeof v->by_principal];
     memcpy(by, v->by_principal, sizeof by);
     pthread_mutex_unlock(&v->mutex);
     /* Books that disagree are the worst news the daemon can give: error,
      * which --log-level error still shows. */
     log_event(rc == QB_OK ? LOG_INFO : LOG_ERROR, "ledger.verified",
-              "number=%lld by=%s result=%s entries=%lld accounts=%lld problem=\"%s\"",
+              "number=%lld by=%s result=%s entries=%lld accounts=%lld duration_ms=%lld "
+              "problem=\"%s\"",
               (long long)number, by, S_result_name(rc), (long long)report.entries_checked,
-              (long long)report.accounts_checked, report.problem);
+              (long long)report.accounts_checked, (long long)duration_ms, report.problem);
     return NULL;
 }
 

@@ -103,6 +103,14 @@ TEST(the_daemon_checks_the_books_on_its_own)
                      "level=audit req=- event=ledger.verify_started number=1 by=schedule\n"));
     /* The outcome in the words /metrics and the API use, numbered as its start line. */
     ASSERT(S_log_has(&S_daemon, "event=ledger.verified number=1 by=schedule result=ok "));
+    /* How long it took, for an operator planning the schedule. */
+    static char log[1024 * 1024];
+    ASSERT(test_file_read(S_daemon.log_path, log, sizeof log));
+    const char *verified = strstr(log, "event=ledger.verified number=1 ");
+    ASSERT(verified != NULL);
+    const char *end = strchr(verified, '\n');
+    const char *took = strstr(verified, " duration_ms=");
+    ASSERT(took != NULL && (end == NULL || took < end));
     double value = -1;
     ASSERT(S_metric("qianbao_ledger_verifications_total{result=\"ok\"}", &value));
     ASSERT(value >= 1);
