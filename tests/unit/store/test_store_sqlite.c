@@ -123,6 +123,7 @@ TEST(a_commit_that_failed_once_in_the_wal_stops_the_process)
     ASSERT_EQ_INT(sqlite3_column_int(st, 0), 5000);
     sqlite3_finalize(st);
     sqlite3_close(db);
+    test_rmtree(dir);
 }
 #endif
 
