@@ -570,8 +570,9 @@ _qianbao()
     'admin reconcile')
         case $prev in
         --date) return ;;
+        --days-back) return ;;
         esac
-        words='--date' ;;
+        words='--date --days-back' ;;
     'admin payment')
         words='' ;;
     'admin transfer-cancel')

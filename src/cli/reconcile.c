@@ -18,6 +18,14 @@
  * booked that Qianbao has as FAILED, another type or amount, a reference
  * booked twice, and a SUCCESS payment the statement does not have (often a
  * withdrawal the bank booked after midnight: it matches the next day).
+ *
+ * A bank books a withdrawal on the day it credits the card, often a day or
+ * more after Qianbao made it (到账 the next day, a weekend's the Monday): a
+ * line of no payment of the day is looked for among the payments of the
+ * days before (--days-back, 3 by default; a day's payments are read only
+ * while lines are left unmatched), and one that matches is listed apart,
+ * booked for an earlier day: the timing difference that day's own
+ * reconciliation showed as not_at_bank, settled, not a difference here.
  * Exit status 0 when nothing differs, 5 (a check that found a problem)
  * otherwise.
  */
@@ -25,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli_int.h"
 
@@ -32,20 +41,41 @@
 #define S_LINE_SIZE_MAX 4096 /* one line of the statement */
 #define S_FIELDS_MAX 64
 #define S_REF_SIZE_MAX 64
+#define S_DAYS_BACK_DEFAULT 3
+#define S_DAYS_BACK_MAX 31
 
-/* One of the day's payments, found by its bank reference. */
+/* One of a day's payments, found by its bank reference. */
 struct S_payment {
     const char *bank_ref;
     const json_t *item;
     bool booked; /* a line of the statement names it */
 };
 
-struct S_run {
-    struct S_payment *payments; /* sorted by bank_ref */
+/* A day's top-ups and withdrawals, those with a bank reference sorted by it. */
+struct S_day {
+    char date[16];
+    json_t *items;
+    struct S_payment *payments;
     size_t payment_count;
+};
+
+/* A line of the statement that names no payment of the day, until the
+ * days before are read. */
+struct S_line {
+    char bank_ref[S_REF_SIZE_MAX];
+    bool debit;
+    int64_t amount_minor;
+};
+
+struct S_run {
+    struct S_day day;    /* the day of the statement */
     json_t *differences; /* [{kind, bank_ref, payment_id, detail}] */
     json_t *pending;     /* the ids of those waiting on the bank */
+    json_t *earlier;     /* [{bank_ref, payment_id, date, type, amount}] */
+    struct S_line *unmatched;
+    size_t unmatched_count, unmatched_capacity;
     int64_t matched, debits_minor, credits_minor;
+    int64_t earlier_debits_minor, earlier_credits_minor;
 };
 
 static int S_by_ref(const void *a, const void *b)
@@ -53,10 +83,10 @@ static int S_by_ref(const void *a, const void *b)
     return strcmp(((const struct S_payment *)a)->bank_ref, ((const struct S_payment *)b)->bank_ref);
 }
 
-static struct S_payment *S_find(struct S_run *run, const char *bank_ref)
+static struct S_payment *S_find(struct S_day *day, const char *bank_ref)
 {
     struct S_payment key = {.bank_ref = bank_ref};
-    return bsearch(&key, run->payments, run->payment_count, sizeof key, S_by_ref);
+    return bsearch(&key, day->payments, day->payment_count, sizeof key, S_by_ref);
 }
 
 static void S_differ(struct S_run *run, const char *kind, const char *bank_ref,
@@ -93,6 +123,51 @@ static int S_fetch(struct cli *cli, const char *path, json_t *items)
     }
     fprintf(stderr, "qianbao: admin reconcile: more than %d pages of payments\n", S_PAGES_MAX);
     return CLI_EXIT_UNAVAILABLE;
+}
+
+/* Reads every top-up and withdrawal made on day->date into day; answers an
+ * exit code. */
+static int S_day_load(struct cli *cli, struct S_day *day)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/admin/payments?date=%s&limit=100", day->date);
+    day->items = json_array();
+    QB_ASSERT(day->items != NULL);
+    int rc = S_fetch(cli, path, day->items);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    day->payments = calloc(json_array_size(day->items) + 1, sizeof *day->payments);
+    QB_ASSERT(day->payments != NULL);
+    size_t i;
+    const json_t *item;
+    json_array_foreach(day->items, i, item)
+    {
+        const char *ref = cli_json_str(item, "bank_ref");
+        if (ref[0] != '\0')
+            day->payments[day->payment_count++] = (struct S_payment){ref, item, false};
+    }
+    qsort(day->payments, day->payment_count, sizeof *day->payments, S_by_ref);
+    return CLI_EXIT_OK;
+}
+
+static void S_day_release(struct S_day *day)
+{
+    free(day->payments);
+    json_decref(day->items);
+    *day = (struct S_day){0};
+}
+
+/* The date days before date (YYYY-MM-DD, a real one: the server took it). */
+static void S_date_before(const char *date, int days, char out[16])
+{
+    struct tm tm = {.tm_hour = 12};
+    QB_ASSERT(sscanf(date, "%4d-%2d-%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday) == 3);
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    tm.tm_mday -= days;
+    time_t at = timegm(&tm);
+    gmtime_r(&at, &tm);
+    strftime(out, 16, "%Y-%m-%d", &tm);
 }
 
 bool cli_csv_fields(char *line, char **fields, size_t max, size_t *count)
@@ -142,41 +217,52 @@ static bool S_chomp(char *line)
     return true;
 }
 
-/* One line of the statement against the day's payments. */
-static void S_line(struct S_run *run, const char *bank_ref, bool debit, int64_t amount_minor)
+/* One line of the statement against the payments of day, the statement's
+ * own or (earlier) one before it; false when none of them has its
+ * reference. */
+static bool S_line(struct S_run *run, struct S_day *day, bool earlier, const char *bank_ref,
+                   bool debit, int64_t amount_minor)
 {
     char detail[256], here[MONEY_TEXT_SIZE_MAX + 8], there[MONEY_TEXT_SIZE_MAX + 8];
-    struct S_payment *p = S_find(run, bank_ref);
-    if (p == NULL) {
-        S_differ(run, "not_at_qianbao", bank_ref, NULL,
-                 "the bank booked it; no top-up or withdrawal of the day has this reference");
-        return;
-    }
+    struct S_payment *p = S_find(day, bank_ref);
+    if (p == NULL)
+        return false;
     const char *id = cli_json_str(p->item, "id");
     if (p->booked) {
         S_differ(run, "booked_twice", bank_ref, id, "the statement has this reference twice");
-        return;
+        return true;
     }
     p->booked = true;
     const char *type = cli_json_str(p->item, "type");
     const char *status = cli_json_str(p->item, "status");
     int64_t amount = (int64_t)json_integer_value(json_object_get(p->item, "amount"));
+    /* "withdrawal", or "withdrawal of 2026-12-02" for an earlier day's. */
+    char what[48];
+    snprintf(what, sizeof what, "%s%s%s", type, earlier ? " of " : "", earlier ? day->date : "");
     if (debit != (strcmp(type, "topup") == 0)) {
         snprintf(detail, sizeof detail, "the bank %s the card; Qianbao has a %s",
-                 debit ? "debited" : "credited", type);
+                 debit ? "debited" : "credited", what);
         S_differ(run, "type", bank_ref, id, detail);
     } else if (amount != amount_minor) {
         cli_money_amount_text(amount_minor, "CNY", there, sizeof there);
         cli_money_amount_text(amount, cli_json_str(p->item, "currency"), here, sizeof here);
-        snprintf(detail, sizeof detail, "the bank booked %s; Qianbao's %s is %s", there, type,
+        snprintf(detail, sizeof detail, "the bank booked %s; Qianbao's %s is %s", there, what,
                  here);
         S_differ(run, "amount", bank_ref, id, detail);
     } else if (strcmp(status, "PROCESSING") == 0) {
         QB_ASSERT(json_array_append_new(run->pending, json_string(id)) == 0);
     } else if (strcmp(status, "SUCCESS") != 0) {
-        snprintf(detail, sizeof detail, "the bank booked it; Qianbao has the %s as %s (%s)", type,
+        snprintf(detail, sizeof detail, "the bank booked it; Qianbao has the %s as %s (%s)", what,
                  status, cli_json_str(p->item, "failure_code"));
         S_differ(run, "failed_at_qianbao", bank_ref, id, detail);
+    } else if (earlier) {
+        json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:I}", "bank_ref", bank_ref, "payment_id", id,
+                              "date", day->date, "type", type, "amount", (json_int_t)amount);
+        QB_ASSERT(e != NULL && json_array_append_new(run->earlier, e) == 0);
+        if (debit)
+            run->earlier_debits_minor += amount;
+        else
+            run->earlier_credits_minor += amount;
     } else {
         run->matched++;
         if (debit)
@@ -184,6 +270,59 @@ static void S_line(struct S_run *run, const char *bank_ref, bool debit, int64_t 
         else
             run->credits_minor += amount;
     }
+    return true;
+}
+
+/* Keeps a line of no payment of the day for the days before. */
+static void S_unmatched_add(struct S_run *run, const char *bank_ref, bool debit,
+                            int64_t amount_minor)
+{
+    if (run->unmatched_count == run->unmatched_capacity) {
+        size_t capacity = run->unmatched_capacity == 0 ? 16 : run->unmatched_capacity * 2;
+        struct S_line *grown = realloc(run->unmatched, capacity * sizeof *grown);
+        QB_ASSERT(grown != NULL);
+        run->unmatched = grown;
+        run->unmatched_capacity = capacity;
+    }
+    struct S_line *l = &run->unmatched[run->unmatched_count++];
+    snprintf(l->bank_ref, sizeof l->bank_ref, "%s", bank_ref);
+    l->debit = debit;
+    l->amount_minor = amount_minor;
+}
+
+/* The lines of no payment of the day against the payments of each day
+ * before it, the nearest first, while any are left; what is left after
+ * days_back days is a line of no payment Qianbao made. Answers an exit
+ * code. */
+static int S_earlier(struct cli *cli, struct S_run *run, int days_back)
+{
+    for (int back = 1; back <= days_back && run->unmatched_count > 0; back++) {
+        struct S_day day = {0};
+        S_date_before(run->day.date, back, day.date);
+        int rc = S_day_load(cli, &day);
+        size_t kept = 0;
+        for (size_t i = 0; rc == CLI_EXIT_OK && i < run->unmatched_count; i++) {
+            const struct S_line *l = &run->unmatched[i];
+            if (!S_line(run, &day, true, l->bank_ref, l->debit, l->amount_minor))
+                run->unmatched[kept++] = *l;
+        }
+        S_day_release(&day);
+        if (rc != CLI_EXIT_OK)
+            return rc;
+        run->unmatched_count = kept;
+    }
+    char detail[160];
+    if (days_back == 0)
+        snprintf(detail, sizeof detail,
+                 "the bank booked it; no top-up or withdrawal of the day has this reference");
+    else
+        snprintf(detail, sizeof detail,
+                 "the bank booked it; no top-up or withdrawal of the day or the %d before has "
+                 "this reference",
+                 days_back);
+    for (size_t i = 0; i < run->unmatched_count; i++)
+        S_differ(run, "not_at_qianbao", run->unmatched[i].bank_ref, NULL, detail);
+    return CLI_EXIT_OK;
 }
 
 /* Reads the statement at path ("-": standard input) line by line into run;
@@ -247,8 +386,8 @@ static int S_statement(struct cli *cli, const char *path, struct S_run *run)
                  amount_minor <= 0)
             rc = cli_usage_error(cli, "%s, line %ld: amount must be yuan above zero (12.50)", path,
                                  number);
-        else
-            S_line(run, bank_ref, strcmp(type, "debit") == 0, amount_minor);
+        else if (!S_line(run, &run->day, false, bank_ref, strcmp(type, "debit") == 0, amount_minor))
+            S_unmatched_add(run, bank_ref, strcmp(type, "debit") == 0, amount_minor);
     }
     if (rc == CLI_EXIT_OK && ferror(f))
         rc = cli_usage_error(cli, "cannot read %s: %s", path, strerror(errno));
@@ -263,8 +402,8 @@ static int S_statement(struct cli *cli, const char *path, struct S_run *run)
  * named, and PROCESSING ones waiting. */
 static void S_unbooked(struct S_run *run)
 {
-    for (size_t i = 0; i < run->payment_count; i++) {
-        const struct S_payment *p = &run->payments[i];
+    for (size_t i = 0; i < run->day.payment_count; i++) {
+        const struct S_payment *p = &run->day.payments[i];
         const char *status = cli_json_str(p->item, "status");
         const char *id = cli_json_str(p->item, "id");
         if (p->booked || strcmp(status, "FAILED") == 0)
@@ -273,26 +412,32 @@ static void S_unbooked(struct S_run *run)
             QB_ASSERT(json_array_append_new(run->pending, json_string(id)) == 0);
             continue;
         }
-        char detail[160];
+        char detail[256];
         snprintf(detail, sizeof detail,
                  "Qianbao has the %s as SUCCESS; the statement has not booked it (one the bank "
-                 "booked after midnight is on the next day's)",
+                 "books on a later day is listed then, booked for an earlier day)",
                  cli_json_str(p->item, "type"));
         S_differ(run, "not_at_bank", p->bank_ref, id, detail);
     }
 }
 
-static void S_print(struct cli *cli, const char *date, const struct S_run *run)
+static void S_print(struct cli *cli, const struct S_run *run)
 {
     char debits[MONEY_TEXT_SIZE_MAX + 8], credits[MONEY_TEXT_SIZE_MAX + 8];
     cli_money_amount_text(run->debits_minor, "CNY", debits, sizeof debits);
     cli_money_amount_text(run->credits_minor, "CNY", credits, sizeof credits);
     size_t differ = json_array_size(run->differences);
+    size_t earlier = json_array_size(run->earlier);
     cli_print_colored(cli, differ == 0 ? CLI_COLOR_GREEN : CLI_COLOR_RED,
                       differ == 0 ? "reconciled" : "differences");
-    printf(": %s, %lld payments matched (debits %s, credits %s), %zu different, %zu waiting on "
-           "the bank\n",
-           date, (long long)run->matched, debits, credits, differ, json_array_size(run->pending));
+    printf(": %s, %lld payments matched (debits %s, credits %s)", run->day.date,
+           (long long)run->matched, debits, credits);
+    if (earlier > 0) {
+        cli_money_amount_text(run->earlier_debits_minor, "CNY", debits, sizeof debits);
+        cli_money_amount_text(run->earlier_credits_minor, "CNY", credits, sizeof credits);
+        printf(", %zu of earlier days (debits %s, credits %s)", earlier, debits, credits);
+    }
+    printf(", %zu different, %zu waiting on the bank\n", differ, json_array_size(run->pending));
     if (differ > 0) {
         static const char *const headers[] = {"BANK REF", "PAYMENT", "KIND", "DETAIL"};
         struct cli_table table;
@@ -310,9 +455,12 @@ static void S_print(struct cli *cli, const char *date, const struct S_run *run)
         cli_table_release(&table);
     }
     size_t i;
-    const json_t *id;
-    json_array_foreach(run->pending, i, id)
-        printf("waiting on the bank: %s\n", json_string_value(id));
+    const json_t *e;
+    json_array_foreach(run->earlier, i, e)
+        printf("booked for an earlier day: %s, the %s of %s (%s)\n", cli_json_str(e, "payment_id"),
+               cli_json_str(e, "type"), cli_json_str(e, "date"), cli_json_str(e, "bank_ref"));
+    json_array_foreach(run->pending, i, e)
+        printf("waiting on the bank: %s\n", json_string_value(e));
     if (differ > 0)
         cli_hint(cli, "`qianbao admin payment ID` shows a payment; docs/operations.md, "
                       "\"Reconciling a day with the bank\", says what each kind means");
@@ -320,51 +468,56 @@ static void S_print(struct cli *cli, const char *date, const struct S_run *run)
 
 int cli_run_admin_reconcile(struct cli *cli, const struct cli_args *args)
 {
-    char date[16], path[128];
+    struct S_run run = {
+        .differences = json_array(), .pending = json_array(), .earlier = json_array()};
+    QB_ASSERT(run.differences != NULL && run.pending != NULL && run.earlier != NULL);
     const char *date_arg = cli_arg(cli, args, "date");
-    int rc = cli_day_arg(cli, date_arg != NULL ? date_arg : "yesterday", date);
-    if (rc != CLI_EXIT_OK)
-        return rc;
-    snprintf(path, sizeof path, "/admin/payments?date=%s&limit=100", date);
-    json_t *items = json_array();
-    QB_ASSERT(items != NULL);
-    struct S_run run = {.differences = json_array(), .pending = json_array()};
-    QB_ASSERT(run.differences != NULL && run.pending != NULL);
-    rc = S_fetch(cli, path, items);
+    int rc = cli_day_arg(cli, date_arg != NULL ? date_arg : "yesterday", run.day.date);
+    int days_back = S_DAYS_BACK_DEFAULT;
+    const char *days_arg = cli_arg(cli, args, "days-back");
+    if (rc == CLI_EXIT_OK && days_arg != NULL) {
+        char *end = NULL;
+        long n = strtol(days_arg, &end, 10);
+        if (days_arg[0] < '0' || days_arg[0] > '9' || *end != '\0' || n > S_DAYS_BACK_MAX)
+            rc = cli_usage_error(cli, "--days-back must be a number of days, 0 to %d",
+                                 S_DAYS_BACK_MAX);
+        days_back = (int)n;
+    }
+    if (rc == CLI_EXIT_OK)
+        rc = S_day_load(cli, &run.day);
     if (rc == CLI_EXIT_OK) {
-        run.payments = calloc(json_array_size(items) + 1, sizeof *run.payments);
-        QB_ASSERT(run.payments != NULL);
-        size_t i;
-        const json_t *item;
         /* One not yet sent to the bank has no reference: it waits. One that
          * failed without a reference never reached the bank (BANK_UNAVAILABLE):
          * no line of the statement is its, and it waits for nothing. */
-        json_array_foreach(items, i, item)
+        size_t i;
+        const json_t *item;
+        json_array_foreach(run.day.items, i, item)
         {
-            const char *ref = cli_json_str(item, "bank_ref");
-            if (ref[0] != '\0')
-                run.payments[run.payment_count++] = (struct S_payment){ref, item, false};
-            else if (strcmp(cli_json_str(item, "status"), "FAILED") != 0)
+            if (cli_json_str(item, "bank_ref")[0] == '\0' &&
+                strcmp(cli_json_str(item, "status"), "FAILED") != 0)
                 QB_ASSERT(
                     json_array_append_new(run.pending, json_string(cli_json_str(item, "id"))) == 0);
         }
-        qsort(run.payments, run.payment_count, sizeof *run.payments, S_by_ref);
         rc = S_statement(cli, args->positionals[0], &run);
     }
+    if (rc == CLI_EXIT_OK)
+        rc = S_earlier(cli, &run, days_back);
     if (rc == CLI_EXIT_OK) {
         S_unbooked(&run);
         if (cli->json)
-            cli_print_json(json_pack(
-                "{s:s, s:I, s:I, s:I, s:O, s:O}", "date", date, "matched", (json_int_t)run.matched,
-                "debits", (json_int_t)run.debits_minor, "credits", (json_int_t)run.credits_minor,
-                "differences", run.differences, "pending", run.pending));
+            cli_print_json(json_pack("{s:s, s:I, s:I, s:I, s:O, s:O, s:O}", "date", run.day.date,
+                                     "matched", (json_int_t)run.matched, "debits",
+                                     (json_int_t)run.debits_minor, "credits",
+                                     (json_int_t)run.credits_minor, "differences", run.differences,
+                                     "earlier", run.earlier, "pending", run.pending));
         else
-            S_print(cli, date, &run);
+            S_print(cli, &run);
         rc = json_array_size(run.differences) == 0 ? CLI_EXIT_OK : CLI_EXIT_CHECK_FAILED;
     }
-    free(run.payments);
+    S_day_release(&run.day);
+    free(run.unmatched);
     json_decref(run.differences);
     json_decref(run.pending);
-    json_decref(items);
+    json_decref(run.earlier);
     return rc;
 }

@@ -1358,10 +1358,16 @@ static const struct cli_command S_commands[] = {
      "top-ups and withdrawals Qianbao made that day. Prints how many matched and every "
      "difference: a line of no payment of the day, a payment the bank booked that Qianbao has "
      "as FAILED, another type or amount, a reference booked twice, a SUCCESS payment the "
-     "statement has not. Payments still waiting on the bank are listed, not counted. Exit "
+     "statement has not. A line of no payment of the day is looked for among the payments "
+     "of the days before (a withdrawal the bank credited a day or more after it was made) "
+     "and, when it matches one, listed as booked for an earlier day, not counted as a "
+     "difference. Payments still waiting on the bank are listed, not counted. Exit "
      "status 0 when nothing differs, 5 when something does.",
      {{"date", "YYYY-MM-DD", false, NULL,
-       "the day of the statement (UTC+8): YYYY-MM-DD, today or yesterday (the default)"}},
+       "the day of the statement (UTC+8): YYYY-MM-DD, today or yesterday (the default)"},
+      {"days-back", "N", false, NULL,
+       "how many days before it to look in for the payments of lines of no payment of the "
+       "day, 0 to 31 (default 3)"}},
      cli_run_admin_reconcile},
     {"admin payment",
      "ID",

@@ -1482,7 +1482,7 @@ static void S_profile_value(const char *name, const char *key, char *out, size_t
         S_record(name, run_args_, QB_ARRAY_COUNT(run_args_) - 1, stdin_text);                      \
     } while (0)
 
-static char S_today[16], S_yesterday[16];
+static char S_today[16], S_yesterday[16], S_tomorrow[16];
 
 TEST(merchants)
 {
@@ -2033,6 +2033,20 @@ TEST(operator)
         S_case("admin-reconcile-differences-json", NULL, "admin", "reconcile", "--date", "today",
                path, "--json", NULL);
         S_case("admin-reconcile-yesterday", NULL, "admin", "reconcile", path, NULL);
+        /* Tomorrow's statement with today's lines, as when the bank books a withdrawal the
+         * day after it was made: each line is a payment of an earlier day, today's, looked
+         * up there (with their differences), unless --days-back is 0. */
+        S_case("admin-reconcile-earlier-differences", NULL, "admin", "reconcile", "--date",
+               S_tomorrow, path, NULL);
+        snprintf(path, sizeof path, "%s/statement-ok.csv", S_root);
+        S_case("admin-reconcile-earlier", NULL, "admin", "reconcile", "--date", S_tomorrow, path,
+               NULL);
+        S_case("admin-reconcile-earlier-json", NULL, "admin", "reconcile", "--date", S_tomorrow,
+               path, "--json", NULL);
+        S_case("admin-reconcile-days-back-0", NULL, "admin", "reconcile", "--date", S_tomorrow,
+               "--days-back", "0", path, NULL);
+        S_case("admin-reconcile-days-back-bad", NULL, "admin", "reconcile", "--days-back", "32",
+               path, NULL);
         snprintf(path, sizeof path, "%s/statement-no-type.csv", S_root);
         S_case("admin-reconcile-no-column", NULL, "admin", "reconcile", path, NULL);
         snprintf(path, sizeof path, "%s/statement-bad-line.csv", S_root);
@@ -3108,8 +3122,12 @@ int main(void)
     now -= 86400;
     gmtime_r(&now, &tm);
     strftime(S_yesterday, sizeof S_yesterday, "%Y-%m-%d", &tm);
+    now += 2 * 86400;
+    gmtime_r(&now, &tm);
+    strftime(S_tomorrow, sizeof S_tomorrow, "%Y-%m-%d", &tm);
     S_substitute(S_today, "TODAY");
     S_substitute(S_yesterday, "YESTERDAY");
+    S_substitute(S_tomorrow, "TOMORROW");
     S_substitute(S_month, "MONTH"); /* statements: this month, Beijing time */
 
     RUN(help_and_usage_errors);
