@@ -5,7 +5,9 @@
 --   QB_BENCH_USERS    file of "USER_ID TOKEN PHONE" lines (bench_seed --out)
 --   QB_BENCH_PACKETS  file of "PACKET_ID SHARES" lines
 --   QB_BENCH_LIVE     packets open at once in the whole load (0: all of them)
---   QB_BENCH_THREADS  wrk's -t, to split QB_BENCH_LIVE and the packets
+--   QB_BENCH_THREADS  wrk's -t, to split QB_BENCH_LIVE and the packets, and
+--                     how many threads' init() the first requests wait for
+--                     (together.lua, beside this script)
 --
 -- Every request is a claim attempt with no body, with the bearer token of a
 -- user drawn at random among all of them. Which packet it grabs:
@@ -49,8 +51,10 @@ answered_200 = 0
 answered_409 = 0
 answered_other = 0
 
+local together = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "together.lua")
+
 function setup(thread)
-   thread:set("thread_index", #threads)
+   together.setup(thread)
    table.insert(threads, thread)
 end
 
@@ -109,9 +113,11 @@ function init(args)
          open_next(slot)
       end
    end
+   together.loaded()
 end
 
 function request()
+   together.wait() -- the first request waits until every thread has loaded
    local headers = {["Authorization"] = users[math.random(user_count)]}
    if #open_packets == 0 then
       return wrk.format("POST", packets[math.random(packet_count)], headers, "")

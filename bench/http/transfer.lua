@@ -4,9 +4,10 @@
 --   QB_BENCH_USERS             file of "USER_ID TOKEN PHONE" lines (bench_seed --out)
 --   QB_BENCH_PAYMENT_PASSWORD  the users' payment password
 --   QB_BENCH_RUN               a tag that keeps idempotency keys distinct across runs
---   QB_BENCH_RATE              when set: pace to this many requests/s in all (half load)
+--   QB_BENCH_RATE              when set above 0: pace to this many requests/s in all (half load)
 --   QB_BENCH_THREADS           wrk's -t: to split QB_BENCH_RATE between threads, and
 --                              how many threads' init() the first requests wait for
+--                              (together.lua, beside this script)
 --
 -- Every request is a new transfer: its own Idempotency-Key (run tag, thread,
 -- counter), a random payer (whose bearer token is sent) and a different
@@ -38,60 +39,15 @@ local period_ms = nil
 local next_ms = nil
 local now_ms = nil
 local backlog_ms = 1000 -- the most of the schedule a thread makes up after a stall
+local rate = tonumber(os.getenv("QB_BENCH_RATE") or "") -- nil: full load
+if rate and rate <= 0 then
+   rate = nil
+end
 
 local ffi = require("ffi") -- wrk's Lua is LuaJIT
-ffi.cdef [[
-   typedef struct { long tv_sec; long tv_nsec; } qb_timespec;
-   int clock_gettime(int clock_id, qb_timespec *tp);
-   int nanosleep(const qb_timespec *request, qb_timespec *remaining);
-   void *calloc(size_t count, size_t size);
-   unsigned long pthread_self(void);
-]]
+local together = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "together.lua")
 
-local threads = {}
-local inits_done = nil -- main state: how many threads' init() have returned
-
--- Runs in wrk's main Lua state once per thread, just before that thread's
--- init(): gives the thread's own state its index (a global there) and the
--- address of a count every init() adds one to.
-function setup(thread)
-   if inits_done == nil then
-      inits_done = ffi.cast("int *", ffi.C.calloc(1, ffi.sizeof("int"))) -- lives as long as wrk
-   end
-   thread:set("thread_index", #threads)
-   thread:set("inits_done_address", tonumber(ffi.cast("uintptr_t", inits_done)))
-   table.insert(threads, thread)
-end
-
--- wrk runs each thread's init() in its main thread, then starts that thread,
--- then goes on to the next thread's init(), and starts its clock only after
--- the last: a thread started early sent while the others loaded their users
--- (0.36 s for 100,000 users), and those requests were counted in a run they
--- came before, 2.5 % over the paced rate at 10 s. So each thread sends its
--- first request (paced: takes its schedule's first slot) only once every
--- init() has returned, waiting at most 10 s. wrk's main thread also calls
--- the first thread's request() once, right after its init(), to check what
--- it returns: that call does not wait.
-local all_started = false
-local init_thread = nil -- the thread init() ran in: wrk's main thread
-local function wait_for_all_threads()
-   if ffi.C.pthread_self() == init_thread then
-      return
-   end
-   all_started = true
-   if inits_done_address == nil then
-      return
-   end
-   local done = ffi.cast("volatile int *", inits_done_address)
-   local wanted = tonumber(os.getenv("QB_BENCH_THREADS") or "1")
-   local pause = ffi.new("qb_timespec", 0, 1000000)
-   for _ = 1, 10000 do
-      if done[0] >= wanted then
-         break
-      end
-      ffi.C.nanosleep(pause, nil)
-   end
-end
+setup = together.setup
 
 local function load_users(path)
    local f = assert(io.open(path, "r"), "cannot open " .. tostring(path))
@@ -118,8 +74,7 @@ function init(args)
                   "\r\nContent-Type: application/json\r\n"
    key_head = "Idempotency-Key: " .. run_tag .. "-" .. thread_index .. "-"
    math.randomseed(os.time() * 1000 + thread_index)
-   local rate = tonumber(os.getenv("QB_BENCH_RATE") or "")
-   if rate and rate > 0 then
+   if rate then
       local ts = ffi.new("qb_timespec")
       now_ms = function()
          ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
@@ -128,18 +83,12 @@ function init(args)
       local thread_count = tonumber(os.getenv("QB_BENCH_THREADS") or "1")
       period_ms = 1000 * thread_count / rate
    end
-   init_thread = ffi.C.pthread_self()
-   if inits_done_address ~= nil then
-      local done = ffi.cast("int *", inits_done_address)
-      done[0] = done[0] + 1 -- every init() runs in wrk's main thread, one after another
-   end
+   together.loaded()
 end
 
-if os.getenv("QB_BENCH_RATE") then
+if rate then
    function delay()
-      if not all_started then
-         wait_for_all_threads()
-      end
+      together.wait()
       local now = now_ms()
       local slot = next_ms or now
       if slot < now - backlog_ms then
@@ -155,9 +104,7 @@ end
 -- in LuaJIT's interpreter and cost the load generator a third of its CPU,
 -- which it took from the daemon on a shared machine.
 function request()
-   if not all_started then
-      wait_for_all_threads()
-   end
+   together.wait()
    counter = counter + 1
    local payer = math.random(user_count)
    local payee = math.random(user_count - 1)
