@@ -7,7 +7,7 @@
 --   QB_BENCH_LIVE     packets open at once in the whole load (0: all of them)
 --   QB_BENCH_THREADS  wrk's -t, to split QB_BENCH_LIVE and the packets, and
 --                     how many threads' init() the first requests wait for
---                     (together.lua, beside this script)
+--                     (common.lua, beside this script)
 --
 -- Every request is a claim attempt with no body, with the bearer token of a
 -- user drawn at random among all of them. Which packet it grabs:
@@ -51,10 +51,10 @@ answered_200 = 0
 answered_409 = 0
 answered_other = 0
 
-local together = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "together.lua")
+local common = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "common.lua")
 
 function setup(thread)
-   together.setup(thread)
+   common.setup(thread)
    table.insert(threads, thread)
 end
 
@@ -113,11 +113,11 @@ function init(args)
          open_next(slot)
       end
    end
-   together.loaded()
+   common.loaded()
 end
 
 function request()
-   together.wait() -- the first request waits until every thread has loaded
+   common.wait() -- the first request waits until every thread has loaded
    local headers = {["Authorization"] = users[math.random(user_count)]}
    if #open_packets == 0 then
       return wrk.format("POST", packets[math.random(packet_count)], headers, "")
@@ -165,9 +165,5 @@ function done(summary, latency, requests)
    io.write(string.format("bench: repeat_200=%d repeat_200_pct=%.1f\n", n200, share(n200)))
    io.write(string.format("bench: empty_409=%d empty_409_pct=%.1f\n", n409, share(n409)))
    io.write(string.format("bench: other=%d other_pct=%.1f\n", nother, share(nother)))
-   for _, p in ipairs({50, 90, 99, 99.9}) do
-      io.write(string.format("bench: latency_p%s_us=%d\n", tostring(p):gsub("%.", "_"),
-                             latency:percentile(p)))
-   end
-   io.write(string.format("bench: latency_max_us=%d\n", latency.max))
+   common.latency(latency)
 end

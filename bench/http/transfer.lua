@@ -7,25 +7,16 @@
 --   QB_BENCH_RATE              when set above 0: pace to this many requests/s in all (half load)
 --   QB_BENCH_THREADS           wrk's -t: to split QB_BENCH_RATE between threads, and
 --                              how many threads' init() the first requests wait for
---                              (together.lua, beside this script)
+--                              (common.lua, beside this script)
 --
 -- Every request is a new transfer: its own Idempotency-Key (run tag, thread,
 -- counter), a random payer (whose bearer token is sent) and a different
 -- random payee, 1..100 fen, the payment password. Requests whose status is
 -- not 2xx are counted by wrk as errors; transfers/s counts only the others.
 --
--- Pacing. Plain wrk has no rate option (wrk2 is not in Debian). wrk asks
--- delay() before each request a connection sends; here each thread keeps a
--- schedule of one send every 1/rate s and answers the time until the next
--- free slot (whole milliseconds, so sends go out in small bursts each ms).
--- When every connection was waiting for an answer as slots came due (a
--- stall in the daemon or the machine), those slots are not dropped: the
--- connections that come back send at once until the schedule has caught
--- up, as users who kept arriving would (up to a second of slots owed).
--- Dropping them left the achieved rate 2-7 % under the target on a host
--- that stalls often. Latency is measured from the actual send, not the
--- slot (coordinated omission), which is why the achieved rate is printed
--- beside the target.
+-- QB_BENCH_RATE paces the threads (common.lua, beside this script, says
+-- how); latency is measured from the actual send, not the slot, which is
+-- why the achieved rate is printed beside the target.
 
 local users = {}
 local user_count = 0
@@ -35,19 +26,9 @@ local counter = 0
 local request_head = nil
 local key_head = nil
 local body_tail = ',"payment_password":"' .. password .. '"}'
-local period_ms = nil
-local next_ms = nil
-local now_ms = nil
-local backlog_ms = 1000 -- the most of the schedule a thread makes up after a stall
-local rate = tonumber(os.getenv("QB_BENCH_RATE") or "") -- nil: full load
-if rate and rate <= 0 then
-   rate = nil
-end
+local common = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "common.lua")
 
-local ffi = require("ffi") -- wrk's Lua is LuaJIT
-local together = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "together.lua")
-
-setup = together.setup
+setup = common.setup
 
 local function load_users(path)
    local f = assert(io.open(path, "r"), "cannot open " .. tostring(path))
@@ -74,29 +55,11 @@ function init(args)
                   "\r\nContent-Type: application/json\r\n"
    key_head = "Idempotency-Key: " .. run_tag .. "-" .. thread_index .. "-"
    math.randomseed(os.time() * 1000 + thread_index)
-   if rate then
-      local ts = ffi.new("qb_timespec")
-      now_ms = function()
-         ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
-         return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
-      end
-      local thread_count = tonumber(os.getenv("QB_BENCH_THREADS") or "1")
-      period_ms = 1000 * thread_count / rate
-   end
-   together.loaded()
+   common.loaded()
 end
 
-if rate then
-   function delay()
-      together.wait()
-      local now = now_ms()
-      local slot = next_ms or now
-      if slot < now - backlog_ms then
-         slot = now - backlog_ms
-      end
-      next_ms = slot + period_ms
-      return slot > now and math.floor(slot - now) or 0
-   end
+if common.rate() then
+   delay = common.pacer(common.rate())
 end
 
 -- One concatenation a request, from strings made once in init: building it
@@ -104,7 +67,7 @@ end
 -- in LuaJIT's interpreter and cost the load generator a third of its CPU,
 -- which it took from the daemon on a shared machine.
 function request()
-   together.wait()
+   common.wait()
    counter = counter + 1
    local payer = math.random(user_count)
    local payee = math.random(user_count - 1)
@@ -126,9 +89,5 @@ function done(summary, latency, requests)
    io.write(string.format("bench: requests=%d non_2xx=%d socket_errors=%d seconds=%.2f\n",
                           summary.requests, e.status, failed - e.status, seconds))
    io.write(string.format("bench: transfers_per_s=%.0f\n", ok / seconds))
-   for _, p in ipairs({50, 90, 99, 99.9}) do
-      io.write(string.format("bench: latency_p%s_us=%d\n", tostring(p):gsub("%.", "_"),
-                             latency:percentile(p)))
-   end
-   io.write(string.format("bench: latency_max_us=%d\n", latency.max))
+   common.latency(latency)
 end
