@@ -61,6 +61,7 @@ struct config {
     int64_t red_packet_expiry_s;         /* --red-packet-expiry-s, 1..604800, default 86400 */
     int64_t paycode_confirm_s;           /* --paycode-confirm-s, 1..600, default 30 */
     int64_t v3_signed_per_s;             /* --v3-signed-per-s, 1..50000, default 2600 */
+    int64_t session_cache;               /* --session-cache, 8..16777216, default 262144 */
     int64_t verify_interval_h;           /* --verify-interval-h, 0..168, default 24 (0: off) */
     char sms_provider_url[CONFIG_PATH_SIZE_MAX]; /* --sms-provider-url, "" = the outbox */
     char sms_body_template[CONFIG_PATH_SIZE_MAX]; /* --sms-body-template */

@@ -123,11 +123,6 @@
 #define S_ADMIN_TOKEN_HEX_SIZE (2 * S_SECRET_SIZE)
 #define S_SMS_PROVIDER_TIMEOUT_MS 5000
 #define S_LISTEN_HOST_SIZE_MAX 64 /* as the HTTP server's */
-/* Sessions kept in memory (identity.h): 248 bytes each, touched only as
- * sessions are used, so 62 MiB at most. Twice the sessions expected in use
- * at once, so that few buckets of eight overflow: 100,000 sessions in use
- * find 99.8 % of themselves cached. */
-#define S_SESSION_CACHE_ENTRIES 262144
 /* Users kept in the writer's memory (identity.h): 256 bytes each, 64 MiB at
  * most; as many as sessions, so that the users of the sessions in use fit. */
 #define S_USER_CACHE_ENTRIES 262144
@@ -1863,7 +1858,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     env.user_closed = merchant_txn_user_closed;
     env.payout_check = merchant_txn_payout_check;
     env.sms_provider = cfg->sms_provider_url[0] != '\0';
-    rc = identity_session_cache_new(S_SESSION_CACHE_ENTRIES, &env.sessions);
+    rc = identity_session_cache_new((size_t)cfg->session_cache, &env.sessions);
     if (rc == QB_OK)
         rc = identity_user_cache_new(S_USER_CACHE_ENTRIES, &env.users);
     if (rc == QB_OK &&

@@ -565,6 +565,35 @@ static enum qb_error S_render_platform(struct http_request *req, struct buf *out
                            expiry_s > 0 ? (uint64_t)expiry_s : 0);
 }
 
+/* The session cache (identity.h): its size, its lookups by whether they
+ * found the session, and the sessions it gave up to keep others. Misses
+ * climbing with evictions say it is smaller than the sessions in use
+ * (--session-cache). Nothing without a cache. */
+static enum qb_error S_render_sessions(struct http_request *req, struct buf *out)
+{
+    const struct domain_env *env = http_request_env(req);
+    if (env == NULL || env->sessions == NULL)
+        return QB_OK;
+    struct identity_session_cache_stats stats;
+    identity_session_cache_stats(env->sessions, &stats);
+    return buf_printf(
+        out,
+        "# HELP qianbao_session_cache_entries Sessions the session cache can hold "
+        "(--session-cache, rounded up to whole buckets).\n"
+        "# TYPE qianbao_session_cache_entries gauge\n"
+        "qianbao_session_cache_entries %" PRIu64 "\n"
+        "# HELP qianbao_session_cache_lookups_total Requests' sessions looked for in the session "
+        "cache, by whether they were there (a miss reads the database).\n"
+        "# TYPE qianbao_session_cache_lookups_total counter\n"
+        "qianbao_session_cache_lookups_total{result=\"hit\"} %" PRIu64 "\n"
+        "qianbao_session_cache_lookups_total{result=\"miss\"} %" PRIu64 "\n"
+        "# HELP qianbao_session_cache_evictions_total Sessions the session cache gave up to keep "
+        "others, its bucket full.\n"
+        "# TYPE qianbao_session_cache_evictions_total counter\n"
+        "qianbao_session_cache_evictions_total %" PRIu64 "\n",
+        stats.entries, stats.hits, stats.misses, stats.evictions);
+}
+
 /* GET /metrics: Prometheus text format 0.0.4. During shutdown, once the
  * ledger is detached, only the HTTP families are shown. */
 void http_handle_metrics(struct http_request *req)
@@ -580,6 +609,8 @@ void http_handle_metrics(struct http_request *req)
         err = S_render_connections(server, &text);
     if (err == QB_OK)
         err = S_render_platform(req, &text);
+    if (err == QB_OK)
+        err = S_render_sessions(req, &text);
     if (err == QB_OK && have_stats)
         err = S_render_verification(&server->verification, &text);
     if (err == QB_OK && have_stats)

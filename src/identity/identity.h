@@ -269,6 +269,19 @@ void identity_user_written(struct ledger_txn *txn, const struct domain_env *env,
 QB_MUST_USE enum qb_error identity_session_cache_new(size_t entries,
                                                      struct identity_session_cache **out);
 void identity_session_cache_free(struct identity_session_cache *cache);
+/* What the cache holds and has done since it was made, for /metrics: a
+ * lookup that found the token (hits) or not (misses: the request then reads
+ * the table, on its HTTP thread), and the sessions a full bucket gave up to
+ * keep another (evictions: misses climbing with them say the cache is
+ * smaller than the sessions in use). */
+struct identity_session_cache_stats {
+    uint64_t entries; /* its size: entries rounded up to whole buckets */
+    uint64_t hits;
+    uint64_t misses;
+    uint64_t evictions;
+};
+void identity_session_cache_stats(struct identity_session_cache *cache,
+                                  struct identity_session_cache_stats *out);
 /* Binds $1, $2 and $3 of a statement over the sessions that open at now_ms
  * (identity_session_is_live's filter, as "revoked_at_ms = 0 AND
  * expires_at_ms > $1 AND last_seen_at_ms > $2") and its LIMIT $3. */

@@ -89,6 +89,14 @@ struct cache_tags {
     _Alignas(64) uint64_t tag[IDENTITY_SESSION_CACHE_WAYS];
 };
 
+/* A stripe's counts, changed under its lock, each stripe's on a cache line
+ * of its own (identity_session_cache_stats sums them). */
+struct cache_counts {
+    _Alignas(64) uint64_t hits;
+    uint64_t misses;
+    uint64_t evictions;
+};
+
 struct cache_entry {
     uint8_t token_hash[CRYPTO_SHA256_SIZE];
     uint64_t filled; /* the fill's order, for eviction */
@@ -105,6 +113,7 @@ struct identity_session_cache {
     _Atomic uint64_t revocations;
     _Atomic uint64_t fills;
     pthread_mutex_t stripes[CACHE_STRIPES];
+    struct cache_counts counts[CACHE_STRIPES];
     /* The writer's alone: the sessions the running batch revoked, to be
      * forgotten once it ends; all of them when the list could not grow. */
     uint8_t (*doomed)[CRYPTO_SHA256_SIZE];
@@ -120,9 +129,12 @@ enum qb_error identity_session_cache_new(size_t entries, struct identity_session
     if (bucket_count == 0 ||
         bucket_count > SIZE_MAX / IDENTITY_SESSION_CACHE_WAYS / sizeof(struct cache_entry))
         return QB_E_PARAM;
-    struct identity_session_cache *cache = calloc(1, sizeof *cache);
+    /* Aligned for its counts' cache lines (its size is a multiple of that). */
+    struct identity_session_cache *cache =
+        aligned_alloc(_Alignof(struct identity_session_cache), sizeof *cache);
     if (cache == NULL)
         return QB_E_INTERNAL;
+    memset(cache, 0, sizeof *cache);
     cache->tags = aligned_alloc(_Alignof(struct cache_tags), bucket_count * sizeof *cache->tags);
     cache->entries =
         bigmem_alloc(bucket_count * IDENTITY_SESSION_CACHE_WAYS, sizeof *cache->entries);
@@ -226,6 +238,7 @@ static bool cache_fill(struct identity_session_cache *cache, const uint8_t hash[
         for (size_t i = 1; i < IDENTITY_SESSION_CACHE_WAYS; i++)
             if (ways[i].filled < slot->filled)
                 slot = &ways[i];
+        cache->counts[bucket % CACHE_STRIPES].evictions++;
     }
     if (slot != NULL) {
         tags[slot - ways] = tag;
@@ -352,12 +365,32 @@ enum qb_error identity_session_authenticate_cached(const struct domain_env *env,
     size_t bucket = cache_bucket(cache, hash, &lock);
     pthread_mutex_lock(lock);
     struct cache_entry *e = cache_find(cache, bucket, tag, hash);
-    if (e != NULL)
+    struct cache_counts *counts = &cache->counts[bucket % CACHE_STRIPES];
+    if (e != NULL) {
         *out = e->session;
+        counts->hits++;
+    } else {
+        counts->misses++;
+    }
     pthread_mutex_unlock(lock);
     if (e == NULL)
         return QB_E_NOT_FOUND;
     return session_check(env, out, touch);
+}
+
+void identity_session_cache_stats(struct identity_session_cache *cache,
+                                  struct identity_session_cache_stats *out)
+{
+    QB_ASSERT(cache != NULL && out != NULL);
+    memset(out, 0, sizeof *out);
+    out->entries = (uint64_t)cache->bucket_count * IDENTITY_SESSION_CACHE_WAYS;
+    for (size_t i = 0; i < CACHE_STRIPES; i++) {
+        pthread_mutex_lock(&cache->stripes[i]);
+        out->hits += cache->counts[i].hits;
+        out->misses += cache->counts[i].misses;
+        out->evictions += cache->counts[i].evictions;
+        pthread_mutex_unlock(&cache->stripes[i]);
+    }
 }
 
 void identity_session_cache_touched(const struct domain_env *env, const char *token,

@@ -220,6 +220,9 @@ TEST(metrics_are_prometheus_text)
         {"qianbao_store_checkpoint_bytes_total", "counter"},
         {"qianbao_store_checkpoint_waits_total", "counter"},
         {"qianbao_store_checkpoint_wait_seconds_total", "counter"},
+        {"qianbao_session_cache_entries", "gauge"},
+        {"qianbao_session_cache_lookups_total", "counter"},
+        {"qianbao_session_cache_evictions_total", "counter"},
     };
     for (size_t i = 0; i < QB_ARRAY_COUNT(families); i++) {
         char needle[256];
@@ -1475,6 +1478,50 @@ static void S_read_until_closed(int fd, char *out, size_t out_size)
     out[used] = '\0';
 }
 
+/* The value of the sample "\nNAME VALUE\n" (NAME with its labels) in a
+ * /metrics text, or -1. */
+static long long S_metric(const char *text, const char *name)
+{
+    char needle[256];
+    snprintf(needle, sizeof needle, "\n%s ", name);
+    const char *at = strstr(text, needle);
+    return at != NULL ? atoll(at + strlen(needle)) : -1;
+}
+
+TEST(the_session_cache_takes_its_size_and_counts_its_lookups)
+{
+    // --session-cache sizes the cache that authenticates bearer tokens without a read, in whole
+    // buckets of eight, and /metrics counts what it finds, so that an operator sees when it is
+    // too small for the sessions in use: a session used twice is found at least the second time.
+    char admin_token[API_TOKEN_SIZE_MAX];
+    const char *args[] = {"--session-cache", "100", NULL};
+    struct test_daemon daemon;
+    ASSERT(api_daemon_start(&daemon, S_root, "session-cache", args, admin_token));
+    struct client c;
+    client_init(&c, daemon.base_url);
+    struct api_user u;
+    API_MUST(api_user_new(&c, admin_token, &u));
+    struct client_response res;
+    for (int i = 0; i < 2; i++) {
+        ASSERT_EQ_INT(api_call(&c, "GET", "/v1/me", u.token, NULL, &res), 200);
+        client_response_release(&res);
+    }
+    ASSERT(client_request(&c, "GET", "/metrics", NULL, NULL, 0, &res));
+    ASSERT_EQ_INT(res.status, 200);
+    long long entries = S_metric(res.body.data, "qianbao_session_cache_entries");
+    long long hits = S_metric(res.body.data, "qianbao_session_cache_lookups_total{result=\"hit\"}");
+    long long misses =
+        S_metric(res.body.data, "qianbao_session_cache_lookups_total{result=\"miss\"}");
+    long long evictions = S_metric(res.body.data, "qianbao_session_cache_evictions_total");
+    client_response_release(&res);
+    client_release(&c);
+    ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
+    ASSERT_EQ_INT(entries, 104);
+    ASSERT(hits >= 1);
+    ASSERT(hits + misses >= 2);
+    ASSERT_EQ_INT(evictions, 0);
+}
+
 TEST(a_request_on_a_kept_alive_connection_during_the_stop_reads_no_closed_ledger)
 {
     // A stop closes the ledger while requests in flight finish; a client's kept-alive connection
@@ -1952,6 +1999,7 @@ int main(void)
     RUN(secrets_nothing_depends_on_yet_are_made_anew);
     RUN(sighup_rotates_the_admin_token_and_goes_on_serving);
     RUN(healthz_says_stopping_from_the_first_moment_of_a_stop);
+    RUN(the_session_cache_takes_its_size_and_counts_its_lookups);
     RUN(a_request_on_a_kept_alive_connection_during_the_stop_reads_no_closed_ledger);
     RUN(a_stop_that_leaves_the_wal_says_so);
     RUN(a_daemon_started_in_the_background_still_stops_on_sigint);

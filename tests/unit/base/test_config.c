@@ -26,6 +26,7 @@ static const char *const env_names[] = {
     "QIANBAO_HTTP_TIMEOUT_S",
     "QIANBAO_IDEMPOTENCY_RETENTION_DAYS",
     "QIANBAO_VERIFY_INTERVAL_H",
+    "QIANBAO_SESSION_CACHE",
 };
 
 static struct config cfg;
@@ -87,6 +88,7 @@ TEST(defaults)
     ASSERT_EQ_INT(cfg.read_connections, 4);
     ASSERT_EQ_INT(cfg.verify_interval_h, 24);
     ASSERT_EQ_INT(cfg.v3_signed_per_s, 2600);
+    ASSERT_EQ_INT(cfg.session_cache, 262144);
     ASSERT(!cfg.verify);
     ASSERT(!cfg.help);
 }
@@ -240,6 +242,21 @@ TEST(integers_are_strict)
     }
     expect_refused(load("--http-threads=-1", NULL), "out of range");
     expect_refused(load("--http-threads=-9223372036854775808", NULL), "out of range");
+}
+
+TEST(session_cache_size)
+{
+    // The session cache's size: from the flag or its variable, within
+    // 8..16777216 (below, not even a bucket; above, 4 GiB of entries).
+    clear_env();
+    ASSERT_EQ_INT(load("--session-cache", "1000000", NULL), QB_OK);
+    ASSERT_EQ_INT(cfg.session_cache, 1000000);
+    setenv("QIANBAO_SESSION_CACHE", "8", 1);
+    ASSERT_EQ_INT(load(NULL), QB_OK);
+    ASSERT_EQ_INT(cfg.session_cache, 8);
+    unsetenv("QIANBAO_SESSION_CACHE");
+    expect_refused(load("--session-cache=7", NULL), "out of range");
+    expect_refused(load("--session-cache=16777217", NULL), "out of range");
 }
 
 TEST(unknown_flag_and_stray_arguments)
@@ -538,6 +555,7 @@ int main(void)
     RUN(every_env_variable_is_read);
     RUN(bounds_are_inclusive_and_enforced);
     RUN(integers_are_strict);
+    RUN(session_cache_size);
     RUN(unknown_flag_and_stray_arguments);
     RUN(missing_and_unwanted_values);
     RUN(text_values_are_validated);

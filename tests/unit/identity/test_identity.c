@@ -1452,6 +1452,11 @@ TEST(session_cache_answers_from_memory_until_the_session_is_revoked)
 
     /* Eviction: a bucket of IDENTITY_SESSION_CACHE_WAYS holds tb and as
      * many new sessions again: the first of them (tb) goes. */
+    /* The counts /metrics shows move with it: one eviction, a miss for
+     * tb, a hit for each of the others. */
+    struct identity_session_cache_stats before, after;
+    identity_session_cache_stats(ix->env.sessions, &before);
+    ASSERT_EQ_INT(before.entries, IDENTITY_SESSION_CACHE_WAYS);
     char t[IDENTITY_SESSION_CACHE_WAYS][IDENTITY_TOKEN_TEXT_SIZE];
     for (int i = 0; i < IDENTITY_SESSION_CACHE_WAYS; i++) {
         ASSERT_EQ_INT(ix_session(ix, b.id, "tablet", t[i], NULL), QB_OK);
@@ -1462,6 +1467,10 @@ TEST(session_cache_answers_from_memory_until_the_session_is_revoked)
                   QB_E_NOT_FOUND);
     for (int i = 0; i < IDENTITY_SESSION_CACHE_WAYS; i++)
         ASSERT_EQ_INT(identity_session_authenticate_cached(&ix->env, t[i], &got, &touch), QB_OK);
+    identity_session_cache_stats(ix->env.sessions, &after);
+    ASSERT_EQ_INT(after.evictions - before.evictions, 1);
+    ASSERT_EQ_INT(after.misses - before.misses, 1);
+    ASSERT_EQ_INT(after.hits - before.hits, IDENTITY_SESSION_CACHE_WAYS);
 
     /* Idle: a cached session not used for session_idle_ms +
      * session_touch_ms ends in memory as in the table. */
