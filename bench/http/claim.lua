@@ -5,6 +5,7 @@
 --   QB_BENCH_USERS    file of "USER_ID TOKEN PHONE" lines (bench_seed --out)
 --   QB_BENCH_PACKETS  file of "PACKET_ID SHARES" lines
 --   QB_BENCH_LIVE     packets open at once in the whole load (0: all of them)
+--   QB_BENCH_RATE     when set above 0: pace to this many attempts/s in all
 --   QB_BENCH_THREADS  wrk's -t, to split QB_BENCH_LIVE and the packets, and
 --                     how many threads' init() the first requests wait for
 --                     (common.lua, beside this script)

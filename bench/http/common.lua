@@ -7,7 +7,9 @@
 --   common.loaded()        last thing in init()
 --   common.wait()          first thing in request() and delay()
 --   common.rate()          QB_BENCH_RATE, or nil for full load
---   common.pacer(rate)     a delay() that paces a thread to its share of rate
+--   common.pacer(rate)     a delay() that paces a thread to its share of rate,
+--                          which loading this file installs as wrk's delay()
+--                          when QB_BENCH_RATE is set
 --   common.latency(l)      the percentile lines every script prints
 --
 -- The thread count is QB_BENCH_THREADS (wrk's -t).
@@ -136,6 +138,12 @@ function common.latency(latency)
                              latency:percentile(p)))
    end
    io.write(string.format("bench: latency_max_us=%d\n", latency.max))
+end
+
+-- Every script that loads this is paced when QB_BENCH_RATE asks for a rate:
+-- wrk's delay(), a global of the script's state, is the pacer's.
+if common.rate() then
+   delay = common.pacer(common.rate())
 end
 
 return common

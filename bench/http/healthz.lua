@@ -23,10 +23,6 @@ function init(args)
    common.loaded()
 end
 
-if common.rate() then
-   delay = common.pacer(common.rate())
-end
-
 function request()
    common.wait()
    return request_text

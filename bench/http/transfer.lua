@@ -58,10 +58,6 @@ function init(args)
    common.loaded()
 end
 
-if common.rate() then
-   delay = common.pacer(common.rate())
-end
-
 -- One concatenation a request, from strings made once in init: building it
 -- with wrk.format (a headers table walked with pairs) and string.format ran
 -- in LuaJIT's interpreter and cost the load generator a third of its CPU,
