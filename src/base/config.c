@@ -130,8 +130,9 @@ static const struct config_setting config_settings[] = {
     CONFIG_INT_ROW("paycode-confirm-s", "QIANBAO_PAYCODE_CONFIRM_S", paycode_confirm_s, 30, 1, 600,
                    "seconds a payment-code order waits for its payer's password"),
     CONFIG_INT_ROW("session-cache", "QIANBAO_SESSION_CACHE", session_cache, 262144, 8, 16777216,
-                   "sessions kept in memory to authenticate requests without a read (248 bytes "
-                   "each, taken as used); twice the sessions in use at once keeps nearly all"),
+                   "sessions kept in memory to authenticate requests without a read, and as "
+                   "many users in the ledger's (16 bytes each at start, up to 504 as used); "
+                   "twice the sessions in use at once keeps nearly all"),
     CONFIG_INT_ROW("v3-signed-per-s", "QIANBAO_V3_SIGNED_PER_S", v3_signed_per_s, 2600, 1, 50000,
                    "signed /v3 requests a second, kept up for ten minutes, whose nonces the "
                    "daemon remembers, for all merchants (about 25 KiB of memory for each, "

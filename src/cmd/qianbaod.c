@@ -123,9 +123,6 @@
 #define S_ADMIN_TOKEN_HEX_SIZE (2 * S_SECRET_SIZE)
 #define S_SMS_PROVIDER_TIMEOUT_MS 5000
 #define S_LISTEN_HOST_SIZE_MAX 64 /* as the HTTP server's */
-/* Users kept in the writer's memory (identity.h): 256 bytes each, 64 MiB at
- * most; as many as sessions, so that the users of the sessions in use fit. */
-#define S_USER_CACHE_ENTRIES 262144
 /* Users whose look-ups of payees by phone are counted at once (domain.h):
  * 24 bytes each, 1.5 MiB; more, and the oldest windows are forgotten. */
 #define S_PAYEE_LOOKUP_USERS 65536
@@ -1858,9 +1855,11 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     env.user_closed = merchant_txn_user_closed;
     env.payout_check = merchant_txn_payout_check;
     env.sms_provider = cfg->sms_provider_url[0] != '\0';
+    /* As many users in the writer's memory as sessions in the cache, so that
+     * the users of the sessions in use fit (identity.h). */
     rc = identity_session_cache_new((size_t)cfg->session_cache, &env.sessions);
     if (rc == QB_OK)
-        rc = identity_user_cache_new(S_USER_CACHE_ENTRIES, &env.users);
+        rc = identity_user_cache_new((size_t)cfg->session_cache, &env.users);
     if (rc == QB_OK &&
         (env.payee_lookups = ratelimit_new(S_PAYEE_LOOKUP_USERS, settings.payee_lookup_window_ms,
                                            settings.payee_lookups_max)) == NULL)
