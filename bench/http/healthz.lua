@@ -1,5 +1,6 @@
--- healthz.lua — wrk script: GET /healthz, the floor under transfer.lua's
--- latency.
+-- healthz.lua — wrk script: GET /healthz, a request with no work for the
+-- ledger, at transfer.lua's rate (bench/http/run sends it to the daemon, and
+-- to nginx answering a fixed body for the machine's own floor).
 --
 -- Environment (bench/http/run sets it):
 --   QB_BENCH_RATE     when set above 0: pace to this many requests/s in all
@@ -8,10 +9,9 @@
 -- /healthz is answered by an HTTP thread without the ledger: a read
 -- connection taken from the pool and given back, the schema version read,
 -- a small JSON body. Paced at the rate of transfer.lua's half load, on the
--- same connections, it shows what the machine, the load generator and the
--- HTTP layer leave of a latency target before a transfer has done any work:
--- on a host whose scheduler stalls the daemon's threads for milliseconds,
--- this script's p99 says so without a ledger to blame.
+-- same connections, it shows what the daemon's cheapest route costs beside
+-- a transfer. It is not the machine's floor: the pool's read adds to it
+-- (docs/performance.md, 2026-12-06); nginx driven by this script is.
 
 local common = dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "common.lua")
 local request_text = nil
