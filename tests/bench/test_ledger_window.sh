@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_ledger_window.sh SCRIPT — ledger_window reads two scrapes of /metrics:
 # counts and percentiles of the window alone, linear within a bucket, the
-# last finite bound past it, nothing for an empty histogram.
+# last finite bound past it, nothing for an empty histogram; the syncs past
+# 8 and 16 ms.
 set -euo pipefail
 script=$1
 source "$(dirname "$0")/lib.sh"
@@ -77,6 +78,9 @@ out=$("$script" "$dir/before" "$dir/after")
 # p99 rank 29.7, 19.7 of them: 128 + 128 * 19.7 / 20 = 254.1 -> 254 us.
 [[ $(value ledger_sync_p50_us) == 160 ]] || fail "sync p50: $out"
 [[ $(value ledger_sync_p99_us) == 254 ]] || fail "sync p99: $out"
+# No buckets of 8.192 and 16.384 ms in these scrapes: no counts of slow syncs.
+[[ -z $(value ledger_syncs_over_8ms) && -z $(value ledger_syncs_over_16ms) ]] ||
+  fail "slow syncs without their buckets: $out"
 # Waits: p50 rank 100, the whole of (0, 16]: 16 us; p99 rank 198, 18 of the
 # 20 in (32, 64]: 32 + 32 * 18 / 20 = 60.8 -> 61 us.
 [[ $(value http_resume_p50_us) == 16 ]] || fail "resume p50: $out"
@@ -107,6 +111,28 @@ grep -v '^qianbao_ledger_sync_' "$dir/after" >"$dir/after-no-sync"
 out=$("$script" "$dir/before-no-sync" "$dir/after-no-sync")
 [[ $(value ledger_durable_p50_us) == 512 && -z $(value ledger_sync_p50_us) ]] ||
   fail "sync lines without the sync's histogram: $out"
+
+# The disk's stalls: of the 18 syncs in the window, 13 within 8.192 ms and 15 within
+# 16.384 ms, so 5 over 8 ms and 3 over 16 ms (the 2 slow ones before the window left out).
+cat >"$dir/before-stalls" <<'M'
+qianbao_ledger_commands_total 10
+qianbao_ledger_batches_total 2
+qianbao_ledger_sync_duration_seconds_bucket{le="0.004096"} 5
+qianbao_ledger_sync_duration_seconds_bucket{le="0.008192"} 6
+qianbao_ledger_sync_duration_seconds_bucket{le="0.016384"} 7
+qianbao_ledger_sync_duration_seconds_bucket{le="+Inf"} 8
+M
+cat >"$dir/after-stalls" <<'M'
+qianbao_ledger_commands_total 100
+qianbao_ledger_batches_total 20
+qianbao_ledger_sync_duration_seconds_bucket{le="0.016384"} 22
+qianbao_ledger_sync_duration_seconds_bucket{le="0.004096"} 15
+qianbao_ledger_sync_duration_seconds_bucket{le="0.008192"} 19
+qianbao_ledger_sync_duration_seconds_bucket{le="+Inf"} 26
+M
+out=$("$script" "$dir/before-stalls" "$dir/after-stalls")
+[[ $(value ledger_syncs_over_8ms) == 5 ]] || fail "syncs over 8 ms: $out"
+[[ $(value ledger_syncs_over_16ms) == 3 ]] || fail "syncs over 16 ms: $out"
 
 set +e
 "$script" "$dir/before" >/dev/null 2>&1; [[ $? -eq 2 ]] || fail "one scrape not refused with 2"
