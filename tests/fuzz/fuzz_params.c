@@ -1,9 +1,10 @@
 /*
  * fuzz_params.c — the small parsers of what clients send beside a JSON
  * body: query arguments, times and periods of bills, phone numbers, ids,
- * card numbers, identity numbers, names, merchants' fields and notify
- * URLs. None may crash, and each answer keeps its header's promise: what
- * a parser accepts has the shape it says, and what it writes fits.
+ * card numbers, identity numbers, names, merchants' fields, notify URLs
+ * and bill download tokens. None may crash, and each answer keeps its
+ * header's promise: what a parser accepts has the shape it says, and what
+ * it writes fits.
  *
  * The first byte picks the parser; the rest, up to its first NUL, is the
  * text (for the query: the query string, a newline, the name).
@@ -210,6 +211,60 @@ static void S_merchants(const char *text)
     }
 }
 
+/* A bill download token (GET /v3/billdownload/file?token=): only one made
+ * under the key opens, for its merchant, before it expires, and any other
+ * text is refused. */
+static void S_tokens(const char *text)
+{
+    static const uint8_t key[DOMAIN_KEY_SIZE] = {7, 1, 2, 3};
+    char date[MERCHANT_BILL_DATE_SIZE];
+    enum merchant_bill_type type;
+    bool gzip = false;
+    /* The text as a token: it opens only as the token its fields make. */
+    char mchid[MERCHANT_MCHID_SIZE];
+    snprintf(mchid, sizeof mchid, "%s", text);
+    if (merchant_bill_token_open(key, text, mchid, S_NOW_MS, date, &type, &gzip)) {
+        int64_t expires_s = 0;
+        for (int i = 20; i < 30; i++)
+            expires_s = expires_s * 10 + (text[i] - '0');
+        char again[MERCHANT_BILL_TOKEN_SIZE];
+        merchant_bill_token_make(key, mchid, date, type, gzip, expires_s * 1000, again);
+        if (strcmp(again, text) != 0)
+            S_fail("a token opened that is not the one its fields make", text);
+    }
+    /* A token made from the text's bytes: opens to its fields, and not
+     * for another merchant, once expired, or with any character changed. */
+    uint64_t bits = 1469598103934665603u;
+    for (const char *p = text; *p != '\0'; p++)
+        bits = (bits ^ (uint8_t)*p) * 1099511628211u;
+    snprintf(mchid, sizeof mchid, "19%08u", (unsigned)(bits % 100000000));
+    char bill_date[MERCHANT_BILL_DATE_SIZE];
+    snprintf(bill_date, sizeof bill_date, "20%02u-%02u-%02u", (unsigned)(bits >> 8) % 100,
+             (unsigned)(bits >> 16) % 12 + 1, (unsigned)(bits >> 24) % 28 + 1);
+    enum merchant_bill_type made_type =
+        (enum merchant_bill_type)((bits >> 32) % MERCHANT_BILL_FUNDFLOW + MERCHANT_BILL_ALL);
+    bool made_gzip = (bits >> 40) & 1;
+    /* A token keeps its expiry to the second, cut down: one made to expire
+     * within the second after now has already expired. */
+    int64_t expires_ms = S_NOW_MS + 1000 + (int64_t)((bits >> 41) % 86400000);
+    char token[MERCHANT_BILL_TOKEN_SIZE];
+    merchant_bill_token_make(key, mchid, bill_date, made_type, made_gzip, expires_ms, token);
+    if (!merchant_bill_token_open(key, token, mchid, S_NOW_MS, date, &type, &gzip) ||
+        strcmp(date, bill_date) != 0 || type != made_type || gzip != made_gzip)
+        S_fail("a token made does not open to its fields", token);
+    char other[MERCHANT_MCHID_SIZE];
+    snprintf(other, sizeof other, "%s", mchid);
+    other[9] = other[9] == '9' ? '0' : (char)(other[9] + 1);
+    if (merchant_bill_token_open(key, token, other, S_NOW_MS, date, &type, &gzip))
+        S_fail("a token opens for another merchant", token);
+    if (merchant_bill_token_open(key, token, mchid, expires_ms / 1000 * 1000, date, &type, &gzip))
+        S_fail("a token opens once expired", token);
+    size_t at = (size_t)((bits >> 48) % (MERCHANT_BILL_TOKEN_SIZE - 1));
+    token[at] = token[at] == '0' ? '1' : '0';
+    if (merchant_bill_token_open(key, token, mchid, S_NOW_MS, date, &type, &gzip))
+        S_fail("a token opens with a character changed", token);
+}
+
 static void S_query(const char *text)
 {
     const char *newline = strchr(text, '\n');
@@ -251,7 +306,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char text[1024];
     memcpy(text, data + 1, size - 1);
     text[size - 1] = '\0';
-    switch (data[0] % 8) {
+    switch (data[0] % 9) {
     case 0:
         S_times(text);
         break;
@@ -273,8 +328,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 6:
         S_merchants(text);
         break;
-    default:
+    case 7:
         S_query(text);
+        break;
+    default:
+        S_tokens(text);
         break;
     }
     return 0;
