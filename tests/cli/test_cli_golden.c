@@ -113,6 +113,7 @@ static int S_mismatch_count;
 static struct {
     char from[128];
     char to[32];
+    bool number; /* from is a whole number's digits, never part of a longer one */
 } S_substitutions[S_SUBSTITUTIONS_MAX];
 static size_t S_substitution_count;
 
@@ -125,6 +126,15 @@ static void S_substitute(const char *from, const char *to)
              from);
     snprintf(S_substitutions[S_substitution_count].to, sizeof S_substitutions[0].to, "%s", to);
     S_substitution_count++;
+}
+
+/* The same for a random number (an SMS code, a device's slot), which is
+ * replaced only where it is a whole number: a code's six digits can also be
+ * the middle of a card, phone or identity number in the transcripts. */
+static void S_substitute_number(const char *from, const char *to)
+{
+    S_substitute(from, to);
+    S_substitutions[S_substitution_count - 1].number = true;
 }
 
 /* --- normalisation ------------------------------------------------------------ */
@@ -203,8 +213,11 @@ static void S_literals(const char *text, size_t first, size_t last, struct buf *
     for (const char *p = text; *p != '\0';) {
         size_t k;
         for (k = first; k < last; k++) {
-            size_t size = strlen(S_substitutions[k].from);
-            if (strncmp(p, S_substitutions[k].from, size) == 0) {
+            const char *from = S_substitutions[k].from;
+            size_t size = strlen(from);
+            if (strncmp(p, from, size) == 0 &&
+                !(S_substitutions[k].number &&
+                  ((p > text && S_digit(p[-1])) || S_digit(p[size])))) {
                 S_put(out, S_substitutions[k].to, strlen(S_substitutions[k].to));
                 p += size;
                 break;
@@ -516,7 +529,7 @@ static char S_collection_paid[64];
 static void S_code(const char *phone, const char *purpose, char code[API_SMS_CODE_SIZE])
 {
     API_MUST(api_sms_code_read(&S_client, S_admin, phone, purpose, code));
-    S_substitute(code, "CODE");
+    S_substitute_number(code, "CODE");
 }
 
 /* Logs profile in to server (NULL: the golden daemon) as phone with the
@@ -1142,7 +1155,7 @@ TEST(payment_codes)
     snprintf(path, sizeof path, "%s/config/qianbao/paycode/default", S_root);
     ASSERT(test_file_read(path, text, sizeof text));
     ASSERT(sscanf(text, "qianbao-paycode 1 %*s %15s", slot) == 1);
-    S_substitute(slot, "SLOT");
+    S_substitute_number(slot, "SLOT");
     S_case("device-add-again", S_PAY, "device", "add", "--password-stdin", NULL);
     S_case("paycode", NULL, "paycode", "--at", "1764400000", NULL);
     char expected[PAYCODE_TEXT_SIZE];
