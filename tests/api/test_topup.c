@@ -1195,6 +1195,29 @@ static void *S_withdraw(void *arg)
     return NULL;
 }
 
+/* How many payments the daemon has started (its log's wallet.payment.started
+ * lines); S_log then holds the log. */
+static int S_started_count(void)
+{
+    ASSERT(test_file_read(S_daemon.log_path, S_log, sizeof S_log));
+    int count = 0;
+    for (const char *at = S_log; (at = strstr(at, "event=wallet.payment.started ")) != NULL; at++)
+        count++;
+    return count;
+}
+
+/* Waits until count payments have started, and a moment more for the last
+ * one's bank call to take its thread. */
+static void S_await_started(int count)
+{
+    int64_t deadline = S_now_ms() + S_WAIT_MS;
+    while (S_started_count() < count) {
+        ASSERT(S_now_ms() < deadline);
+        S_sleep_ms(20);
+    }
+    S_sleep_ms(100);
+}
+
 TEST(a_withdrawal_frozen_before_it_is_sent_is_not_sent)
 {
     /* A withdrawal holds its money at once and is sent to the bank a moment
@@ -1222,6 +1245,7 @@ TEST(a_withdrawal_frozen_before_it_is_sent_is_not_sent)
     client_response_release(&res);
     static struct S_slow slow[SLOW + 1];
     pthread_t threads[SLOW + 1];
+    int started = S_started_count();
     for (int i = 0; i <= SLOW; i++) {
         memset(&slow[i], 0, sizeof slow[i]);
         slow[i].user = i < SLOW ? &other : &u;
@@ -1230,9 +1254,10 @@ TEST(a_withdrawal_frozen_before_it_is_sent_is_not_sent)
         ASSERT_EQ_INT(
             pthread_create(&threads[i], NULL, i < SLOW ? S_slow_topup : S_withdraw, &slow[i]), 0);
         if (i == SLOW - 1)
-            S_sleep_ms(300); /* every thread that calls banks taken */
+            S_await_started(started + SLOW); /* every thread that calls banks taken */
     }
-    S_sleep_ms(300); /* the withdrawal started: its money held, waiting for a thread */
+    /* The withdrawal started: its money held, waiting for a thread. */
+    S_await_started(started + SLOW + 1);
     long long available, pending;
     S_balance(&u, &available, &pending);
     ASSERT_EQ_INT(pending, 2010 + 1010);
@@ -1273,6 +1298,7 @@ TEST(a_topup_frozen_before_it_is_sent_takes_nothing_from_the_card)
     S_fund(&u, card, 50000);
     static struct S_slow slow[SLOW + 1];
     pthread_t threads[SLOW + 1];
+    int started = S_started_count();
     for (int i = 0; i <= SLOW; i++) {
         memset(&slow[i], 0, sizeof slow[i]);
         slow[i].user = i < SLOW ? &other : &u;
@@ -1280,9 +1306,9 @@ TEST(a_topup_frozen_before_it_is_sent_takes_nothing_from_the_card)
         snprintf(slow[i].key, sizeof slow[i].key, "frozen-topup-%d-%ld", i, (long)time(NULL));
         ASSERT_EQ_INT(pthread_create(&threads[i], NULL, S_slow_topup, &slow[i]), 0);
         if (i == SLOW - 1)
-            S_sleep_ms(300); /* every thread that calls banks taken */
+            S_await_started(started + SLOW); /* every thread that calls banks taken */
     }
-    S_sleep_ms(300); /* the top-up started, waiting for a thread */
+    S_await_started(started + SLOW + 1); /* the top-up started, waiting for a thread */
     struct client_response res;
     ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/freeze", u.token, NULL, &res), 200);
     client_response_release(&res);
