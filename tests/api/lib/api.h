@@ -165,4 +165,11 @@ bool api_user_verify(struct client *client, const struct api_user *user, const c
  * page does not have it (or did not answer 200). */
 double api_metric(struct client *client, const char *name);
 
+/* Where digits (a short secret: an SMS code, a payment password) occur in
+ * the daemon's log text as a value it could have leaked as, or NULL: not
+ * within a longer number, not within an id or another word (a letter, digit
+ * or '_' beside it), and not as a measured duration (`duration_us=`), where
+ * a random code's six digits turn up by chance. */
+const char *api_log_secret(const char *log, const char *digits);
+
 #endif
