@@ -44,6 +44,22 @@ static void S_sleep_ms(long ms)
         ;
 }
 
+/* The monotonic clock, in milliseconds. */
+static long long S_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sleeps until the monotonic clock reads at_ms (at once if it has). */
+static void S_sleep_until_ms(long long at_ms)
+{
+    long long left = at_ms - S_now_ms();
+    if (left > 0)
+        S_sleep_ms((long)left);
+}
+
 /* Sends one request to client and checks its status and, when code is not
  * NULL, that the body is the error {"code": code, "message": ...}. line is
  * the caller's, for the failure message. */
@@ -3016,28 +3032,31 @@ TEST(sms_code_works_until_it_expires)
 {
     // A code is good for exactly its lifetime (10 s here): used two seconds before the end it
     // works, used after the end it is refused. This also pins the unit of --sms-code-ttl-s.
-    struct api_user early, late;
+    struct api_user early, late, mover;
     API_MUST(api_user_new(&S_limits_client, S_limits_admin, &early));
     API_MUST(api_user_new(&S_limits_client, S_limits_admin, &late));
+    API_MUST(api_user_new(&S_limits_client, S_limits_admin, &mover));
+    API_MUST(api_payment_password_set(&S_limits_client, S_limits_admin, &mover, S_MOVER_PAY));
+    /* The times are the test's own clock around each code's sending: a code
+     * lives from a moment after asked_ms, to a moment before got_ms + TTL. */
     char early_code[API_SMS_CODE_SIZE], late_code[API_SMS_CODE_SIZE];
+    long long asked_ms = S_now_ms();
     API_MUST(api_sms_code_get_for(&S_limits_client, S_limits_admin, &early,
                                   "reset_payment_password", early_code));
     API_MUST(api_sms_code_get_for(&S_limits_client, S_limits_admin, &late, "reset_payment_password",
                                   late_code));
     /* A change_phone code, right in all but its age. */
-    struct api_user mover;
-    API_MUST(api_user_new(&S_limits_client, S_limits_admin, &mover));
-    API_MUST(api_payment_password_set(&S_limits_client, S_limits_admin, &mover, S_MOVER_PAY));
     char move_phone[API_PHONE_SIZE], move_code[API_SMS_CODE_SIZE];
     api_phone_new(move_phone);
     API_MUST(
         api_sms_code_get(&S_limits_client, S_limits_admin, move_phone, "change_phone", move_code));
+    long long got_ms = S_now_ms();
     char body[128];
-    S_sleep_ms((S_LIMITS_CODE_TTL_S - 2) * 1000);
+    S_sleep_until_ms(asked_ms + (S_LIMITS_CODE_TTL_S - 2) * 1000);
     snprintf(body, sizeof body, "{\"payment_password\":\"260418\",\"sms_code\":\"%s\"}",
              early_code);
     EXPECT_LIMITS("PUT", "/v1/me/payment-password", early.token, body, 204, NULL);
-    S_sleep_ms(2500);
+    S_sleep_until_ms(got_ms + S_LIMITS_CODE_TTL_S * 1000 + 500);
     snprintf(body, sizeof body, "{\"payment_password\":\"260418\",\"sms_code\":\"%s\"}", late_code);
     EXPECT_LIMITS("PUT", "/v1/me/payment-password", late.token, body, 400, "SMS_CODE_INVALID");
     S_phone_body(body, sizeof body, move_phone, move_code, S_MOVER_PAY);
