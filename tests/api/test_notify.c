@@ -84,7 +84,7 @@ static int S_keep(void *arg, const struct receiver_request *request)
 }
 
 /* Listens on 127.0.0.1:port (0: any free port). */
-static void S_receiver_start(struct sink *r, int port, const int *script, size_t count)
+static void S_sink_init(struct sink *r, const int *script, size_t count)
 {
     memset(r, 0, sizeof *r);
     pthread_mutex_init(&r->lock, NULL);
@@ -92,7 +92,21 @@ static void S_receiver_start(struct sink *r, int port, const int *script, size_t
     if (count > 0)
         memcpy(r->script, script, count * sizeof *script);
     r->script_count = count;
+}
+
+static void S_receiver_start(struct sink *r, int port, const int *script, size_t count)
+{
+    S_sink_init(r, script, count);
     ASSERT(receiver_start(&r->http, port, S_keep, r));
+    r->port = r->http.port;
+}
+
+/* A receiver on the port held by reserved (receiver_reserve): until now its
+ * connections were refused, and no other test could take the port. */
+static void S_receiver_start_reserved(struct sink *r, int reserved)
+{
+    S_sink_init(r, NULL, 0);
+    ASSERT(receiver_start_reserved(&r->http, reserved, S_keep, r));
     r->port = r->http.port;
 }
 
@@ -445,10 +459,9 @@ TEST(delivery_resumes_after_a_restart)
 {
     // The schedule lives in the database: a notification whose receiver is down keeps failing,
     // the daemon stops, the receiver comes up, and the restarted daemon delivers it.
-    struct sink probe;
-    S_receiver_start(&probe, 0, NULL, 0);
-    int port = probe.port;
-    S_receiver_stop(&probe); /* the port is closed now: connections are refused */
+    int port = 0;
+    int reserved = receiver_reserve(&port); /* connections to it are refused until the receiver */
+    ASSERT(reserved >= 0);
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/n", port);
     struct mh_merchant m;
@@ -478,7 +491,7 @@ TEST(delivery_resumes_after_a_restart)
     client_release(&S_client);
     ASSERT_EQ_INT(test_daemon_stop(&S_daemon), 0);
     struct sink rcv;
-    S_receiver_start(&rcv, port, NULL, 0);
+    S_receiver_start_reserved(&rcv, reserved);
     API_MUST(api_daemon_start(&S_daemon, S_root, "notify", S_args, S_admin));
     client_init(&S_client, S_daemon.base_url);
     ASSERT(S_wait_count(&rcv, 1));
@@ -519,10 +532,9 @@ TEST(a_notification_altered_in_the_database_is_not_sent)
     // goods. Each row is sealed when it is queued: one that no longer matches is never sent, and
     // its attempts say why. An earlier version's outbox, sealed by nobody, is sealed as it stands
     // at the first start that has the seals.
-    struct sink probe;
-    S_receiver_start(&probe, 0, NULL, 0);
-    int port = probe.port;
-    S_receiver_stop(&probe); /* refused until the receiver comes back */
+    int port = 0;
+    int reserved = receiver_reserve(&port); /* connections to it are refused until the receiver */
+    ASSERT(reserved >= 0);
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/n", port);
     struct mh_merchant m, control;
@@ -554,7 +566,7 @@ TEST(a_notification_altered_in_the_database_is_not_sent)
              m.mchid);
     S_sql(sql);
     struct sink rcv;
-    S_receiver_start(&rcv, port, NULL, 0);
+    S_receiver_start_reserved(&rcv, reserved);
     API_MUST(api_daemon_start(&S_daemon, S_root, "notify", S_args, S_admin));
     client_init(&S_client, S_daemon.base_url);
 
@@ -691,10 +703,9 @@ TEST(a_merchant_sends_a_failed_notification_again)
     // owner reset meanwhile. A delivered notification is not sent again; another merchant's,
     // another user's merchant and an unknown id find nothing.
     S_restart("100000"); /* the whole ladder in under a second */
-    struct sink probe;
-    S_receiver_start(&probe, 0, NULL, 0);
-    int port = probe.port;
-    S_receiver_stop(&probe); /* connections are refused now */
+    int port = 0;
+    int reserved = receiver_reserve(&port); /* connections to it are refused until the receiver */
+    ASSERT(reserved >= 0);
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/n", port);
     struct api_user owner, stranger, payer;
@@ -750,7 +761,7 @@ TEST(a_merchant_sends_a_failed_notification_again)
 
     /* Mended: the owner asks, and it arrives. */
     struct sink rcv;
-    S_receiver_start(&rcv, port, NULL, 0);
+    S_receiver_start_reserved(&rcv, reserved);
     ASSERT_EQ_INT(S_resend(&m, &stranger, id, &res), 404);
     ASSERT_EQ_STR(api_error_code(&res), "NOT_FOUND");
     client_response_release(&res);

@@ -83,15 +83,13 @@ static void *S_main(void *arg)
     return NULL;
 }
 
-bool receiver_start(struct receiver *r, int port, receiver_handler_fn handler, void *arg)
+/* A socket bound to 127.0.0.1:port (0: one the kernel picks), not yet
+ * listening; its port in *bound_port. -1 when it cannot be bound. */
+static int S_bind(int port, int *bound_port)
 {
-    memset(r, 0, sizeof *r);
-    atomic_init(&r->stopping, false);
-    r->handler = handler;
-    r->arg = arg;
-    r->fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (r->fd < 0)
-        return false;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
     int one = 1;
     struct sockaddr_in addr;
     memset(&addr, 0, sizeof addr);
@@ -99,16 +97,42 @@ bool receiver_start(struct receiver *r, int port, receiver_handler_fn handler, v
     addr.sin_port = htons((uint16_t)port);
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof addr;
-    if (setsockopt(r->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        bind(r->fd, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(r->fd, 16) != 0 ||
-        getsockname(r->fd, (struct sockaddr *)&addr, &len) != 0 ||
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0 ||
+        getsockname(fd, (struct sockaddr *)&addr, &len) != 0) {
+        close(fd);
+        return -1;
+    }
+    *bound_port = ntohs(addr.sin_port);
+    return fd;
+}
+
+int receiver_reserve(int *port) { return S_bind(0, port); }
+
+bool receiver_start_reserved(struct receiver *r, int fd, receiver_handler_fn handler, void *arg)
+{
+    memset(r, 0, sizeof *r);
+    atomic_init(&r->stopping, false);
+    r->handler = handler;
+    r->arg = arg;
+    r->fd = fd;
+    struct sockaddr_in addr;
+    socklen_t len = sizeof addr;
+    if (fd < 0 || listen(fd, 16) != 0 || getsockname(fd, (struct sockaddr *)&addr, &len) != 0 ||
         pthread_create(&r->thread, NULL, S_main, r) != 0) {
-        close(r->fd);
+        if (fd >= 0)
+            close(fd);
         r->fd = -1;
         return false;
     }
     r->port = ntohs(addr.sin_port);
     return true;
+}
+
+bool receiver_start(struct receiver *r, int port, receiver_handler_fn handler, void *arg)
+{
+    int bound_port;
+    return receiver_start_reserved(r, S_bind(port, &bound_port), handler, arg);
 }
 
 void receiver_stop(struct receiver *r)

@@ -49,6 +49,13 @@ struct receiver {
  * r->port) and starts the thread. False, with nothing left open, when the
  * port cannot be bound. */
 bool receiver_start(struct receiver *r, int port, receiver_handler_fn handler, void *arg);
+/* A port of the loopback held for a receiver to come: bound, not listening,
+ * so a connection to it is refused and no other process can take it. The
+ * socket, or -1 (the port in *port). */
+int receiver_reserve(int *port);
+/* receiver_start on a socket from receiver_reserve, which it takes over
+ * (closed on failure too). */
+bool receiver_start_reserved(struct receiver *r, int fd, receiver_handler_fn handler, void *arg);
 /* Stops the thread (within about 50 ms of the request it may be serving)
  * and closes the port. */
 void receiver_stop(struct receiver *r);
