@@ -105,15 +105,10 @@ static void *S_run(void *arg)
         snprintf(report.problem, sizeof report.problem, "cannot open the database: %.200s", err);
     }
     int64_t finished_ms = clock_now_ms(clock_system());
+    /* Logged before the result is shown: whoever reads a finished check
+     * (GET, /metrics, /healthz) finds its line in the log. The check's
+     * number, principal and start do not change while it runs. */
     pthread_mutex_lock(&v->mutex);
-    v->report = report;
-    v->entries_checked = report.entries_checked;
-    v->entries_total = report.entries_total;
-    v->counts = counts;
-    v->result = rc;
-    v->finished_ms = finished_ms;
-    v->running = false;
-    S_outcome_record(v, rc, finished_ms);
     int64_t number = v->number;
     int64_t duration_ms = finished_ms - v->started_ms;
     char by[sizeof v->by_principal];
@@ -126,6 +121,16 @@ static void *S_run(void *arg)
               "problem=\"%s\"",
               (long long)number, by, S_result_name(rc), (long long)report.entries_checked,
               (long long)report.accounts_checked, (long long)duration_ms, report.problem);
+    pthread_mutex_lock(&v->mutex);
+    v->report = report;
+    v->entries_checked = report.entries_checked;
+    v->entries_total = report.entries_total;
+    v->counts = counts;
+    v->result = rc;
+    v->finished_ms = finished_ms;
+    v->running = false;
+    S_outcome_record(v, rc, finished_ms);
+    pthread_mutex_unlock(&v->mutex);
     return NULL;
 }
 
