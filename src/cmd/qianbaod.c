@@ -2016,23 +2016,6 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
                 error_name(rc));
         goto out;
     }
-    /* The admin listener's address first: whoever waits for listen-address
-     * (a script, the tests) then finds both. */
-    char address_line[128];
-    int address_size;
-    const char *admin_address = http_server_admin_address(server);
-    if (admin_address != NULL) {
-        address_size = snprintf(address_line, sizeof address_line, "%s\n", admin_address);
-        if (!S_file_write_atomic(paths->dir, paths->admin_listen_address, address_line,
-                                 (size_t)address_size, 0644))
-            log_event(LOG_WARN, "daemon.listen_address_unwritten", "path=\"%s\"",
-                      paths->admin_listen_address);
-    }
-    address_size = snprintf(address_line, sizeof address_line, "%s\n", http_server_address(server));
-    if (!S_file_write_atomic(paths->dir, paths->listen_address, address_line, (size_t)address_size,
-                             0644))
-        log_event(LOG_WARN, "daemon.listen_address_unwritten", "path=\"%s\"",
-                  paths->listen_address);
     /* Settings that loosen what a server should hold to, each named at warn
      * so that one left on from development is seen. */
     if (cfg->allow_private_notify)
@@ -2045,12 +2028,30 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         log_event(LOG_WARN, "daemon.loose_setting",
                   "flag=--sms-provider-url value=unset effect=codes_stay_in_the_outbox_unsent");
     char data_dir[PATH_MAX];
+    const char *admin_address = http_server_admin_address(server);
     log_event(LOG_AUDIT, "daemon.start",
               "version=%s build=%s listen=%s admin_listen=%s data_dir=\"%s\" db=%s "
               "schema_version=%lld pid=%ld",
               QIANBAOD_VERSION, S_BUILD, http_server_address(server),
               admin_address != NULL ? admin_address : "-", S_absolute(paths->dir, data_dir),
               writer->ops->name, (long long)schema_version, (long)getpid());
+    /* The addresses last, the admin listener's first: whoever waits for
+     * listen-address (a script, the tests) then finds both, and the lines
+     * above in the log. */
+    char address_line[128];
+    int address_size;
+    if (admin_address != NULL) {
+        address_size = snprintf(address_line, sizeof address_line, "%s\n", admin_address);
+        if (!S_file_write_atomic(paths->dir, paths->admin_listen_address, address_line,
+                                 (size_t)address_size, 0644))
+            log_event(LOG_WARN, "daemon.listen_address_unwritten", "path=\"%s\"",
+                      paths->admin_listen_address);
+    }
+    address_size = snprintf(address_line, sizeof address_line, "%s\n", http_server_address(server));
+    if (!S_file_write_atomic(paths->dir, paths->listen_address, address_line, (size_t)address_size,
+                             0644))
+        log_event(LOG_WARN, "daemon.listen_address_unwritten", "path=\"%s\"",
+                  paths->listen_address);
 
     int signal_number = 0;
     for (;;) {
