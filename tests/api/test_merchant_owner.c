@@ -107,6 +107,15 @@ static void S_first_card(const struct api_user *owner, char card_id[64])
     ASSERT(card_id[0] != '\0');
 }
 
+/* The sum of the integer field over the objects of array. */
+static long long S_sum(const json_t *array, const char *field)
+{
+    long long sum = 0;
+    for (size_t i = 0; i < json_array_size(array); i++)
+        sum += json_integer_value(json_object_get(json_array_get(array, i), field));
+    return sum;
+}
+
 /* Today's date in Beijing time, and the hour of the day there. */
 static int S_today(char out[16])
 {
@@ -185,29 +194,17 @@ TEST(the_owner_sees_balance_and_analytics_of_real_payments)
     ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(days, 0), "date")), first);
     ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(days, day_count - 1), "date")),
                   today);
-    long long day_sales = 0, day_refunds = 0, day_refund_count = 0;
-    for (size_t i = 0; i < day_count; i++) {
-        json_t *d = json_array_get(days, i);
-        day_sales += json_integer_value(json_object_get(d, "sales"));
-        day_refunds += json_integer_value(json_object_get(d, "refunds"));
-        day_refund_count += json_integer_value(json_object_get(d, "refund_count"));
-    }
-    ASSERT_EQ_INT(day_sales, 12845);
-    ASSERT_EQ_INT(day_refunds, 1500);
-    ASSERT_EQ_INT(day_refund_count, 2);
+    ASSERT_EQ_INT(S_sum(days, "sales"), 12845);
+    ASSERT_EQ_INT(S_sum(days, "refunds"), 1500);
+    ASSERT_EQ_INT(S_sum(days, "refund_count"), 2);
     json_t *hours = json_object_get(j, "by_hour");
     ASSERT_EQ_INT(json_array_size(hours), 24);
-    long long hour_sales = 0, hour_count = 0, hour_refunds = 0;
-    for (size_t i = 0; i < 24; i++) {
-        json_t *h = json_array_get(hours, i);
-        ASSERT_EQ_INT(json_integer_value(json_object_get(h, "hour")), (long long)i);
-        hour_sales += json_integer_value(json_object_get(h, "sales"));
-        hour_count += json_integer_value(json_object_get(h, "paid_count"));
-        hour_refunds += json_integer_value(json_object_get(h, "refunds"));
-    }
-    ASSERT_EQ_INT(hour_refunds, 1500);
-    ASSERT_EQ_INT(hour_sales, 12845);
-    ASSERT_EQ_INT(hour_count, 4);
+    for (size_t i = 0; i < 24; i++)
+        ASSERT_EQ_INT(json_integer_value(json_object_get(json_array_get(hours, i), "hour")),
+                      (long long)i);
+    ASSERT_EQ_INT(S_sum(hours, "refunds"), 1500);
+    ASSERT_EQ_INT(S_sum(hours, "sales"), 12845);
+    ASSERT_EQ_INT(S_sum(hours, "paid_count"), 4);
     /* All four in the hours the test ran in (two if a clock hour turned). */
     long long in_hours = 0;
     for (int h = first_hour;; h = (h + 1) % 24) {
