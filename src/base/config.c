@@ -123,6 +123,10 @@ static const struct config_setting config_settings[] = {
                    100000, "withdrawal fee in millionths of the amount (1000 = 0.1 %), rounded up"),
     CONFIG_INT_ROW("withdrawal-fee-min", "QIANBAO_WITHDRAWAL_FEE_MIN", withdrawal_fee_min, 10, 0,
                    100000, "lowest withdrawal fee, in minor units (fen)"),
+    CONFIG_INT_ROW("withdrawal-free-quota", "QIANBAO_WITHDRAWAL_FREE_QUOTA", withdrawal_free_quota,
+                   0, 0, 1000000000000,
+                   "what each user may withdraw without a fee in their wallet's lifetime, in fen "
+                   "(0: none)"),
     CONFIG_INT_ROW("red-packet-max", "QIANBAO_RED_PACKET_MAX", red_packet_max, 20000, 1, 100000000,
                    "one red packet's total at most, in fen"),
     CONFIG_INT_ROW("red-packet-expiry-s", "QIANBAO_RED_PACKET_EXPIRY_S", red_packet_expiry_s, 86400,

@@ -57,6 +57,7 @@ struct config {
     int64_t limit_daily;                 /* --limit-daily, fen, default 5000000 (¥50,000) */
     int64_t withdrawal_fee_ppm;          /* --withdrawal-fee-ppm, 0..100000, default 1000 */
     int64_t withdrawal_fee_min;          /* --withdrawal-fee-min (fen), 0..100000, default 10 */
+    int64_t withdrawal_free_quota;       /* --withdrawal-free-quota (fen), 0..10^12, default 0 */
     int64_t red_packet_max;              /* --red-packet-max (fen), 1..100000000, default 20000 */
     int64_t red_packet_expiry_s;         /* --red-packet-expiry-s, 1..604800, default 86400 */
     int64_t paycode_confirm_s;           /* --paycode-confirm-s, 1..600, default 30 */

@@ -722,7 +722,12 @@ static int S_withdrawal_quote(struct cli *cli, const struct S_card_route *route,
      * the lifetime one (the per-payment cap is said apart); or, when nothing
      * at all may go from a merchant's, the merchant's own state. */
     json_int_t fee_min = json_integer_value(json_object_get(q, "fee_min"));
-    bool covered = all ? available > fee_min : has_fee && (json_int_t)*amount <= available - fee;
+    /* free_quota_left: what is left of the user's free allowance (absent
+     * from an older server's quote: none). The smallest withdrawal, a fen,
+     * is free while any of it is left. */
+    json_int_t free_left = json_integer_value(json_object_get(q, "free_quota_left"));
+    bool covered = all ? available > (free_left > 0 ? 0 : fee_min)
+                       : has_fee && (json_int_t)*amount <= available - fee;
     const char *stopped = NULL, *stopped_hint = "";
     if (covered && route->merchant && max_amount <= 0 &&
         (rc = S_merchant_stopped(cli, mchid, &stopped, &stopped_hint)) != CLI_EXIT_OK) {
@@ -774,7 +779,15 @@ static int S_withdrawal_quote(struct cli *cli, const struct S_card_route *route,
                                                : "; add money with `qianbao topup CARD_ID AMOUNT`");
     } else if (has_fee) {
         int64_t total = 0;
-        if (money_add(*amount, (int64_t)fee, &total)) {
+        if (fee == 0 && free_left > 0) {
+            char left_text[64];
+            cli_money_amount_text(free_left > (json_int_t)*amount ? free_left - (json_int_t)*amount
+                                                                  : 0,
+                                  currency, left_text, sizeof left_text);
+            fprintf(stderr,
+                    "withdrawing %s without a fee: %s of your free allowance is left after it\n",
+                    amount_out, left_text);
+        } else if (money_add(*amount, (int64_t)fee, &total)) {
             cli_money_amount_text((json_int_t)total, currency, total_text, sizeof total_text);
             fprintf(stderr, "withdrawing %s for a fee of %s: %s leaves the %sbalance\n", amount_out,
                     fee_text, total_text, route->merchant ? "merchant's " : "");

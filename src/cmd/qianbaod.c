@@ -1826,6 +1826,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     settings.limit_daily_minor = cfg->limit_daily;
     settings.withdrawal_fee_ppm = cfg->withdrawal_fee_ppm;
     settings.withdrawal_fee_min_minor = cfg->withdrawal_fee_min;
+    settings.withdrawal_free_quota_minor = cfg->withdrawal_free_quota;
     settings.red_packet_total_max_minor = cfg->red_packet_max;
     settings.red_packet_expiry_ms = cfg->red_packet_expiry_s * 1000;
     settings.notify_private_allowed = cfg->allow_private_notify;

@@ -35,6 +35,7 @@ void domain_settings_default(struct domain_settings *settings)
     settings->argon2_memory_size = crypto_pwhash_MEMLIMIT_INTERACTIVE;
     settings->withdrawal_fee_ppm = 1000;
     settings->withdrawal_fee_min_minor = 10;
+    settings->withdrawal_free_quota_minor = 0;
     settings->withdrawal_check_ms = 2000;
     settings->limit_per_payment_minor = 2000000;
     settings->limit_daily_minor = 5000000;

@@ -610,27 +610,30 @@ static void S_withdrawal_quote(struct http_request *req, bool merchant)
         http_reply_error(req, err);
         return;
     }
+    int64_t free_left = wallet_withdrawal_free_left(settings, spending);
     int64_t max_amount;
     int64_t max_fee;
-    wallet_withdrawal_max(settings, view.available_minor, pays_out ? cap : 0, &max_amount,
-                          &max_fee);
+    wallet_withdrawal_max(settings, view.available_minor, pays_out ? cap : 0, free_left,
+                          &max_amount, &max_fee);
     int64_t fee = 0;
     int64_t total = 0;
-    if (has_amount &&
-        (!wallet_withdrawal_fee(settings, amount, &fee) || !money_add(amount, fee, &total))) {
+    if (has_amount && (!wallet_withdrawal_fee(settings, amount, free_left, &fee) ||
+                       !money_add(amount, fee, &total))) {
         http_reply_error(req, QB_E_OVERFLOW);
         return;
     }
-    json_t *body = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o}", "currency",
-                             view.currency->code, "available", (json_int_t)view.available_minor,
-                             "fee_rate_ppm", (json_int_t)settings->withdrawal_fee_ppm, "fee_min",
-                             (json_int_t)settings->withdrawal_fee_min_minor, "per_payment",
-                             (json_int_t)settings->limit_per_payment_minor, "max_amount",
-                             (json_int_t)max_amount, "max_fee", (json_int_t)max_fee, "amount",
-                             has_amount ? json_integer(amount) : json_null(), "fee",
-                             has_amount ? json_integer(fee) : json_null(), "total",
-                             has_amount ? json_integer(total) : json_null(), "payable",
-                             has_amount ? json_boolean(amount <= max_amount) : json_null());
+    json_t *body = json_pack(
+        "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o}", "currency",
+        view.currency->code, "available", (json_int_t)view.available_minor, "fee_rate_ppm",
+        (json_int_t)settings->withdrawal_fee_ppm, "fee_min",
+        (json_int_t)settings->withdrawal_fee_min_minor, "free_quota",
+        (json_int_t)settings->withdrawal_free_quota_minor, "free_quota_left", (json_int_t)free_left,
+        "per_payment", (json_int_t)settings->limit_per_payment_minor, "max_amount",
+        (json_int_t)max_amount, "max_fee", (json_int_t)max_fee, "amount",
+        has_amount ? json_integer(amount) : json_null(), "fee",
+        has_amount ? json_integer(fee) : json_null(), "total",
+        has_amount ? json_integer(total) : json_null(), "payable",
+        has_amount ? json_boolean(amount <= max_amount) : json_null());
     if (body != NULL)
         http_reply_json(req, 200, body);
     else

@@ -570,10 +570,12 @@ static enum qb_error S_close_check(struct ledger_txn *txn, struct merchant_statu
         return QB_E_INTERNAL; /* a merchant without its settlement account */
     /* A remainder no withdrawal can take (less than a fen and its fee)
      * goes to the owner's wallet instead, if it takes credits: else the
-     * merchant could never be emptied. */
+     * merchant could never be emptied. The fee is reckoned without the
+     * owner's free allowance (topup.h), which the close does not read: a
+     * remainder under it goes to the wallet, where the allowance applies. */
     int64_t available = account.balance_minor - account.held_minor;
     int64_t most = 0, fee = 0;
-    wallet_withdrawal_max(&c->env->settings, available, c->env->settings.limit_per_payment_minor,
+    wallet_withdrawal_max(&c->env->settings, available, c->env->settings.limit_per_payment_minor, 0,
                           &most, &fee);
     struct identity_user owner;
     enum qb_error err = identity_txn_user_get(txn, c->env, c->owner_user_id, &owner);

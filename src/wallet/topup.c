@@ -29,14 +29,19 @@
 #include "wallet/topup.h"
 
 bool wallet_withdrawal_fee(const struct domain_settings *settings, int64_t amount_minor,
-                           int64_t *fee_minor)
+                           int64_t free_minor, int64_t *fee_minor)
 {
     QB_ASSERT(settings != NULL && fee_minor != NULL);
     QB_ASSERT(settings->withdrawal_fee_ppm >= 0 && settings->withdrawal_fee_min_minor >= 0);
+    QB_ASSERT(free_minor >= 0);
     if (amount_minor <= 0)
         return false;
+    if (amount_minor <= free_minor) {
+        *fee_minor = 0;
+        return true;
+    }
     int64_t product;
-    if (!money_mul(amount_minor, settings->withdrawal_fee_ppm, &product))
+    if (!money_mul(amount_minor - free_minor, settings->withdrawal_fee_ppm, &product))
         return false;
     /* ceil(product / 10^6) for product >= 0, in integers */
     int64_t fee = product / 1000000 + (product % 1000000 != 0 ? 1 : 0);
@@ -47,11 +52,22 @@ bool wallet_withdrawal_fee(const struct domain_settings *settings, int64_t amoun
     return true;
 }
 
+int64_t wallet_withdrawal_free_left(const struct domain_settings *settings,
+                                    const struct wallet_spending *s)
+{
+    QB_ASSERT(settings != NULL && s != NULL && settings->withdrawal_free_quota_minor >= 0);
+    return settings->withdrawal_free_quota_minor > s->withdrawn_minor
+               ? settings->withdrawal_free_quota_minor - s->withdrawn_minor
+               : 0;
+}
+
 void wallet_withdrawal_max(const struct domain_settings *settings, int64_t available_minor,
-                           int64_t cap_minor, int64_t *amount_minor, int64_t *fee_minor)
+                           int64_t cap_minor, int64_t free_minor, int64_t *amount_minor,
+                           int64_t *fee_minor)
 {
     QB_ASSERT(settings != NULL && amount_minor != NULL && fee_minor != NULL);
     QB_ASSERT(cap_minor >= 0 && cap_minor <= settings->limit_per_payment_minor);
+    QB_ASSERT(free_minor >= 0);
     /* amount + fee(amount) grows with amount: the largest amount that fits
      * is found by bisection, between lo (fits) and hi (does not). */
     int64_t lo = 0;
@@ -62,7 +78,7 @@ void wallet_withdrawal_max(const struct domain_settings *settings, int64_t avail
         int64_t mid = lo + (hi - lo) / 2;
         int64_t fee;
         int64_t total;
-        if (wallet_withdrawal_fee(settings, mid, &fee) && money_add(mid, fee, &total) &&
+        if (wallet_withdrawal_fee(settings, mid, free_minor, &fee) && money_add(mid, fee, &total) &&
             total <= available_minor) {
             lo = mid;
             lo_fee = fee;
@@ -205,12 +221,6 @@ static enum qb_error pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         return pay_refuse(c, QB_E_BAD_CURRENCY);
     if (c->amount_minor > env->settings.limit_per_payment_minor)
         return pay_refuse(c, QB_E_LIMIT_EXCEEDED);
-    int64_t fee = 0;
-    if (c->kind == WALLET_WITHDRAWAL && !wallet_withdrawal_fee(&env->settings, c->amount_minor, &fee))
-        return pay_refuse(c, QB_E_OVERFLOW);
-    int64_t total;
-    if (!money_add(c->amount_minor, fee, &total))
-        return pay_refuse(c, QB_E_OVERFLOW);
     QB_ASSERT(c->account_id == 0 || c->kind == WALLET_WITHDRAWAL);
     int64_t account_id = c->account_id != 0 ? c->account_id : user.account_id;
     struct ledger_account_view account;
@@ -248,19 +258,32 @@ static enum qb_error pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     /* 3. a withdrawal at KYC level 1, from the user's own balance or their
      * merchant's (it reaches their card all the same): within what is left
      * of the lifetime limit (limits.h), checked and counted in this
-     * command, so that parallel withdrawals cannot pass it together */
+     * command, so that parallel withdrawals cannot pass it together; and
+     * its fee, on the part of it over what is left of the user's free
+     * allowance, which the same count measures */
     bool counts_withdrawn = c->kind == WALLET_WITHDRAWAL;
-    /* Above level 1 the cap is the per-payment one, checked in step 1. */
-    if (counts_withdrawn && user.kyc_level <= 1) {
+    int64_t free_left = 0;
+    if (counts_withdrawn &&
+        (user.kyc_level <= 1 || env->settings.withdrawal_free_quota_minor > 0)) {
         struct wallet_spending spending;
         err = wallet_txn_spending_get(txn, &user, &spending);
         if (err != QB_OK)
             return err;
-        if (c->amount_minor >
-            wallet_withdrawal_cap(&env->settings, &spending, user.kyc_level, &c->refused_limit))
+        /* Above level 1 the cap is the per-payment one, checked in step 1. */
+        if (user.kyc_level <= 1 &&
+            c->amount_minor >
+                wallet_withdrawal_cap(&env->settings, &spending, user.kyc_level, &c->refused_limit))
             return pay_refuse(c, QB_E_LIMIT_EXCEEDED);
         c->refused_limit = NULL;
+        free_left = wallet_withdrawal_free_left(&env->settings, &spending);
     }
+    int64_t fee = 0;
+    if (c->kind == WALLET_WITHDRAWAL &&
+        !wallet_withdrawal_fee(&env->settings, c->amount_minor, free_left, &fee))
+        return pay_refuse(c, QB_E_OVERFLOW);
+    int64_t total;
+    if (!money_add(c->amount_minor, fee, &total))
+        return pay_refuse(c, QB_E_OVERFLOW);
 
     /* 4. the payment row, and for a withdrawal the hold */
     struct wallet_payment *p = &c->payment;

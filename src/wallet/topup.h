@@ -58,22 +58,36 @@
 #define WALLET_BANK_GRACE_MS (BANK_CALL_TIMEOUT_MS + WALLET_BANK_SUBMIT_WINDOW_MS)
 #define WALLET_UNPOSTABLE_RETRY_MS (60 * 1000)
 
-/* The fee of a withdrawal of amount_minor (> 0):
- * max(withdrawal_fee_min_minor, ceil(amount * withdrawal_fee_ppm / 10^6)).
+/* The fee of a withdrawal of amount_minor (> 0) by a user with free_minor
+ * (>= 0) left of their free allowance (wallet_withdrawal_free_left): 0 when
+ * amount <= free, else on the part over it, over = amount - free:
+ * max(withdrawal_fee_min_minor, ceil(over * withdrawal_fee_ppm / 10^6)).
  * False on overflow. */
-QB_MUST_USE bool wallet_withdrawal_fee(const struct domain_settings *settings,
-                                       int64_t amount_minor, int64_t *fee_minor);
+QB_MUST_USE bool wallet_withdrawal_fee(const struct domain_settings *settings, int64_t amount_minor,
+                                       int64_t free_minor, int64_t *fee_minor);
+
+struct wallet_spending; /* limits.h */
+
+/* What is left of the user's free withdrawal allowance
+ * (settings->withdrawal_free_quota_minor, for the wallet's lifetime):
+ * the allowance less s->withdrawn_minor, what the user has withdrawn to
+ * their cards, processing or done (a failed withdrawal gives its part back
+ * as it is taken off that count); never below 0. The withdrawal command
+ * reads it in its transaction, with the count it adds to, so that parallel
+ * withdrawals cannot both be free. Pure. */
+int64_t wallet_withdrawal_free_left(const struct domain_settings *settings,
+                                    const struct wallet_spending *s);
 
 /* The most one withdrawal may take from available_minor: the largest amount
  * of at most cap_minor (what the limits let go: wallet_withdrawal_cap, or
  * settings->limit_per_payment_minor for a merchant's account) whose amount
- * + fee is at most available_minor, into *amount_minor and its fee into
- * *fee_minor; both 0 when not even a fen can go. (What a "withdraw all"
- * button asks.) */
+ * + fee (with free_minor left of the allowance) is at most available_minor,
+ * into *amount_minor and its fee into *fee_minor; both 0 when not even a
+ * fen can go. (What a "withdraw all" button asks.) */
 void wallet_withdrawal_max(const struct domain_settings *settings, int64_t available_minor,
-                           int64_t cap_minor, int64_t *amount_minor, int64_t *fee_minor);
+                           int64_t cap_minor, int64_t free_minor, int64_t *amount_minor,
+                           int64_t *fee_minor);
 
-struct wallet_spending; /* limits.h */
 /* Whether the KYC level 1 lifetime limit (kyc_lifetime, limits.h) keeps
  * amount_minor (> 0: what must leave a balance for it to close, a
  * withdrawal's or a payment's) in it: the user at level 1, and what is left

@@ -417,13 +417,14 @@ enum qb_error wallet_user_close_blockers(const struct domain_env *env, struct st
      * payment, which must take all of it. */
     if ((*blockers & DOMAIN_CLOSE_BALANCE) != 0 && user->kyc_level <= 1 &&
         view->available_minor > 0) {
-        int64_t most = 0, fee = 0;
-        wallet_withdrawal_max(&env->settings, view->available_minor,
-                              env->settings.limit_per_payment_minor, &most, &fee);
         struct wallet_spending spending;
         enum qb_error err = wallet_spending_get(store, view, user, &spending);
         if (err != QB_OK)
             return err;
+        int64_t most = 0, fee = 0;
+        wallet_withdrawal_max(&env->settings, view->available_minor,
+                              env->settings.limit_per_payment_minor,
+                              wallet_withdrawal_free_left(&env->settings, &spending), &most, &fee);
         if (wallet_kyc_lifetime_keeps(&env->settings, &spending, user->kyc_level,
                                       most > 0 ? most : view->available_minor))
             *blockers = (*blockers & ~(uint32_t)DOMAIN_CLOSE_BALANCE) | DOMAIN_CLOSE_KYC_LIFETIME;

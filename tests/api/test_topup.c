@@ -1037,6 +1037,7 @@ struct S_slow {
     long status;
     char payment_status[16];
     char id[API_ID_SIZE_MAX];
+    long long fee; /* S_withdraw's, when it answered 201 */
 };
 
 static void *S_slow_topup(void *arg)
@@ -1190,6 +1191,7 @@ static void *S_withdraw(void *arg)
     t->status =
         api_call_idem(&client, "POST", "/v1/me/withdrawals", t->user->token, t->key, body, &res);
     snprintf(t->id, sizeof t->id, "%s", t->status == 201 ? api_json_str(&res, "id") : "");
+    t->fee = t->status == 201 ? api_json_int(&res, "fee", -1) : -1;
     client_response_release(&res);
     client_release(&client);
     return NULL;
@@ -1347,6 +1349,22 @@ TEST(payments_of_others_are_not_found)
     client_response_release(&res);
 }
 
+/* The daemon of this program again, on its data, with the arguments main starts it with and
+ * extra (NULL-terminated, may be empty) after them. */
+static void S_restart(const char *const *extra)
+{
+    client_release(&S_client);
+    ASSERT_EQ_INT(test_daemon_stop(&S_daemon), 0);
+    const char *args[16] = {"--sms-cooldown-s", "0", "--sms-daily-max", "1000",
+                            "--http-threads",   "1"};
+    size_t n = 6;
+    for (size_t i = 0; extra[i] != NULL && n + 1 < QB_ARRAY_COUNT(args); i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    API_MUST(api_daemon_start(&S_daemon, S_root, "money", args, S_admin));
+    client_init(&S_client, S_daemon.base_url);
+}
+
 TEST(pending_withdrawal_is_resolved_after_a_restart)
 {
     // A withdrawal the bank has not confirmed survives the daemon: stopped at once, started
@@ -1364,13 +1382,8 @@ TEST(pending_withdrawal_is_resolved_after_a_restart)
     snprintf(id, sizeof id, "%s", api_json_str(&res, "id"));
     client_response_release(&res);
 
-    client_release(&S_client);
-    ASSERT_EQ_INT(test_daemon_stop(&S_daemon), 0);
-    /* As main starts it. */
-    const char *args[] = {"--sms-cooldown-s", "0", "--sms-daily-max", "1000", "--http-threads", "1",
-                          NULL};
-    API_MUST(api_daemon_start(&S_daemon, S_root, "money", args, S_admin));
-    client_init(&S_client, S_daemon.base_url);
+    const char *none[] = {NULL};
+    S_restart(none);
 
     long long available, pending;
     S_balance(&u, &available, &pending);
@@ -1381,6 +1394,126 @@ TEST(pending_withdrawal_is_resolved_after_a_restart)
     S_balance(&u, &available, &pending);
     ASSERT_EQ_INT(available, 50000 - 10010);
     ASSERT_EQ_INT(pending, 0);
+}
+
+/* free_quota and free_quota_left of u's withdrawal quote for query; its fee into *fee (-1 when
+ * the quote names none). */
+static void S_free_quote(const struct api_user *u, const char *query, long long *quota,
+                         long long *left, long long *fee)
+{
+    struct client_response res;
+    ASSERT_EQ_INT(S_quote(u, query, &res), 200);
+    *quota = api_json_int(&res, "free_quota", -1);
+    *left = api_json_int(&res, "free_quota_left", -1);
+    *fee = api_json_int(&res, "fee", -1);
+    client_response_release(&res);
+}
+
+TEST(a_free_allowance_waives_the_fee_until_it_is_used)
+{
+    // With --withdrawal-free-quota 100000 the first ¥1,000 a user withdraws carry no fee: the
+    // quote says what is left of it, a withdrawal within it pays nothing, one across its end
+    // pays the fee on the part over it only, a processing one uses its part at once and a
+    // failed one gives it back. Then the daemon goes back to the default, no allowance.
+    const char *quota[] = {"--withdrawal-free-quota", "100000", NULL};
+    S_restart(quota);
+    struct api_user u;
+    S_user(&u);
+    API_MUST(api_user_verify(&S_client, &u, "李四")); /* level 2: no lifetime limit of ¥1,000 */
+    char card[API_ID_SIZE_MAX], late_fail[API_ID_SIZE_MAX];
+    S_card(&u, CARD_OK, card);
+    S_card(&u, CARD_LATE_FAIL, late_fail);
+    S_fund(&u, card, 200000);
+
+    long long q, left, fee;
+    S_free_quote(&u, "?amount=60000", &q, &left, &fee);
+    ASSERT_EQ_INT(q, 100000);
+    ASSERT_EQ_INT(left, 100000);
+    ASSERT_EQ_INT(fee, 0);
+    struct client_response res;
+    ASSERT_EQ_INT(S_quote(&u, "", &res), 200); /* withdraw all: ¥1,000 free, 0.1 % of the rest */
+    ASSERT_EQ_INT(api_json_int(&res, "max_amount", -1), 199900);
+    ASSERT_EQ_INT(api_json_int(&res, "max_fee", -1), 100);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_pay(&u, "/v1/me/withdrawals", card, 60000, S_PAY, NULL, &res), 201);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "SUCCESS");
+    ASSERT_EQ_INT(api_json_int(&res, "fee", -1), 0);
+    client_response_release(&res);
+
+    /* ¥400 left: ¥500 pays 0.1 % of the ¥100 over it, at least ¥0.10. */
+    S_free_quote(&u, "?amount=50000", &q, &left, &fee);
+    ASSERT_EQ_INT(left, 40000);
+    ASSERT_EQ_INT(fee, 10);
+    ASSERT_EQ_INT(S_pay(&u, "/v1/me/withdrawals", late_fail, 50000, S_PAY, NULL, &res), 201);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "PROCESSING");
+    ASSERT_EQ_INT(api_json_int(&res, "fee", -1), 10);
+    char id[API_ID_SIZE_MAX];
+    snprintf(id, sizeof id, "%s", api_json_str(&res, "id"));
+    client_response_release(&res);
+    S_free_quote(&u, "?amount=100", &q, &left, &fee); /* used while the bank works on it */
+    ASSERT_EQ_INT(left, 0);
+    ASSERT_EQ_INT(fee, 10);
+    char status[16], failure[40];
+    S_await(&u, id, S_WAIT_MS, status, failure);
+    ASSERT_EQ_STR(status, "FAILED");
+    S_free_quote(&u, "", &q, &left, &fee); /* failed: its part is back */
+    ASSERT_EQ_INT(left, 40000);
+
+    ASSERT_EQ_INT(S_pay(&u, "/v1/me/withdrawals", card, 40000, S_PAY, NULL, &res), 201);
+    ASSERT_EQ_INT(api_json_int(&res, "fee", -1), 0);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_pay(&u, "/v1/me/withdrawals", card, 1000, S_PAY, NULL, &res), 201);
+    ASSERT_EQ_INT(api_json_int(&res, "fee", -1), 10); /* all used: the fee as ever */
+    client_response_release(&res);
+    S_free_quote(&u, "", &q, &left, &fee);
+    ASSERT_EQ_INT(left, 0);
+    long long available, pending;
+    S_balance(&u, &available, &pending);
+    ASSERT_EQ_INT(available, 200000 - 60000 - 40000 - 1010);
+    ASSERT_EQ_INT(pending, 0);
+
+    /* Sixteen withdrawals of ¥10 at once with ¥45 left: the allowance is read and used in each
+     * one's transaction, so exactly four are free and the fifth pays the minimum on its ¥5 over
+     * it, as do the rest. */
+    struct api_user w;
+    S_user(&w);
+    API_MUST(api_user_verify(&S_client, &w, "李四"));
+    char w_card[API_ID_SIZE_MAX];
+    S_card(&w, CARD_OK, w_card);
+    S_fund(&w, w_card, 200000);
+    ASSERT_EQ_INT(S_pay(&w, "/v1/me/withdrawals", w_card, 95500, S_PAY, NULL, &res), 201);
+    ASSERT_EQ_INT(api_json_int(&res, "fee", -1), 0);
+    client_response_release(&res);
+    enum { RACE = 16 };
+    struct S_slow race[RACE];
+    pthread_t threads[RACE];
+    for (int i = 0; i < RACE; i++) {
+        memset(&race[i], 0, sizeof race[i]);
+        race[i].user = &w;
+        snprintf(race[i].card_id, sizeof race[i].card_id, "%s", w_card);
+        snprintf(race[i].key, sizeof race[i].key, "free-race-%d-%ld", i, (long)time(NULL));
+        ASSERT_EQ_INT(pthread_create(&threads[i], NULL, S_withdraw, &race[i]), 0);
+    }
+    int free_count = 0;
+    long long fees = 0;
+    for (int i = 0; i < RACE; i++) {
+        ASSERT_EQ_INT(pthread_join(threads[i], NULL), 0);
+        ASSERT_EQ_INT(race[i].status, 201);
+        ASSERT(race[i].fee == 0 || race[i].fee == 10);
+        free_count += race[i].fee == 0;
+        fees += race[i].fee;
+    }
+    ASSERT_EQ_INT(free_count, 4);
+    ASSERT_EQ_INT(fees, 12 * 10);
+    S_balance(&w, &available, &pending);
+    ASSERT_EQ_INT(available + pending, 200000 - 95500 - RACE * 1000 - 120);
+
+    const char *none[] = {NULL};
+    S_restart(none);
+    S_free_quote(&u, "?amount=100", &q, &left, &fee);
+    ASSERT_EQ_INT(q, 0);
+    ASSERT_EQ_INT(left, 0);
+    ASSERT_EQ_INT(fee, 10);
 }
 
 /* How many times text occurs in the daemon's log so far (one line per write). */
@@ -1533,6 +1666,7 @@ int main(void)
     RUN(a_topup_frozen_before_it_is_sent_takes_nothing_from_the_card);
     RUN(payments_of_others_are_not_found);
     RUN(pending_withdrawal_is_resolved_after_a_restart);
+    RUN(a_free_allowance_waives_the_fee_until_it_is_used);
     RUN(cards_in_another_name_stop_moving_money_once_the_wallet_is_verified);
     RUN(log_holds_no_card_number);
 

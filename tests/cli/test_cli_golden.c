@@ -3057,6 +3057,44 @@ TEST(daemon_down)
     S_END();
 }
 
+TEST(withdrawing_within_a_free_allowance)
+{
+    // The daemon started again with a free allowance of ¥500 (--withdrawal-free-quota): a
+    // withdrawal within it says it goes without a fee and what of it is left after; one across
+    // its end pays the fee on the part over it; then `all` pays the fee as ever. A user at KYC
+    // level 1, within the ¥1,000 they may withdraw in their life.
+    S_BEGIN();
+    const char *daemon_args[] = {"--sms-cooldown-s",
+                                 "0",
+                                 "--sms-daily-max",
+                                 "1000",
+                                 "--withdrawal-free-quota",
+                                 "50000",
+                                 NULL};
+    API_MUST(api_daemon_start(&S_daemon, S_root, "data", daemon_args, S_admin));
+    client_release(&S_client);
+    client_init(&S_client, S_daemon.base_url);
+    S_substitute(S_daemon.base_url, "http://127.0.0.1:PORT");
+    char card[64];
+    S_user_with_card("s", "PHONE_S", "6222020000000000034", card);
+    S_case(NULL, S_PAY, "--profile", "s", "topup", card, "900", "--password-stdin", NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    S_case("withdraw-free", S_PAY, "--profile", "s", "withdraw", card, "300", "--password-stdin",
+           NULL);
+    S_case("withdraw-free-across", S_PAY, "--profile", "s", "withdraw", card, "300",
+           "--password-stdin", NULL);
+    S_case("withdraw-free-used", S_PAY, "--profile", "s", "withdraw", card, "all",
+           "--password-stdin", NULL);
+    S_case(NULL, NULL, "--profile", "s", "balance", "--json", NULL);
+    json_t *balance = S_last_json();
+    ASSERT_EQ_INT(json_integer_value(json_object_get(
+                      json_array_get(json_object_get(balance, "balances"), 0), "available")),
+                  0);
+    json_decref(balance);
+    ASSERT_EQ_INT(test_daemon_stop(&S_daemon), 0);
+    S_END();
+}
+
 /* The daemon of the last case, with an admin listener of its own. */
 static struct test_daemon S_daemon_apart;
 
@@ -3177,6 +3215,7 @@ int main(void)
     RUN(the_login_password_is_changed);
     RUN(the_phone_number_is_changed);
     RUN(daemon_down);
+    RUN(withdrawing_within_a_free_allowance);
     RUN(demo_on_a_daemon_with_an_admin_listener);
 
     client_release(&S_client);

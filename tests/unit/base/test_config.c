@@ -27,6 +27,7 @@ static const char *const env_names[] = {
     "QIANBAO_IDEMPOTENCY_RETENTION_DAYS",
     "QIANBAO_VERIFY_INTERVAL_H",
     "QIANBAO_SESSION_CACHE",
+    "QIANBAO_WITHDRAWAL_FREE_QUOTA",
 };
 
 static struct config cfg;
@@ -89,6 +90,7 @@ TEST(defaults)
     ASSERT_EQ_INT(cfg.verify_interval_h, 24);
     ASSERT_EQ_INT(cfg.v3_signed_per_s, 2600);
     ASSERT_EQ_INT(cfg.session_cache, 262144);
+    ASSERT_EQ_INT(cfg.withdrawal_free_quota, 0);
     ASSERT(!cfg.verify);
     ASSERT(!cfg.help);
 }
@@ -178,6 +180,7 @@ TEST(every_env_variable_is_read)
     setenv("QIANBAO_READ_CONNECTIONS", "1", 1);
     setenv("QIANBAO_LISTEN", "[::1]:1", 1);
     setenv("QIANBAO_VERIFY_INTERVAL_H", "0", 1);
+    setenv("QIANBAO_WITHDRAWAL_FREE_QUOTA", "100000", 1);
     ASSERT_EQ_INT(load(NULL), QB_OK);
     ASSERT_EQ_STR(cfg.db_url, "postgres://x");
     ASSERT_EQ_STR(cfg.log_level, "warn");
@@ -188,6 +191,7 @@ TEST(every_env_variable_is_read)
     ASSERT_EQ_INT(cfg.executor_batch_max, 1);
     ASSERT_EQ_INT(cfg.read_connections, 1);
     ASSERT_EQ_INT(cfg.verify_interval_h, 0);
+    ASSERT_EQ_INT(cfg.withdrawal_free_quota, 100000);
     clear_env();
 }
 

@@ -22,7 +22,18 @@ static int64_t S_fee(int64_t ppm, int64_t min_minor, int64_t amount_minor)
     s.withdrawal_fee_ppm = ppm;
     s.withdrawal_fee_min_minor = min_minor;
     int64_t fee = -1;
-    if (!wallet_withdrawal_fee(&s, amount_minor, &fee))
+    if (!wallet_withdrawal_fee(&s, amount_minor, 0, &fee))
+        return -1;
+    return fee;
+}
+
+/* The fee at the defaults (0.1 %, at least 10 fen) with free_minor left of the allowance. */
+static int64_t S_fee_free(int64_t free_minor, int64_t amount_minor)
+{
+    struct domain_settings s;
+    domain_settings_default(&s);
+    int64_t fee = -1;
+    if (!wallet_withdrawal_fee(&s, amount_minor, free_minor, &fee))
         return -1;
     return fee;
 }
@@ -49,14 +60,30 @@ TEST(withdrawal_fee_rounds_up_and_has_a_floor)
     ASSERT_EQ_INT(S_fee(100000, 10, INT64_MAX / 10), -1); /* overflow is refused */
 }
 
+TEST(withdrawal_fee_is_on_the_part_over_the_free_allowance)
+{
+    // What is left of the free allowance carries no fee; the part of an amount over it pays the
+    // rate, with the minimum, as a whole withdrawal would.
+    ASSERT_EQ_INT(S_fee_free(100000, 100000), 0); /* all of it free */
+    ASSERT_EQ_INT(S_fee_free(100000, 1), 0);
+    ASSERT_EQ_INT(S_fee_free(100000, 100001), 10); /* a fen over: the minimum */
+    ASSERT_EQ_INT(S_fee_free(100000, 150000), 50); /* 0.1 % of the ¥500 over */
+    ASSERT_EQ_INT(S_fee_free(100000, 150001), 51);
+    ASSERT_EQ_INT(S_fee_free(1, 10001), 10); /* the over part, not the amount, is rated */
+    ASSERT_EQ_INT(S_fee_free(0, 10001), 11);
+    ASSERT_EQ_INT(S_fee_free(INT64_MAX, 2000000), 0);
+    ASSERT_EQ_INT(S_fee_free(100000, 0), -1); /* still nothing for nothing */
+}
+
 /* The largest withdrawal from available under the settings, found by walking down from the
  * top: what wallet_withdrawal_max must agree with. */
-static int64_t S_max_by_walking(const struct domain_settings *s, int64_t available)
+static int64_t S_max_by_walking(const struct domain_settings *s, int64_t available,
+                                int64_t free_minor)
 {
     int64_t top = available < s->limit_per_payment_minor ? available : s->limit_per_payment_minor;
     for (int64_t amount = top; amount > 0; amount--) {
         int64_t fee;
-        if (wallet_withdrawal_fee(s, amount, &fee) && amount + fee <= available)
+        if (wallet_withdrawal_fee(s, amount, free_minor, &fee) && amount + fee <= available)
             return amount;
     }
     return 0;
@@ -70,52 +97,72 @@ TEST(withdrawal_max_is_the_largest_amount_the_balance_covers_with_its_fee)
     struct domain_settings s;
     domain_settings_default(&s);
     int64_t amount = -1, fee = -1;
-    wallet_withdrawal_max(&s, 10010, s.limit_per_payment_minor, &amount,
+    wallet_withdrawal_max(&s, 10010, s.limit_per_payment_minor, 0, &amount,
                           &fee); /* ¥100.10: ¥100 and the ¥0.10 minimum */
     ASSERT_EQ_INT(amount, 10000);
     ASSERT_EQ_INT(fee, 10);
-    wallet_withdrawal_max(&s, 10009, s.limit_per_payment_minor, &amount, &fee);
+    wallet_withdrawal_max(&s, 10009, s.limit_per_payment_minor, 0, &amount, &fee);
     ASSERT_EQ_INT(amount, 9999);
     ASSERT_EQ_INT(fee, 10);
-    wallet_withdrawal_max(&s, 1001000, s.limit_per_payment_minor, &amount,
+    wallet_withdrawal_max(&s, 1001000, s.limit_per_payment_minor, 0, &amount,
                           &fee); /* 0.1 % of ¥10,000 is ¥10.00 */
     ASSERT_EQ_INT(amount, 1000000);
     ASSERT_EQ_INT(fee, 1000);
-    wallet_withdrawal_max(&s, 1000999, s.limit_per_payment_minor, &amount,
+    wallet_withdrawal_max(&s, 1000999, s.limit_per_payment_minor, 0, &amount,
                           &fee); /* a fen less: 999,999 pays ¥10.00 too */
     ASSERT_EQ_INT(amount, 999999);
     ASSERT_EQ_INT(fee, 1000);
-    wallet_withdrawal_max(&s, 10, s.limit_per_payment_minor, &amount,
+    wallet_withdrawal_max(&s, 10, s.limit_per_payment_minor, 0, &amount,
                           &fee); /* the fee alone: nothing can go */
     ASSERT_EQ_INT(amount, 0);
     ASSERT_EQ_INT(fee, 0);
-    wallet_withdrawal_max(&s, 0, s.limit_per_payment_minor, &amount, &fee);
+    wallet_withdrawal_max(&s, 0, s.limit_per_payment_minor, 0, &amount, &fee);
     ASSERT_EQ_INT(amount, 0);
     ASSERT_EQ_INT(fee, 0);
-    wallet_withdrawal_max(&s, INT64_MAX, s.limit_per_payment_minor, &amount,
+    wallet_withdrawal_max(&s, INT64_MAX, s.limit_per_payment_minor, 0, &amount,
                           &fee); /* the per-payment cap */
     ASSERT_EQ_INT(amount, s.limit_per_payment_minor);
-    ASSERT(wallet_withdrawal_fee(&s, amount, &fee) && fee > 0);
+    ASSERT(wallet_withdrawal_fee(&s, amount, 0, &fee) && fee > 0);
     /* A lower cap (what is left of a KYC level 1 wallet's lifetime limit) binds the same way. */
-    wallet_withdrawal_max(&s, 1001000, 50000, &amount, &fee);
+    wallet_withdrawal_max(&s, 1001000, 50000, 0, &amount, &fee);
     ASSERT_EQ_INT(amount, 50000);
     ASSERT_EQ_INT(fee, 50);
-    wallet_withdrawal_max(&s, 1001000, 0, &amount, &fee);
+    wallet_withdrawal_max(&s, 1001000, 0, 0, &amount, &fee);
     ASSERT_EQ_INT(amount, 0);
+    ASSERT_EQ_INT(fee, 0);
+
+    /* With a free allowance: ¥100.05 with ¥100 of it left goes whole, the 5 fen over it paying
+     * the minimum only if the amount passes the allowance. */
+    wallet_withdrawal_max(&s, 10005, s.limit_per_payment_minor, 10000, &amount, &fee);
+    ASSERT_EQ_INT(amount, 10000);
+    ASSERT_EQ_INT(fee, 0);
+    wallet_withdrawal_max(&s, 10010, s.limit_per_payment_minor, 10000, &amount, &fee);
+    ASSERT_EQ_INT(amount, 10000);
+    ASSERT_EQ_INT(fee, 0);
+    wallet_withdrawal_max(&s, 10011, s.limit_per_payment_minor, 10000, &amount, &fee);
+    ASSERT_EQ_INT(amount, 10001);
+    ASSERT_EQ_INT(fee, 10);
+    /* A fen left free: a fen goes without a fee, two would pay the minimum on one. */
+    wallet_withdrawal_max(&s, 5, s.limit_per_payment_minor, 1, &amount, &fee);
+    ASSERT_EQ_INT(amount, 1);
     ASSERT_EQ_INT(fee, 0);
 
     const int64_t settings[][3] = {
         {1000, 10, 2000}, {0, 0, 2000}, {6000, 25, 1500}, {1, 0, 2000}, {999999, 1, 2000}};
+    const int64_t frees[] = {0, 37, 1000};
     for (size_t i = 0; i < QB_ARRAY_COUNT(settings); i++) {
         s.withdrawal_fee_ppm = settings[i][0];
         s.withdrawal_fee_min_minor = settings[i][1];
         s.limit_per_payment_minor = settings[i][2];
-        for (int64_t available = 0; available <= 3000; available++) {
-            wallet_withdrawal_max(&s, available, s.limit_per_payment_minor, &amount, &fee);
-            ASSERT_EQ_INT(amount, S_max_by_walking(&s, available));
-            int64_t want_fee = 0;
-            ASSERT(amount == 0 || wallet_withdrawal_fee(&s, amount, &want_fee));
-            ASSERT_EQ_INT(fee, want_fee);
+        for (size_t f = 0; f < QB_ARRAY_COUNT(frees); f++) {
+            for (int64_t available = 0; available <= 3000; available++) {
+                wallet_withdrawal_max(&s, available, s.limit_per_payment_minor, frees[f], &amount,
+                                      &fee);
+                ASSERT_EQ_INT(amount, S_max_by_walking(&s, available, frees[f]));
+                int64_t want_fee = 0;
+                ASSERT(amount == 0 || wallet_withdrawal_fee(&s, amount, frees[f], &want_fee));
+                ASSERT_EQ_INT(fee, want_fee);
+            }
         }
     }
 }
@@ -661,6 +708,7 @@ TEST(a_payment_is_sent_only_while_its_account_is_as_its_start_found_it)
 int main(void)
 {
     RUN(withdrawal_fee_rounds_up_and_has_a_floor);
+    RUN(withdrawal_fee_is_on_the_part_over_the_free_allowance);
     RUN(withdrawal_max_is_the_largest_amount_the_balance_covers_with_its_fee);
     RUN(payment_json_has_one_shape);
     RUN(sms_target_is_the_whole_card_number_keyed);
