@@ -91,6 +91,17 @@ void wallet_withdrawal_max(const struct domain_settings *settings, int64_t avail
     *fee_minor = lo_fee;
 }
 
+int64_t wallet_bank_next_check_ms(int64_t created_at_ms, int64_t now_ms, int64_t floor_ms)
+{
+    QB_ASSERT(floor_ms > 0);
+    int64_t step = now_ms > created_at_ms ? (now_ms - created_at_ms) / 8 : 0;
+    if (step > WALLET_BANK_CHECK_MAX_MS)
+        step = WALLET_BANK_CHECK_MAX_MS;
+    if (step < floor_ms)
+        step = floor_ms;
+    return now_ms + step;
+}
+
 bool wallet_kyc_lifetime_keeps(const struct domain_settings *settings,
                                const struct wallet_spending *s, int kyc_level, int64_t amount_minor)
 {
@@ -554,9 +565,11 @@ static enum qb_error finish_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     if (!c->answer.answered) {
         /* A call that timed out may still be on its way to the bank: wait
          * out the grace again before asking, or the query could overtake it. */
-        p->next_check_at_ms = now_ms + WALLET_BANK_GRACE_MS;
+        p->next_check_at_ms =
+            wallet_bank_next_check_ms(p->created_at_ms, now_ms, WALLET_BANK_GRACE_MS);
     } else if (r->status == BANK_PENDING) {
-        p->next_check_at_ms = now_ms + env->settings.withdrawal_check_ms;
+        p->next_check_at_ms =
+            wallet_bank_next_check_ms(p->created_at_ms, now_ms, env->settings.withdrawal_check_ms);
     } else if (r->status == BANK_SUCCEEDED) {
         err = finish_succeeded(txn, env, p, now_ms);
     } else if (r->status == BANK_FAILED) {

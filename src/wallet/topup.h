@@ -32,7 +32,10 @@
  * later (every thread that calls banks busy with a slow one, no read
  * connection) is not made at all: the worker's query then finds nothing at
  * the bank and fails the payment, rather than fail one the bank then pays. While the bank says
- * PENDING the worker asks every settings.withdrawal_check_ms.
+ * PENDING, or does not answer, the worker asks again after an eighth of the payment's age
+ * (wallet_bank_next_check_ms): at first every settings.withdrawal_check_ms, and never more
+ * than WALLET_BANK_CHECK_MAX_MS apart, so a withdrawal the bank books on the next working day
+ * costs it a few hundred queries over a weekend, not one every two seconds.
  *
  * A top-up the bank confirmed but the balance cannot take (the account was
  * credit-frozen in between) stays PROCESSING and is retried every
@@ -57,6 +60,17 @@
 #define WALLET_BANK_SUBMIT_WINDOW_MS 2000
 #define WALLET_BANK_GRACE_MS (BANK_CALL_TIMEOUT_MS + WALLET_BANK_SUBMIT_WINDOW_MS)
 #define WALLET_UNPOSTABLE_RETRY_MS (60 * 1000)
+#define WALLET_BANK_CHECK_MAX_MS (10 * 60 * 1000)
+
+/* When the worker is next to ask the bank about a payment created at
+ * created_at_ms that the bank, asked at now_ms, left open: after an eighth
+ * of the payment's age, at least floor_ms (settings.withdrawal_check_ms
+ * after a PENDING answer; WALLET_BANK_GRACE_MS after none, so that the
+ * query cannot overtake a request still on its way) and at most
+ * WALLET_BANK_CHECK_MAX_MS (or floor_ms, if more). A payment the bank
+ * settles at once is asked about as soon as before; one it keeps for days
+ * is asked about ever more rarely. Pure. */
+int64_t wallet_bank_next_check_ms(int64_t created_at_ms, int64_t now_ms, int64_t floor_ms);
 
 /* The fee of a withdrawal of amount_minor (> 0) by a user with free_minor
  * (>= 0) left of their free allowance (wallet_withdrawal_free_left): 0 when

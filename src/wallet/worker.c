@@ -16,8 +16,10 @@
  * than wait for one each; for each of the others, in turn: query the bank
  * (wallet_bank_call), and submit a wallet_finish_cmd with the answer, which
  * applies it only if the payment is still PROCESSING. A PENDING or absent
- * answer moves next_check_at_ms on by settings.withdrawal_check_ms, so an
- * unreachable bank is asked at that pace, not in a loop. A pass whose
+ * answer moves next_check_at_ms on by an eighth of the payment's age, at
+ * least settings.withdrawal_check_ms (or the grace) and at most
+ * WALLET_BANK_CHECK_MAX_MS (wallet_bank_next_check_ms), so an unreachable
+ * or slow bank is asked ever more rarely, never in a loop. A pass whose
  * last batch of transfers, or whose batch of the bank's, came full says it
  * has more, and the loop runs the next at once (domain_worker_start): a
  * backlog after a restart or a busy hour drains at the rate the ledger

@@ -483,6 +483,57 @@ static struct wallet_payment S_finish(struct wx *wx, const char *payment_id,
     return p;
 }
 
+TEST(an_open_payment_is_asked_about_ever_more_rarely)
+{
+    /* The worker asks about a payment the bank left open after an eighth of its age, no sooner
+     * than the floor (2 s after PENDING, the 6 s grace after no answer) and no later than
+     * 10 minutes: a payment the bank keeps over a weekend is not asked about every 2 s. */
+    const int64_t pending = 2000, grace = WALLET_BANK_GRACE_MS;
+    ASSERT_EQ_INT(wallet_bank_next_check_ms(0, 1000, pending), 3000);
+    ASSERT_EQ_INT(wallet_bank_next_check_ms(0, 16000, pending), 18000);
+    ASSERT_EQ_INT(wallet_bank_next_check_ms(0, 80000, pending), 90000);
+    ASSERT_EQ_INT(wallet_bank_next_check_ms(0, 7200000, pending), 7200000 + 600000);
+    ASSERT_EQ_INT(wallet_bank_next_check_ms(5000, 10000, grace), 10000 + grace);
+    ASSERT_EQ_INT(wallet_bank_next_check_ms(0, 80000, grace), 90000);
+    ASSERT_EQ_INT(wallet_bank_next_check_ms(9000, 5000, pending), 7000); /* a clock set back */
+    ASSERT_EQ_INT(wallet_bank_next_check_ms(0, 100000000, 700000), 100700000); /* floor rules */
+    /* Over 60 hours of a bank saying PENDING: a few hundred queries, not 108,000. */
+    int queries = 0;
+    for (int64_t at = 0; at < 60LL * 3600 * 1000; at = wallet_bank_next_check_ms(0, at, pending))
+        queries++;
+    ASSERT(queries > 300 && queries < 450);
+
+    /* The finish command schedules by it, answered PENDING or not answered at all. */
+    struct wx *wx = wx_new();
+    ASSERT_EQ_INT(wallet_accounts_setup(wx->ledger, &wx->env), QB_OK);
+    struct identity_user u = wx_user(wx, "张三", true);
+    char card_id[ID_TEXT_SIZE_MAX];
+    char code[SMS_CODE_DIGITS + 1];
+    wx_card_code(wx, u.id, code);
+    ASSERT_EQ_INT(wx_card_bind(wx, u.id, code, card_id), QB_OK);
+    struct wallet_payment in = S_start(wx, u.id, card_id, WALLET_TOPUP, 30000, 0);
+    ASSERT_EQ_INT(S_finish(wx, in.id, BANK_SUCCEEDED).status, WALLET_SUCCESS);
+    struct wallet_payment out = S_start(wx, u.id, card_id, WALLET_WITHDRAWAL, 10000, 0);
+    wx_clock_to(wx, out.created_at_ms + 3000);
+    struct wallet_payment p = S_finish(wx, out.id, BANK_PENDING);
+    ASSERT_EQ_INT(p.status, WALLET_PROCESSING);
+    ASSERT_EQ_INT(p.next_check_at_ms, out.created_at_ms + 3000 + pending);
+    wx_clock_to(wx, out.created_at_ms + 3600000);
+    p = S_finish(wx, out.id, BANK_PENDING);
+    ASSERT_EQ_INT(p.next_check_at_ms, out.created_at_ms + 3600000 + 450000);
+    wx_clock_to(wx, out.created_at_ms + 4000000);
+    struct wallet_bank_answer none;
+    memset(&none, 0, sizeof none);
+    struct wallet_finish_cmd c;
+    wallet_finish_cmd_init(&c, &wx->env, out.id, &none);
+    ASSERT_EQ_INT(ledger_execute(wx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.cmd.result, QB_OK);
+    ASSERT_EQ_INT(c.payment.status, WALLET_PROCESSING);
+    ASSERT_EQ_INT(c.payment.next_check_at_ms, out.created_at_ms + 4000000 + 500000);
+    ledger_cmd_release(&c.cmd);
+    wx_free(wx);
+}
+
 /* Runs sql by hand (%s: payment_id), then asserts the operator's whole
  * check finds it, naming want in its problem, then runs undo (%s as well)
  * and asserts the check passes again. */
@@ -716,6 +767,7 @@ int main(void)
     RUN(payments_made_before_they_were_keyed_by_seq_are_found_by_id);
     RUN(what_withdrawals_held_at_a_days_end);
     RUN(the_check_finds_a_bank_payment_its_journal_does_not_bear_out);
+    RUN(an_open_payment_is_asked_about_ever_more_rarely);
     RUN(a_payment_is_sent_only_while_its_account_is_as_its_start_found_it);
     return test_summary();
 }
