@@ -77,7 +77,8 @@ struct domain_settings {
     int64_t withdrawal_fee_ppm;       /* 1000: 0.1 % of the amount */
     int64_t withdrawal_fee_min_minor; /* 10: at least ¥0.10 */
     int64_t withdrawal_free_quota_minor; /* withdrawn without a fee in a wallet's lifetime: 0 */
-    int64_t withdrawal_check_ms;      /* a pending withdrawal is asked about this often: 2 s */
+    int64_t withdrawal_check_ms;         /* a pending payment is asked about no sooner: 2 s
+                                          * (wallet_bank_next_check_ms) */
     int64_t limit_per_payment_minor;  /* one payment from the balance: ¥20,000 */
     int64_t limit_daily_minor;        /* payments from the balance per day (UTC+8): ¥50,000 */
     int64_t limit_kyc1_lifetime_minor;/* KYC level 1, the account's lifetime: ¥1,000 */

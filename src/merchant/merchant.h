@@ -254,7 +254,8 @@ void merchant_app_add_cmd_init(struct merchant_app_add_cmd *c);
  * then the password as a payment checks it (PASSWORD_WRONG, _LOCKED,
  * PAYMENT_PASSWORD_NOT_SET; counted). Then, in the same transaction, the
  * row's status and closed_at, a remainder too small for any withdrawal
- * (wallet_withdrawal_max: less than a fen and its fee) moved to the
+ * (wallet_withdrawal_max: less than a fen and its fee, without the owner's
+ * free allowance) moved to the
  * owner's wallet (WALLET_CODE_MERCHANT_REMAINDER, ref the mchid,
  * remainder_minor), and the settlement account closed in the ledger
  * (CLOSED), which takes no credit ever again. */

@@ -3091,6 +3091,15 @@ TEST(withdrawing_within_a_free_allowance)
                       json_array_get(json_object_get(balance, "balances"), 0), "available")),
                   0);
     json_decref(balance);
+    /* A wallet whose lifetime limit is used up, ¥0.05 left and all of its allowance: `all` names
+     * the limit, not a balance too low for the fee, since there would be none. */
+    S_user_with_card("t", "PHONE_T", "6222020000000000042", card);
+    S_case(NULL, S_PAY, "--profile", "t", "topup", card, "1000.05", "--password-stdin", NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    S_case(NULL, S_PAY, "--profile", "t", "send", S_phone_b, "1000", "--password-stdin", NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    S_case("withdraw-free-all-kyc-lifetime", S_PAY, "--profile", "t", "withdraw", card, "all",
+           "--password-stdin", NULL);
     ASSERT_EQ_INT(test_daemon_stop(&S_daemon), 0);
     S_END();
 }

@@ -483,6 +483,51 @@ static struct wallet_payment S_finish(struct wx *wx, const char *payment_id,
     return p;
 }
 
+TEST(the_free_allowance_is_the_owners_across_their_wallet_and_merchant)
+{
+    /* With ¥100 of free allowance: a withdrawal from the owner's merchant uses it as one from
+     * the wallet does (both reach the owner's card, and both are in the count it is measured
+     * by); the one across its end pays the minimum on the part over it; a failed one gives its
+     * part back, which the wallet's next withdrawal then gets. The books pass the check. */
+    struct wx *wx = wx_new();
+    wx->env.settings.withdrawal_free_quota_minor = 10000;
+    ASSERT_EQ_INT(wallet_accounts_setup(wx->ledger, &wx->env), QB_OK);
+    struct identity_user u = wx_user(wx, "张三", true);
+    char card_id[ID_TEXT_SIZE_MAX];
+    char code[SMS_CODE_DIGITS + 1];
+    wx_card_code(wx, u.id, code);
+    ASSERT_EQ_INT(wx_card_bind(wx, u.id, code, card_id), QB_OK);
+    int64_t merchant = S_merchant_account(wx, 50000);
+    struct wallet_payment in = S_start(wx, u.id, card_id, WALLET_TOPUP, 30000, 0);
+    ASSERT_EQ_INT(S_finish(wx, in.id, BANK_SUCCEEDED).status, WALLET_SUCCESS);
+
+    struct wallet_payment m1 = S_start(wx, u.id, card_id, WALLET_WITHDRAWAL, 6000, merchant);
+    ASSERT_EQ_INT(m1.fee_minor, 0);
+    struct wallet_payment m2 = S_start(wx, u.id, card_id, WALLET_WITHDRAWAL, 6000, merchant);
+    ASSERT_EQ_INT(m2.fee_minor, 10); /* ¥20 over what was left: its 2 fen, the minimum 10 */
+    struct wallet_payment w1 = S_start(wx, u.id, card_id, WALLET_WITHDRAWAL, 1, 0);
+    ASSERT_EQ_INT(w1.fee_minor, 10); /* all of it used, by the merchant's */
+    ASSERT_EQ_INT(S_finish(wx, m1.id, BANK_FAILED).status, WALLET_FAILED);
+    /* m1's ¥60 back: ¥39.99 left, w1's fen counted too. */
+    struct wallet_payment w2 = S_start(wx, u.id, card_id, WALLET_WITHDRAWAL, 3999, 0);
+    ASSERT_EQ_INT(w2.fee_minor, 0);
+    struct wallet_payment w3 = S_start(wx, u.id, card_id, WALLET_WITHDRAWAL, 1, 0);
+    ASSERT_EQ_INT(w3.fee_minor, 10);
+    ASSERT_EQ_INT(S_finish(wx, m2.id, BANK_SUCCEEDED).status, WALLET_SUCCESS);
+    ASSERT_EQ_INT(S_finish(wx, w1.id, BANK_SUCCEEDED).status, WALLET_SUCCESS);
+    ASSERT_EQ_INT(S_finish(wx, w2.id, BANK_SUCCEEDED).status, WALLET_SUCCESS);
+    ASSERT_EQ_INT(S_finish(wx, w3.id, BANK_FAILED).status, WALLET_FAILED);
+    ASSERT_EQ_INT(wx_balance(wx, u.account_id), 30000 - 1 - 10 - 3999);
+    ASSERT_EQ_INT(wx_balance(wx, merchant), 50000 - 6000 - 10);
+
+    struct ledger_verify_report report;
+    struct wallet_verify_counts packets;
+    enum qb_error rc = wallet_verify(wx->reader, NULL, false, 0, &report, &packets, NULL, NULL);
+    if (rc != QB_OK)
+        TEST_FAIL_("%s: %s", error_name(rc), report.problem);
+    wx_free(wx);
+}
+
 TEST(an_open_payment_is_asked_about_ever_more_rarely)
 {
     /* The worker asks about a payment the bank left open after an eighth of its age, no sooner
@@ -767,6 +812,7 @@ int main(void)
     RUN(payments_made_before_they_were_keyed_by_seq_are_found_by_id);
     RUN(what_withdrawals_held_at_a_days_end);
     RUN(the_check_finds_a_bank_payment_its_journal_does_not_bear_out);
+    RUN(the_free_allowance_is_the_owners_across_their_wallet_and_merchant);
     RUN(an_open_payment_is_asked_about_ever_more_rarely);
     RUN(a_payment_is_sent_only_while_its_account_is_as_its_start_found_it);
     return test_summary();
