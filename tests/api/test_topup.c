@@ -1058,6 +1058,18 @@ static void *S_slow_topup(void *arg)
     return NULL;
 }
 
+/* Starts fn (S_slow_topup or S_withdraw) on a thread of its own for user with card_id, under
+ * the key "<prefix>-<i>-<time>": t its state, *thread its thread. */
+static void S_start(struct S_slow *t, pthread_t *thread, void *(*fn)(void *),
+                    const struct api_user *user, const char *card_id, const char *prefix, int i)
+{
+    memset(t, 0, sizeof *t);
+    t->user = user;
+    snprintf(t->card_id, sizeof t->card_id, "%s", card_id);
+    snprintf(t->key, sizeof t->key, "%s-%d-%ld", prefix, i, (long)time(NULL));
+    ASSERT_EQ_INT(pthread_create(thread, NULL, fn, t), 0);
+}
+
 TEST(a_slow_bank_holds_up_no_other_request)
 {
     /* Four top-ups whose bank takes 2 s each, at once: every HTTP thread
@@ -1075,11 +1087,7 @@ TEST(a_slow_bank_holds_up_no_other_request)
     long long before = S_available(&u);
     int64_t t0 = S_now_ms();
     for (int i = 0; i < SLOW; i++) {
-        memset(&slow[i], 0, sizeof slow[i]);
-        slow[i].user = &u;
-        snprintf(slow[i].card_id, sizeof slow[i].card_id, "%s", card_id);
-        snprintf(slow[i].key, sizeof slow[i].key, "slow-%d-%ld", i, (long)time(NULL));
-        ASSERT_EQ_INT(pthread_create(&threads[i], NULL, S_slow_topup, &slow[i]), 0);
+        S_start(&slow[i], &threads[i], S_slow_topup, &u, card_id, "slow", i);
     }
     S_sleep_ms(300);
     int64_t t1 = S_now_ms();
@@ -1144,11 +1152,7 @@ TEST(a_submission_the_queue_held_too_long_is_not_made)
     S_card(&u, CARD_SLOW, card_id);
     long long before = S_available(&u);
     for (int i = 0; i < COUNT; i++) {
-        memset(&slow[i], 0, sizeof slow[i]);
-        slow[i].user = &u;
-        snprintf(slow[i].card_id, sizeof slow[i].card_id, "%s", card_id);
-        snprintf(slow[i].key, sizeof slow[i].key, "queued-%d-%ld", i, (long)time(NULL));
-        ASSERT_EQ_INT(pthread_create(&threads[i], NULL, S_slow_topup, &slow[i]), 0);
+        S_start(&slow[i], &threads[i], S_slow_topup, &u, card_id, "queued", i);
     }
     for (int i = 0; i < COUNT; i++)
         pthread_join(threads[i], NULL);
@@ -1249,12 +1253,8 @@ TEST(a_withdrawal_frozen_before_it_is_sent_is_not_sent)
     pthread_t threads[SLOW + 1];
     int started = S_started_count();
     for (int i = 0; i <= SLOW; i++) {
-        memset(&slow[i], 0, sizeof slow[i]);
-        slow[i].user = i < SLOW ? &other : &u;
-        snprintf(slow[i].card_id, sizeof slow[i].card_id, "%s", i < SLOW ? slow_card : card);
-        snprintf(slow[i].key, sizeof slow[i].key, "frozen-%d-%ld", i, (long)time(NULL));
-        ASSERT_EQ_INT(
-            pthread_create(&threads[i], NULL, i < SLOW ? S_slow_topup : S_withdraw, &slow[i]), 0);
+        S_start(&slow[i], &threads[i], i < SLOW ? S_slow_topup : S_withdraw, i < SLOW ? &other : &u,
+                i < SLOW ? slow_card : card, "frozen", i);
         if (i == SLOW - 1)
             S_await_started(started + SLOW); /* every thread that calls banks taken */
     }
@@ -1302,11 +1302,8 @@ TEST(a_topup_frozen_before_it_is_sent_takes_nothing_from_the_card)
     pthread_t threads[SLOW + 1];
     int started = S_started_count();
     for (int i = 0; i <= SLOW; i++) {
-        memset(&slow[i], 0, sizeof slow[i]);
-        slow[i].user = i < SLOW ? &other : &u;
-        snprintf(slow[i].card_id, sizeof slow[i].card_id, "%s", i < SLOW ? slow_card : card);
-        snprintf(slow[i].key, sizeof slow[i].key, "frozen-topup-%d-%ld", i, (long)time(NULL));
-        ASSERT_EQ_INT(pthread_create(&threads[i], NULL, S_slow_topup, &slow[i]), 0);
+        S_start(&slow[i], &threads[i], S_slow_topup, i < SLOW ? &other : &u,
+                i < SLOW ? slow_card : card, "frozen-topup", i);
         if (i == SLOW - 1)
             S_await_started(started + SLOW); /* every thread that calls banks taken */
     }
@@ -1488,11 +1485,7 @@ TEST(a_free_allowance_waives_the_fee_until_it_is_used)
     struct S_slow race[RACE];
     pthread_t threads[RACE];
     for (int i = 0; i < RACE; i++) {
-        memset(&race[i], 0, sizeof race[i]);
-        race[i].user = &w;
-        snprintf(race[i].card_id, sizeof race[i].card_id, "%s", w_card);
-        snprintf(race[i].key, sizeof race[i].key, "free-race-%d-%ld", i, (long)time(NULL));
-        ASSERT_EQ_INT(pthread_create(&threads[i], NULL, S_withdraw, &race[i]), 0);
+        S_start(&race[i], &threads[i], S_withdraw, &w, w_card, "free-race", i);
     }
     int free_count = 0;
     long long fees = 0;

@@ -875,6 +875,17 @@ static void S_user_with_card(const char *profile, const char *phone_name, const 
     S_last_str("id", card, 64);
 }
 
+/* Asserts profile's available CNY balance is nothing. */
+static void S_nothing_available(const char *profile)
+{
+    S_case(NULL, NULL, "--profile", profile, "balance", "--json", NULL);
+    json_t *balance = S_last_json();
+    ASSERT_EQ_INT(json_integer_value(json_object_get(
+                      json_array_get(json_object_get(balance, "balances"), 0), "available")),
+                  0);
+    json_decref(balance);
+}
+
 TEST(withdrawing_everything)
 {
     // `withdraw CARD all` asks the server for the most the balance covers with its fee and pays
@@ -907,12 +918,7 @@ TEST(withdrawing_everything)
            NULL);
     S_case("withdraw-all-nothing", S_PAY, "--profile", "e", "withdraw", card, "all",
            "--password-stdin", NULL);
-    S_case(NULL, NULL, "--profile", "e", "balance", "--json", NULL);
-    json_t *balance = S_last_json();
-    ASSERT_EQ_INT(json_integer_value(json_object_get(
-                      json_array_get(json_object_get(balance, "balances"), 0), "available")),
-                  0);
-    json_decref(balance);
+    S_nothing_available("e");
     S_END();
 }
 
@@ -3085,12 +3091,7 @@ TEST(withdrawing_within_a_free_allowance)
            "--password-stdin", NULL);
     S_case("withdraw-free-used", S_PAY, "--profile", "s", "withdraw", card, "all",
            "--password-stdin", NULL);
-    S_case(NULL, NULL, "--profile", "s", "balance", "--json", NULL);
-    json_t *balance = S_last_json();
-    ASSERT_EQ_INT(json_integer_value(json_object_get(
-                      json_array_get(json_object_get(balance, "balances"), 0), "available")),
-                  0);
-    json_decref(balance);
+    S_nothing_available("s");
     /* A wallet whose lifetime limit is used up, ¥0.05 left and all of its allowance: `all` names
      * the limit, not a balance too low for the fee, since there would be none. */
     S_user_with_card("t", "PHONE_T", "6222020000000000042", card);

@@ -89,6 +89,17 @@ static int64_t S_max_by_walking(const struct domain_settings *s, int64_t availab
     return 0;
 }
 
+/* wallet_withdrawal_max of available under cap with free_minor left of the allowance gives
+ * amount and fee. */
+static void S_expect_max(const struct domain_settings *s, int64_t available, int64_t cap,
+                         int64_t free_minor, int64_t amount, int64_t fee)
+{
+    int64_t got_amount = -1, got_fee = -1;
+    wallet_withdrawal_max(s, available, cap, free_minor, &got_amount, &got_fee);
+    ASSERT_EQ_INT(got_amount, amount);
+    ASSERT_EQ_INT(got_fee, fee);
+}
+
 TEST(withdrawal_max_is_the_largest_amount_the_balance_covers_with_its_fee)
 {
     // "Withdraw all": the amount whose amount + fee is the balance or just under it, never over,
@@ -97,55 +108,31 @@ TEST(withdrawal_max_is_the_largest_amount_the_balance_covers_with_its_fee)
     struct domain_settings s;
     domain_settings_default(&s);
     int64_t amount = -1, fee = -1;
-    wallet_withdrawal_max(&s, 10010, s.limit_per_payment_minor, 0, &amount,
-                          &fee); /* ¥100.10: ¥100 and the ¥0.10 minimum */
-    ASSERT_EQ_INT(amount, 10000);
-    ASSERT_EQ_INT(fee, 10);
-    wallet_withdrawal_max(&s, 10009, s.limit_per_payment_minor, 0, &amount, &fee);
-    ASSERT_EQ_INT(amount, 9999);
-    ASSERT_EQ_INT(fee, 10);
-    wallet_withdrawal_max(&s, 1001000, s.limit_per_payment_minor, 0, &amount,
-                          &fee); /* 0.1 % of ¥10,000 is ¥10.00 */
-    ASSERT_EQ_INT(amount, 1000000);
-    ASSERT_EQ_INT(fee, 1000);
-    wallet_withdrawal_max(&s, 1000999, s.limit_per_payment_minor, 0, &amount,
-                          &fee); /* a fen less: 999,999 pays ¥10.00 too */
-    ASSERT_EQ_INT(amount, 999999);
-    ASSERT_EQ_INT(fee, 1000);
-    wallet_withdrawal_max(&s, 10, s.limit_per_payment_minor, 0, &amount,
-                          &fee); /* the fee alone: nothing can go */
-    ASSERT_EQ_INT(amount, 0);
-    ASSERT_EQ_INT(fee, 0);
-    wallet_withdrawal_max(&s, 0, s.limit_per_payment_minor, 0, &amount, &fee);
-    ASSERT_EQ_INT(amount, 0);
-    ASSERT_EQ_INT(fee, 0);
+    /* ¥100.10: ¥100 and the ¥0.10 minimum */
+    S_expect_max(&s, 10010, s.limit_per_payment_minor, 0, 10000, 10);
+    S_expect_max(&s, 10009, s.limit_per_payment_minor, 0, 9999, 10);
+    /* 0.1 % of ¥10,000 is ¥10.00 */
+    S_expect_max(&s, 1001000, s.limit_per_payment_minor, 0, 1000000, 1000);
+    /* a fen less: 999,999 pays ¥10.00 too */
+    S_expect_max(&s, 1000999, s.limit_per_payment_minor, 0, 999999, 1000);
+    /* the fee alone: nothing can go */
+    S_expect_max(&s, 10, s.limit_per_payment_minor, 0, 0, 0);
+    S_expect_max(&s, 0, s.limit_per_payment_minor, 0, 0, 0);
     wallet_withdrawal_max(&s, INT64_MAX, s.limit_per_payment_minor, 0, &amount,
                           &fee); /* the per-payment cap */
     ASSERT_EQ_INT(amount, s.limit_per_payment_minor);
     ASSERT(wallet_withdrawal_fee(&s, amount, 0, &fee) && fee > 0);
     /* A lower cap (what is left of a KYC level 1 wallet's lifetime limit) binds the same way. */
-    wallet_withdrawal_max(&s, 1001000, 50000, 0, &amount, &fee);
-    ASSERT_EQ_INT(amount, 50000);
-    ASSERT_EQ_INT(fee, 50);
-    wallet_withdrawal_max(&s, 1001000, 0, 0, &amount, &fee);
-    ASSERT_EQ_INT(amount, 0);
-    ASSERT_EQ_INT(fee, 0);
+    S_expect_max(&s, 1001000, 50000, 0, 50000, 50);
+    S_expect_max(&s, 1001000, 0, 0, 0, 0);
 
     /* With a free allowance: ¥100.05 with ¥100 of it left goes whole, the 5 fen over it paying
      * the minimum only if the amount passes the allowance. */
-    wallet_withdrawal_max(&s, 10005, s.limit_per_payment_minor, 10000, &amount, &fee);
-    ASSERT_EQ_INT(amount, 10000);
-    ASSERT_EQ_INT(fee, 0);
-    wallet_withdrawal_max(&s, 10010, s.limit_per_payment_minor, 10000, &amount, &fee);
-    ASSERT_EQ_INT(amount, 10000);
-    ASSERT_EQ_INT(fee, 0);
-    wallet_withdrawal_max(&s, 10011, s.limit_per_payment_minor, 10000, &amount, &fee);
-    ASSERT_EQ_INT(amount, 10001);
-    ASSERT_EQ_INT(fee, 10);
+    S_expect_max(&s, 10005, s.limit_per_payment_minor, 10000, 10000, 0);
+    S_expect_max(&s, 10010, s.limit_per_payment_minor, 10000, 10000, 0);
+    S_expect_max(&s, 10011, s.limit_per_payment_minor, 10000, 10001, 10);
     /* A fen left free: a fen goes without a fee, two would pay the minimum on one. */
-    wallet_withdrawal_max(&s, 5, s.limit_per_payment_minor, 1, &amount, &fee);
-    ASSERT_EQ_INT(amount, 1);
-    ASSERT_EQ_INT(fee, 0);
+    S_expect_max(&s, 5, s.limit_per_payment_minor, 1, 1, 0);
 
     const int64_t settings[][3] = {
         {1000, 10, 2000}, {0, 0, 2000}, {6000, 25, 1500}, {1, 0, 2000}, {999999, 1, 2000}};
@@ -437,6 +424,29 @@ static int64_t S_merchant_account(struct wx *wx, int64_t amount_minor)
     return c.account_id;
 }
 
+/* A ledger with the wallet's accounts and a user, 张三, with a payment
+ * password and a bound card: into *u and card_id. */
+static struct wx *S_wx_with_card(struct identity_user *u, char card_id[ID_TEXT_SIZE_MAX])
+{
+    struct wx *wx = wx_new();
+    ASSERT_EQ_INT(wallet_accounts_setup(wx->ledger, &wx->env), QB_OK);
+    *u = wx_user(wx, "张三", true);
+    char code[SMS_CODE_DIGITS + 1];
+    wx_card_code(wx, u->id, code);
+    ASSERT_EQ_INT(wx_card_bind(wx, u->id, code, card_id), QB_OK);
+    return wx;
+}
+
+/* Asserts the operator's whole check passes on wx's books. */
+static void S_books_pass(struct wx *wx)
+{
+    struct ledger_verify_report report;
+    struct wallet_verify_counts packets;
+    enum qb_error rc = wallet_verify(wx->reader, NULL, false, 0, &report, &packets, NULL, NULL);
+    if (rc != QB_OK)
+        TEST_FAIL_("%s: %s", error_name(rc), report.problem);
+}
+
 /* Step 1, the start command, of a top-up or withdrawal of amount_minor to
  * or from card_id (from merchant_account_id when not 0): the payment,
  * PROCESSING. */
@@ -489,14 +499,10 @@ TEST(the_free_allowance_is_the_owners_across_their_wallet_and_merchant)
      * the wallet does (both reach the owner's card, and both are in the count it is measured
      * by); the one across its end pays the minimum on the part over it; a failed one gives its
      * part back, which the wallet's next withdrawal then gets. The books pass the check. */
-    struct wx *wx = wx_new();
-    wx->env.settings.withdrawal_free_quota_minor = 10000;
-    ASSERT_EQ_INT(wallet_accounts_setup(wx->ledger, &wx->env), QB_OK);
-    struct identity_user u = wx_user(wx, "张三", true);
+    struct identity_user u;
     char card_id[ID_TEXT_SIZE_MAX];
-    char code[SMS_CODE_DIGITS + 1];
-    wx_card_code(wx, u.id, code);
-    ASSERT_EQ_INT(wx_card_bind(wx, u.id, code, card_id), QB_OK);
+    struct wx *wx = S_wx_with_card(&u, card_id);
+    wx->env.settings.withdrawal_free_quota_minor = 10000;
     int64_t merchant = S_merchant_account(wx, 50000);
     struct wallet_payment in = S_start(wx, u.id, card_id, WALLET_TOPUP, 30000, 0);
     ASSERT_EQ_INT(S_finish(wx, in.id, BANK_SUCCEEDED).status, WALLET_SUCCESS);
@@ -520,11 +526,7 @@ TEST(the_free_allowance_is_the_owners_across_their_wallet_and_merchant)
     ASSERT_EQ_INT(wx_balance(wx, u.account_id), 30000 - 1 - 10 - 3999);
     ASSERT_EQ_INT(wx_balance(wx, merchant), 50000 - 6000 - 10);
 
-    struct ledger_verify_report report;
-    struct wallet_verify_counts packets;
-    enum qb_error rc = wallet_verify(wx->reader, NULL, false, 0, &report, &packets, NULL, NULL);
-    if (rc != QB_OK)
-        TEST_FAIL_("%s: %s", error_name(rc), report.problem);
+    S_books_pass(wx);
     wx_free(wx);
 }
 
@@ -549,13 +551,9 @@ TEST(an_open_payment_is_asked_about_ever_more_rarely)
     ASSERT(queries > 300 && queries < 450);
 
     /* The finish command schedules by it, answered PENDING or not answered at all. */
-    struct wx *wx = wx_new();
-    ASSERT_EQ_INT(wallet_accounts_setup(wx->ledger, &wx->env), QB_OK);
-    struct identity_user u = wx_user(wx, "张三", true);
+    struct identity_user u;
     char card_id[ID_TEXT_SIZE_MAX];
-    char code[SMS_CODE_DIGITS + 1];
-    wx_card_code(wx, u.id, code);
-    ASSERT_EQ_INT(wx_card_bind(wx, u.id, code, card_id), QB_OK);
+    struct wx *wx = S_wx_with_card(&u, card_id);
     struct wallet_payment in = S_start(wx, u.id, card_id, WALLET_TOPUP, 30000, 0);
     ASSERT_EQ_INT(S_finish(wx, in.id, BANK_SUCCEEDED).status, WALLET_SUCCESS);
     struct wallet_payment out = S_start(wx, u.id, card_id, WALLET_WITHDRAWAL, 10000, 0);
@@ -609,13 +607,9 @@ TEST(the_check_finds_a_bank_payment_its_journal_does_not_bear_out)
      * ledger's back (another amount, fee, status or account than its
      * entries and hold say), or gone while its entries stay, is named by
      * it, since the bank is paid or owed by what those rows say. */
-    struct wx *wx = wx_new();
-    ASSERT_EQ_INT(wallet_accounts_setup(wx->ledger, &wx->env), QB_OK);
-    struct identity_user u = wx_user(wx, "张三", true);
+    struct identity_user u;
     char card_id[ID_TEXT_SIZE_MAX];
-    char code[SMS_CODE_DIGITS + 1];
-    wx_card_code(wx, u.id, code);
-    ASSERT_EQ_INT(wx_card_bind(wx, u.id, code, card_id), QB_OK);
+    struct wx *wx = S_wx_with_card(&u, card_id);
     int64_t merchant = S_merchant_account(wx, 50000);
 
     struct wallet_payment topup_ok = S_start(wx, u.id, card_id, WALLET_TOPUP, 30000, 0);
@@ -746,15 +740,11 @@ TEST(a_payment_is_sent_only_while_its_account_is_as_its_start_found_it)
      * it there, ACCOUNT_FROZEN, a withdrawal's hold released, and the
      * books still bear every payment out. One resolved already is left as
      * it is, and not sent. */
-    struct wx *wx = wx_new();
-    ASSERT_EQ_INT(wallet_accounts_setup(wx->ledger, &wx->env), QB_OK);
+    struct identity_user u;
+    char card_id[ID_TEXT_SIZE_MAX];
+    struct wx *wx = S_wx_with_card(&u, card_id);
     wx->env.payout_check = S_payout_check;
     S_merchant_suspended = false;
-    struct identity_user u = wx_user(wx, "张三", true);
-    char card_id[ID_TEXT_SIZE_MAX];
-    char code[SMS_CODE_DIGITS + 1];
-    wx_card_code(wx, u.id, code);
-    ASSERT_EQ_INT(wx_card_bind(wx, u.id, code, card_id), QB_OK);
     int64_t merchant = S_merchant_account(wx, 50000);
     struct wallet_payment topup = S_start(wx, u.id, card_id, WALLET_TOPUP, 30000, 0);
     ASSERT_EQ_INT(S_finish(wx, topup.id, BANK_SUCCEEDED).status, WALLET_SUCCESS);
@@ -793,11 +783,7 @@ TEST(a_payment_is_sent_only_while_its_account_is_as_its_start_found_it)
     ASSERT(view.balance_minor < balance - 1000); /* the sent one and its fee, no more */
     ASSERT(view.balance_minor >= balance - 1000 - 1000);
 
-    struct ledger_verify_report report;
-    struct wallet_verify_counts packets;
-    enum qb_error rc = wallet_verify(wx->reader, NULL, false, 0, &report, &packets, NULL, NULL);
-    if (rc != QB_OK)
-        TEST_FAIL_("%s: %s", error_name(rc), report.problem);
+    S_books_pass(wx);
     wx_free(wx);
 }
 
