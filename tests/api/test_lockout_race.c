@@ -24,6 +24,7 @@
  * at each route that asks for the login password again.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -332,6 +333,7 @@ struct timed_call {
     char body[256];
     long status;
     char code[64];
+    atomic_int *answered; /* counts the answers, when not NULL */
 };
 
 static void *S_timed_run(void *arg)
@@ -345,34 +347,41 @@ static void *S_timed_run(void *arg)
     snprintf(t->code, sizeof t->code, "%s", api_error_code(&res));
     client_response_release(&res);
     client_release(&c);
+    if (t->answered != NULL)
+        atomic_fetch_add(t->answered, 1);
     return NULL;
 }
 
 #define S_LOGIN_WRONG_COUNT 5 /* the daemon's login_failures_max */
 
-/* Sends, 20 ms apart, S_LOGIN_WRONG_COUNT bodies of wrong_format (its %d
- * the try) and then right_body to method path as token, on the slow daemon:
- * each is let in before the fifth wrong one is checked (each check takes
- * tens of milliseconds, one at a time), and they are checked in that order.
- * Fails unless four wrong ones were told so and the fifth took the lock;
- * the right one's answer into *right. */
+/* Sends S_LOGIN_WRONG_COUNT bodies of wrong_format (its %d the try) at
+ * once, and right_body once two of them are answered, to method path as
+ * token on the slow daemon, whose one password thread checks them in the
+ * order they came, each in tens of milliseconds: the right one is let in
+ * after every wrong one and before the last of them is checked, with a
+ * check's time or more to spare on either side however loaded the machine
+ * (sending them a fixed time apart was not: a wrong one held up on a busy
+ * machine came in after the right one). Fails unless four wrong ones were
+ * told so and the fifth took the lock; the right one's answer into *right. */
 static void S_login_password_race(const char *method, const char *path, const char *token,
                                   const char *wrong_format, const char *right_body,
                                   struct timed_call *right)
 {
     static struct timed_call calls[S_LOGIN_WRONG_COUNT + 1];
+    atomic_int answered = 0;
     for (int i = 0; i <= S_LOGIN_WRONG_COUNT; i++) {
         struct timed_call *t = &calls[i];
         memset(t, 0, sizeof *t);
-        *t = (struct timed_call){.base_url = S_slow.base_url,
-                                 .delay_ms = 20L * i,
-                                 .method = method,
-                                 .path = path,
-                                 .token = token};
-        if (i < S_LOGIN_WRONG_COUNT)
+        *t = (struct timed_call){
+            .base_url = S_slow.base_url, .method = method, .path = path, .token = token};
+        if (i < S_LOGIN_WRONG_COUNT) {
             snprintf(t->body, sizeof t->body, wrong_format, i);
-        else
+            t->answered = &answered;
+        } else {
+            while (atomic_load(&answered) < 2)
+                S_sleep_ms(1);
             snprintf(t->body, sizeof t->body, "%s", right_body);
+        }
         ASSERT_EQ_INT(pthread_create(&t->thread, NULL, S_timed_run, t), 0);
     }
     for (int i = 0; i <= S_LOGIN_WRONG_COUNT; i++)
