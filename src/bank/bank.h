@@ -56,6 +56,10 @@ enum bank_status {
     BANK_FAILED = 2,
     BANK_PENDING = 3,
     BANK_UNKNOWN = 4, /* query only: the bank has no such operation */
+    /* query only, of a credit: the bank made it and then took it back
+     * (退票: the receiving account was closed or frozen), the money back
+     * in Qianbao's reserve; failure says why. */
+    BANK_RETURNED = 5,
 };
 
 enum bank_op {
@@ -75,7 +79,8 @@ struct bank_request {
 
 struct bank_result {
     enum bank_status status;
-    enum qb_error failure;    /* BANK_FAILED: CARD_DECLINED, BANK_INSUFFICIENT_FUNDS ... */
+    enum qb_error
+        failure; /* BANK_FAILED, BANK_RETURNED: CARD_DECLINED, BANK_INSUFFICIENT_FUNDS ... */
     char bank_ref[BANK_REF_SIZE_MAX]; /* the bank's own reference, "" when none */
 };
 
@@ -123,7 +128,7 @@ struct bank_card_info {
 };
 QB_MUST_USE bool bank_card_lookup(const char *card_number, struct bank_card_info *out);
 
-/* "SUCCEEDED", "FAILED", "PENDING", "UNKNOWN". */
+/* "SUCCEEDED", "FAILED", "PENDING", "UNKNOWN", "RETURNED". */
 const char *bank_status_name(enum bank_status status);
 
 #endif

@@ -71,6 +71,8 @@ const char *bank_status_name(enum bank_status status)
         return "PENDING";
     case BANK_UNKNOWN:
         return "UNKNOWN";
+    case BANK_RETURNED:
+        return "RETURNED";
     }
     return "INVALID";
 }

@@ -24,6 +24,9 @@
  *   9999000000000103   verify: the bank does not answer (BANK_UNAVAILABLE)
  *   9999000000000111   verify: the bank will not have it bound (a closed
  *                      card: CARD_DECLINED)
+ *   9999000000000129   succeeds; a credit is taken back (退票): a query from
+ *                      SANDBOX_DELAY_MS after creation answers RETURNED
+ *                      CARD_DECLINED
  * and for any card, verify with the holder name SANDBOX_HOLDER_MISMATCH
  * ("测试失败", "test failure", as the identity check's sandbox) answers
  * CARD_HOLDER_MISMATCH; every other check matches.
@@ -57,6 +60,7 @@ enum sandbox_behaviour {
     SANDBOX_LATE_SUCCEED,
     SANDBOX_LATE_FAIL,
     SANDBOX_SLOW,
+    SANDBOX_RETURNED,
 };
 
 static const struct {
@@ -67,6 +71,7 @@ static const struct {
     {"9999000000000038", SANDBOX_INSUFFICIENT}, {"9999000000000046", SANDBOX_TIMEOUT_DONE},
     {"9999000000000053", SANDBOX_TIMEOUT_LOST}, {"9999000000000061", SANDBOX_LATE_SUCCEED},
     {"9999000000000079", SANDBOX_LATE_FAIL},    {"9999000000000087", SANDBOX_SLOW},
+    {"9999000000000129", SANDBOX_RETURNED},
 };
 
 static enum sandbox_behaviour sandbox_behaviour_of(const char *card_number)
@@ -121,6 +126,12 @@ static void sandbox_decide(const struct bank_request *req, enum sandbox_behaviou
     case SANDBOX_LATE_SUCCEED:
         if (!late)
             out->status = BANK_PENDING;
+        break;
+    case SANDBOX_RETURNED:
+        if (late && req->op == BANK_OP_CREDIT) {
+            out->status = BANK_RETURNED;
+            out->failure = QB_E_CARD_DECLINED;
+        }
         break;
     case SANDBOX_LATE_FAIL:
         if (!late) {

@@ -388,6 +388,38 @@ int cli_run_admin_payment(struct cli *cli, const struct cli_args *args)
     return S_payment_call(cli, "GET", "payments", args->positionals[0], "", NULL);
 }
 
+int cli_run_admin_payment_query(struct cli *cli, const struct cli_args *args)
+{
+    char id[128], path[224];
+    if (!cli_path_escape(args->positionals[0], id, sizeof id))
+        return cli_usage_error(cli, "ID is too long");
+    snprintf(path, sizeof path, "/admin/payments/%s/query", id);
+    const char *reason = cli_arg(cli, args, "reason");
+    json_t *body = reason != NULL ? json_pack("{s:s}", "reason", reason) : NULL;
+    if (reason != NULL && body == NULL)
+        return cli_usage_error(cli, "--reason must be UTF-8 text");
+    struct cli_response res;
+    int rc = cli_call(cli, "POST", path, CLI_AUTH_ADMIN, body, &res);
+    json_decref(body);
+    if (rc == CLI_EXIT_OK && cli->json) {
+        cli_print_body(&res);
+    } else if (rc == CLI_EXIT_OK) {
+        const json_t *bank = json_object_get(res.json, "bank");
+        const char *failure = cli_json_str(bank, "failure_code");
+        char text[128];
+        snprintf(text, sizeof text, "%s%s%s%s", cli_json_str(bank, "status"),
+                 failure[0] != '\0' ? " (" : "", failure, failure[0] != '\0' ? ")" : "");
+        cli_print_field(cli, "bank says", text);
+        cli_print_field(cli, "applied",
+                        json_is_true(json_object_get(res.json, "changed"))
+                            ? "yes: the payment changed"
+                            : "no: nothing changed");
+        cli_payment_print(cli, json_object_get(res.json, "payment"));
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
 int cli_run_admin_transfer_cancel(struct cli *cli, const struct cli_args *args)
 {
     json_t *body = json_pack("{s:s}", "reason", cli_arg(cli, args, "reason"));

@@ -473,6 +473,7 @@ bool cli_csv_fields(char *line, char **fields, size_t max, size_t *count);
  * checked), or today or yesterday in UTC+8; answers an exit code. */
 int cli_day_arg(struct cli *cli, const char *text, char out[16]);
 int cli_run_admin_payment(struct cli *cli, const struct cli_args *args);
+int cli_run_admin_payment_query(struct cli *cli, const struct cli_args *args);
 int cli_run_admin_transfer_cancel(struct cli *cli, const struct cli_args *args);
 int cli_run_collect(struct cli *cli, const struct cli_args *args);
 int cli_run_collections(struct cli *cli, const struct cli_args *args);

@@ -7,8 +7,10 @@
  * The statement (a file, or "-" for standard input) is CSV with a header
  * row naming at least the columns
  * bank_ref, type and amount, in any order (other columns are ignored):
- * type is debit (the bank debited the card: a top-up) or credit (it
- * credited the card: a withdrawal), amount is in yuan ("12.50"). A field
+ * type is debit (the bank debited the card: a top-up), credit (it
+ * credited the card: a withdrawal) or return (a credit the bank took back,
+ * 退票: the reference of the withdrawal it paid), amount is in yuan
+ * ("12.50"). A field
  * may be quoted, with "" for a quote inside; a blank line is skipped.
  *
  * A line matches a payment of the day with its reference, of its type and
@@ -26,6 +28,11 @@
  * while lines are left unmatched), and one that matches is listed apart,
  * booked for an earlier day: the timing difference that day's own
  * reconciliation showed as not_at_bank, settled, not a difference here.
+ * A return matches a withdrawal of its amount that Qianbao has as RETURNED
+ * (listed apart, returned); one Qianbao still has as SUCCESS is a
+ * difference, return_not_at_qianbao, that an operator's query of the bank
+ * (qianbao admin payment-query) settles. A withdrawal's credit line
+ * matches it RETURNED as SUCCESS: the bank did pay it.
  * Exit status 0 when nothing differs, 5 (a check that found a problem)
  * otherwise.
  */
@@ -48,7 +55,15 @@
 struct S_payment {
     const char *bank_ref;
     const json_t *item;
-    bool booked; /* a line of the statement names it */
+    bool booked;          /* a debit or credit line of the statement names it */
+    bool booked_returned; /* a return line names it */
+};
+
+/* What a line of the statement says the bank did. */
+enum S_type {
+    S_DEBIT,  /* debited the card: a top-up */
+    S_CREDIT, /* credited the card: a withdrawal */
+    S_RETURN, /* took a credit back: a withdrawal returned (退票) */
 };
 
 /* A day's top-ups and withdrawals, those with a bank reference sorted by it. */
@@ -63,7 +78,7 @@ struct S_day {
  * days before are read. */
 struct S_line {
     char bank_ref[S_REF_SIZE_MAX];
-    bool debit;
+    enum S_type type;
     int64_t amount_minor;
 };
 
@@ -72,10 +87,11 @@ struct S_run {
     json_t *differences; /* [{kind, bank_ref, payment_id, detail}] */
     json_t *pending;     /* the ids of those waiting on the bank */
     json_t *earlier;     /* [{bank_ref, payment_id, date, type, amount}] */
+    json_t *returned;    /* [{bank_ref, payment_id, date, amount}] */
     struct S_line *unmatched;
     size_t unmatched_count, unmatched_capacity;
     int64_t matched, debits_minor, credits_minor;
-    int64_t earlier_debits_minor, earlier_credits_minor;
+    int64_t earlier_debits_minor, earlier_credits_minor, returned_minor;
 };
 
 static int S_by_ref(const void *a, const void *b)
@@ -144,7 +160,7 @@ static int S_day_load(struct cli *cli, struct S_day *day)
     {
         const char *ref = cli_json_str(item, "bank_ref");
         if (ref[0] != '\0')
-            day->payments[day->payment_count++] = (struct S_payment){ref, item, false};
+            day->payments[day->payment_count++] = (struct S_payment){ref, item, false, false};
     }
     qsort(day->payments, day->payment_count, sizeof *day->payments, S_by_ref);
     return CLI_EXIT_OK;
@@ -221,18 +237,22 @@ static bool S_chomp(char *line)
  * own or (earlier) one before it; false when none of them has its
  * reference. */
 static bool S_line(struct S_run *run, struct S_day *day, bool earlier, const char *bank_ref,
-                   bool debit, int64_t amount_minor)
+                   enum S_type line_type, int64_t amount_minor)
 {
-    char detail[256], here[MONEY_TEXT_SIZE_MAX + 8], there[MONEY_TEXT_SIZE_MAX + 8];
+    char detail[320], here[MONEY_TEXT_SIZE_MAX + 8], there[MONEY_TEXT_SIZE_MAX + 8];
     struct S_payment *p = S_find(day, bank_ref);
     if (p == NULL)
         return false;
     const char *id = cli_json_str(p->item, "id");
-    if (p->booked) {
-        S_differ(run, "booked_twice", bank_ref, id, "the statement has this reference twice");
+    bool *booked = line_type == S_RETURN ? &p->booked_returned : &p->booked;
+    if (*booked) {
+        S_differ(run, "booked_twice", bank_ref, id,
+                 line_type == S_RETURN ? "the statement has a return of this reference twice"
+                                       : "the statement has this reference twice");
         return true;
     }
-    p->booked = true;
+    *booked = true;
+    bool debit = line_type == S_DEBIT;
     const char *type = cli_json_str(p->item, "type");
     const char *status = cli_json_str(p->item, "status");
     int64_t amount = (int64_t)json_integer_value(json_object_get(p->item, "amount"));
@@ -241,7 +261,10 @@ static bool S_line(struct S_run *run, struct S_day *day, bool earlier, const cha
     snprintf(what, sizeof what, "%s%s%s", type, earlier ? " of " : "", earlier ? day->date : "");
     if (debit != (strcmp(type, "topup") == 0)) {
         snprintf(detail, sizeof detail, "the bank %s the card; Qianbao has a %s",
-                 debit ? "debited" : "credited", what);
+                 debit                   ? "debited"
+                 : line_type == S_RETURN ? "took back a credit to"
+                                         : "credited",
+                 what);
         S_differ(run, "type", bank_ref, id, detail);
     } else if (amount != amount_minor) {
         cli_money_amount_text(amount_minor, "CNY", there, sizeof there);
@@ -251,7 +274,18 @@ static bool S_line(struct S_run *run, struct S_day *day, bool earlier, const cha
         S_differ(run, "amount", bank_ref, id, detail);
     } else if (strcmp(status, "PROCESSING") == 0) {
         QB_ASSERT(json_array_append_new(run->pending, json_string(id)) == 0);
-    } else if (strcmp(status, "SUCCESS") != 0) {
+    } else if (line_type == S_RETURN && strcmp(status, "SUCCESS") == 0) {
+        snprintf(detail, sizeof detail,
+                 "the bank took the %s back; Qianbao has it as SUCCESS (`qianbao admin "
+                 "payment-query ID` asks the bank)",
+                 what);
+        S_differ(run, "return_not_at_qianbao", bank_ref, id, detail);
+    } else if (line_type == S_RETURN && strcmp(status, "RETURNED") == 0) {
+        json_t *r = json_pack("{s:s, s:s, s:s, s:I}", "bank_ref", bank_ref, "payment_id", id,
+                              "date", day->date, "amount", (json_int_t)amount);
+        QB_ASSERT(r != NULL && json_array_append_new(run->returned, r) == 0);
+        run->returned_minor += amount;
+    } else if (strcmp(status, "SUCCESS") != 0 && strcmp(status, "RETURNED") != 0) {
         snprintf(detail, sizeof detail, "the bank booked it; Qianbao has the %s as %s (%s)", what,
                  status, cli_json_str(p->item, "failure_code"));
         S_differ(run, "failed_at_qianbao", bank_ref, id, detail);
@@ -274,7 +308,7 @@ static bool S_line(struct S_run *run, struct S_day *day, bool earlier, const cha
 }
 
 /* Keeps a line of no payment of the day for the days before. */
-static void S_unmatched_add(struct S_run *run, const char *bank_ref, bool debit,
+static void S_unmatched_add(struct S_run *run, const char *bank_ref, enum S_type type,
                             int64_t amount_minor)
 {
     if (run->unmatched_count == run->unmatched_capacity) {
@@ -286,7 +320,7 @@ static void S_unmatched_add(struct S_run *run, const char *bank_ref, bool debit,
     }
     struct S_line *l = &run->unmatched[run->unmatched_count++];
     snprintf(l->bank_ref, sizeof l->bank_ref, "%s", bank_ref);
-    l->debit = debit;
+    l->type = type;
     l->amount_minor = amount_minor;
 }
 
@@ -303,7 +337,7 @@ static int S_earlier(struct cli *cli, struct S_run *run, int days_back)
         size_t kept = 0;
         for (size_t i = 0; rc == CLI_EXIT_OK && i < run->unmatched_count; i++) {
             const struct S_line *l = &run->unmatched[i];
-            if (!S_line(run, &day, true, l->bank_ref, l->debit, l->amount_minor))
+            if (!S_line(run, &day, true, l->bank_ref, l->type, l->amount_minor))
                 run->unmatched[kept++] = *l;
         }
         S_day_release(&day);
@@ -323,6 +357,11 @@ static int S_earlier(struct cli *cli, struct S_run *run, int days_back)
     for (size_t i = 0; i < run->unmatched_count; i++)
         S_differ(run, "not_at_qianbao", run->unmatched[i].bank_ref, NULL, detail);
     return CLI_EXIT_OK;
+}
+
+static enum S_type S_type_of(const char *type)
+{
+    return strcmp(type, "debit") == 0 ? S_DEBIT : strcmp(type, "credit") == 0 ? S_CREDIT : S_RETURN;
 }
 
 /* Reads the statement at path ("-": standard input) line by line into run;
@@ -379,15 +418,17 @@ static int S_statement(struct cli *cli, const char *path, struct S_run *run)
         if (bank_ref[0] == '\0' || strlen(bank_ref) >= S_REF_SIZE_MAX)
             rc = cli_usage_error(cli, "%s, line %ld: bank_ref must be 1 to %d characters", path,
                                  number, S_REF_SIZE_MAX - 1);
-        else if (strcmp(type, "debit") != 0 && strcmp(type, "credit") != 0)
-            rc = cli_usage_error(cli, "%s, line %ld: type must be debit or credit", path, number);
+        else if (strcmp(type, "debit") != 0 && strcmp(type, "credit") != 0 &&
+                 strcmp(type, "return") != 0)
+            rc = cli_usage_error(cli, "%s, line %ld: type must be debit, credit or return", path,
+                                 number);
         else if (money_parse(amount, strlen(amount), currency_find("CNY"), &amount_minor) !=
                      QB_OK ||
                  amount_minor <= 0)
             rc = cli_usage_error(cli, "%s, line %ld: amount must be yuan above zero (12.50)", path,
                                  number);
-        else if (!S_line(run, &run->day, false, bank_ref, strcmp(type, "debit") == 0, amount_minor))
-            S_unmatched_add(run, bank_ref, strcmp(type, "debit") == 0, amount_minor);
+        else if (!S_line(run, &run->day, false, bank_ref, S_type_of(type), amount_minor))
+            S_unmatched_add(run, bank_ref, S_type_of(type), amount_minor);
     }
     if (rc == CLI_EXIT_OK && ferror(f))
         rc = cli_usage_error(cli, "cannot read %s: %s", path, strerror(errno));
@@ -414,9 +455,9 @@ static void S_unbooked(struct S_run *run)
         }
         char detail[256];
         snprintf(detail, sizeof detail,
-                 "Qianbao has the %s as SUCCESS; the statement has not booked it (one the bank "
+                 "Qianbao has the %s as %s; the statement has not booked it (one the bank "
                  "books on a later day is listed then, booked for an earlier day)",
-                 cli_json_str(p->item, "type"));
+                 cli_json_str(p->item, "type"), status);
         S_differ(run, "not_at_bank", p->bank_ref, id, detail);
     }
 }
@@ -436,6 +477,11 @@ static void S_print(struct cli *cli, const struct S_run *run)
         cli_money_amount_text(run->earlier_debits_minor, "CNY", debits, sizeof debits);
         cli_money_amount_text(run->earlier_credits_minor, "CNY", credits, sizeof credits);
         printf(", %zu of earlier days (debits %s, credits %s)", earlier, debits, credits);
+    }
+    size_t returned = json_array_size(run->returned);
+    if (returned > 0) {
+        cli_money_amount_text(run->returned_minor, "CNY", credits, sizeof credits);
+        printf(", %zu returned (credits %s)", returned, credits);
     }
     printf(", %zu different, %zu waiting on the bank\n", differ, json_array_size(run->pending));
     if (differ > 0) {
@@ -459,6 +505,9 @@ static void S_print(struct cli *cli, const struct S_run *run)
     json_array_foreach(run->earlier, i, e)
         printf("booked for an earlier day: %s, the %s of %s (%s)\n", cli_json_str(e, "payment_id"),
                cli_json_str(e, "type"), cli_json_str(e, "date"), cli_json_str(e, "bank_ref"));
+    json_array_foreach(run->returned, i, e)
+        printf("returned by the bank: %s, the withdrawal of %s (%s)\n",
+               cli_json_str(e, "payment_id"), cli_json_str(e, "date"), cli_json_str(e, "bank_ref"));
     json_array_foreach(run->pending, i, e)
         printf("waiting on the bank: %s\n", json_string_value(e));
     if (differ > 0)
@@ -468,9 +517,12 @@ static void S_print(struct cli *cli, const struct S_run *run)
 
 int cli_run_admin_reconcile(struct cli *cli, const struct cli_args *args)
 {
-    struct S_run run = {
-        .differences = json_array(), .pending = json_array(), .earlier = json_array()};
-    QB_ASSERT(run.differences != NULL && run.pending != NULL && run.earlier != NULL);
+    struct S_run run = {.differences = json_array(),
+                        .pending = json_array(),
+                        .earlier = json_array(),
+                        .returned = json_array()};
+    QB_ASSERT(run.differences != NULL && run.pending != NULL && run.earlier != NULL &&
+              run.returned != NULL);
     const char *date_arg = cli_arg(cli, args, "date");
     int rc = cli_day_arg(cli, date_arg != NULL ? date_arg : "yesterday", run.day.date);
     int days_back = S_DAYS_BACK_DEFAULT;
@@ -505,11 +557,11 @@ int cli_run_admin_reconcile(struct cli *cli, const struct cli_args *args)
     if (rc == CLI_EXIT_OK) {
         S_unbooked(&run);
         if (cli->json)
-            cli_print_json(json_pack("{s:s, s:I, s:I, s:I, s:O, s:O, s:O}", "date", run.day.date,
-                                     "matched", (json_int_t)run.matched, "debits",
-                                     (json_int_t)run.debits_minor, "credits",
-                                     (json_int_t)run.credits_minor, "differences", run.differences,
-                                     "earlier", run.earlier, "pending", run.pending));
+            cli_print_json(json_pack(
+                "{s:s, s:I, s:I, s:I, s:O, s:O, s:O, s:O}", "date", run.day.date, "matched",
+                (json_int_t)run.matched, "debits", (json_int_t)run.debits_minor, "credits",
+                (json_int_t)run.credits_minor, "differences", run.differences, "earlier",
+                run.earlier, "returned", run.returned, "pending", run.pending));
         else
             S_print(cli, &run);
         rc = json_array_size(run.differences) == 0 ? CLI_EXIT_OK : CLI_EXIT_CHECK_FAILED;
@@ -519,5 +571,6 @@ int cli_run_admin_reconcile(struct cli *cli, const struct cli_args *args)
     json_decref(run.differences);
     json_decref(run.pending);
     json_decref(run.earlier);
+    json_decref(run.returned);
     return rc;
 }

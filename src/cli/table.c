@@ -43,11 +43,12 @@
 #define S_BILL_OPTION_LIST                                                                         \
     {"type", "TYPE", false,                                                                        \
      "topup withdrawal transfer order_payment order_refund red_packet_sent "                       \
-     "red_packet_received red_packet_refund withdrawal_refund transfer_return "                    \
+     "red_packet_received red_packet_refund withdrawal_refund withdrawal_return transfer_return "  \
      "merchant_remainder transfer_refund merchant_payout other",                                   \
      "only topup, withdrawal, transfer, order_payment (paying a merchant), order_refund (a "       \
      "merchant's refund), red_packet_sent, red_packet_received, red_packet_refund, "               \
-     "withdrawal_refund (a failed withdrawal's money back), transfer_return (a transfer sent "     \
+     "withdrawal_refund (a failed withdrawal's money back), withdrawal_return (a withdrawal "      \
+     "the bank took back), transfer_return (a transfer sent "                                      \
      "back by its payee), merchant_remainder (what was left of your closed merchant), "            \
      "transfer_refund (a delayed transfer's money back: cancelled, or not taken), "                \
      "merchant_payout (a merchant's transfer you took) or other"},                                 \
@@ -1354,11 +1355,14 @@ static const struct cli_command S_commands[] = {
      "Reads the bank's statement of the day (STATEMENT is a file, or - for standard input), a "
      "CSV file with a header row naming at least "
      "bank_ref, type (debit: the card was debited, a top-up; credit: it was credited, a "
-     "withdrawal) and amount (yuan, 12.50), and matches each line by its reference with the "
+     "withdrawal; return: a credit the bank took back, 退票) and amount (yuan, 12.50), and "
+     "matches each line by its reference with the "
      "top-ups and withdrawals Qianbao made that day. Prints how many matched and every "
      "difference: a line of no payment of the day, a payment the bank booked that Qianbao has "
      "as FAILED, another type or amount, a reference booked twice, a SUCCESS payment the "
-     "statement has not. A line of no payment of the day is looked for among the payments "
+     "statement has not, a return of a withdrawal Qianbao still has as SUCCESS (`qianbao admin "
+     "payment-query ID` settles it). A line of no payment of the day is looked for among the "
+     "payments "
      "of the days before (a withdrawal the bank credited a day or more after it was made) "
      "and, when it matches one, listed as booked for an earlier day, not counted as a "
      "difference. Payments still waiting on the bank are listed, not counted. Exit "
@@ -1378,6 +1382,19 @@ static const struct cli_command S_commands[] = {
      "ticket): who made it, its status, the bank's reference and the next check.",
      {{0}},
      cli_run_admin_payment},
+    {"admin payment-query",
+     "ID",
+     1,
+     1,
+     "ask the bank now what became of a top-up or withdrawal",
+     "The bank is asked about the payment (p_...) as the wallet's worker asks, and its answer "
+     "applied as the worker's would be: one still PROCESSING settles; a SUCCESS withdrawal the "
+     "bank paid and then took back (退票: the card's account closed or frozen), as the day's "
+     "statement shows a return, becomes RETURNED, its amount and fee back in the balance it "
+     "left, once. Prints what the bank said, whether it changed the payment, and the payment. "
+     "The money moves on the bank's word alone.",
+     {{"reason", "TEXT", false, NULL, "why, for the audit line: the statement line, a ticket"}},
+     cli_run_admin_payment_query},
     {"admin transfer-cancel",
      "ID",
      1,

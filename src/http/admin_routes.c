@@ -723,6 +723,141 @@ void http_handle_admin_payments_get(struct http_request *req)
     json_decref(body);
 }
 
+/* --- POST /admin/payments/{id}/query ---------------------------------------------------- */
+
+/* An operator asks the bank now what became of a top-up or withdrawal, and
+ * its answer is applied as the worker's would be (wallet_finish_cmd): one
+ * still PROCESSING settles; a SUCCESS withdrawal the bank took back (退票,
+ * seen on the day's statement) is returned to the account it left. The
+ * money moves on the bank's word only: the operator chooses when to ask,
+ * never what the answer is. Anything else is left as it is, and the
+ * answer says what the bank said. The bank may take seconds: the read, the
+ * query and the command run on an offload thread. */
+struct S_admin_query {
+    struct ledger_cmd hold;          /* first: what the offload carries; never submitted */
+    struct wallet_finish_cmd finish; /* with the bank's answer, when it gave one */
+    enum qb_error err;               /* before the command: the read's, the bank's */
+    const char *refused;             /* err's message, or NULL */
+    char reason[S_REASON_SIZE_MAX];
+};
+
+static void S_admin_query_run(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct S_admin_query *q = (struct S_admin_query *)cmd;
+    const struct domain_env *env = http_request_env(req);
+    struct store_pool *pool = http_request_pool(req);
+    struct wallet_payment p;
+    struct store *reader;
+    q->err = store_pool_acquire(pool, WALLET_BANK_READER_WAIT_MS, &reader);
+    if (q->err != QB_OK) {
+        q->err = QB_E_BUSY;
+        return;
+    }
+    q->err = wallet_payment_get(reader, q->finish.payment_id, NULL, &p);
+    store_pool_release(pool, reader);
+    if (q->err != QB_OK)
+        return;
+    if (p.kind != WALLET_TOPUP && p.kind != WALLET_WITHDRAWAL) {
+        q->err = QB_E_CONFLICT;
+        q->refused = "only a top-up or a withdrawal is at a bank";
+        return;
+    }
+    struct wallet_bank_answer answer;
+    wallet_bank_call(env, pool, &p, true, &answer);
+    if (!answer.answered) {
+        q->err = QB_E_BANK_UNAVAILABLE;
+        q->refused = "the bank did not answer: nothing changed, ask again";
+        return;
+    }
+    q->finish.answer = answer;
+    q->err = http_request_execute(req, &q->finish.cmd);
+    if (q->err == QB_OK)
+        q->err = q->finish.cmd.result;
+}
+
+static void S_admin_query_answer(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct S_admin_query *q = (struct S_admin_query *)cmd;
+    const struct wallet_finish_cmd *f = &q->finish;
+    enum qb_error outcome = q->err != QB_OK ? q->err : f->outcome;
+    char reason[S_REASON_SIZE_MAX];
+    S_reason_for_log(q->reason, reason, sizeof reason);
+    const struct bank_result *r = &f->answer.result;
+    log_event(LOG_AUDIT, "admin.payment_queried",
+              "payment_id=%s result=%s bank=%s changed=%s by=%s reason=\"%s\"", f->payment_id,
+              outcome == QB_OK ? "ok" : error_api_code(outcome),
+              f->answer.answered ? bank_status_name(r->status) : "-",
+              outcome == QB_OK && f->changed ? "true" : "false", http_request_by(req), reason);
+    if (outcome == QB_E_ACCOUNT_FROZEN) {
+        http_reply_error_message(req, outcome,
+                                 "the bank took the withdrawal back, but its account takes no "
+                                 "credit now (frozen, or closed): the money waits in bank "
+                                 "clearing; ask again once the account can take it");
+    } else if (outcome != QB_OK && q->refused != NULL) {
+        http_reply_error_message(req, outcome, q->refused);
+    } else if (outcome != QB_OK) {
+        http_reply_error(req, outcome);
+    } else {
+        enum qb_error err = QB_E_INTERNAL;
+        struct store *reader = http_reader_acquire(req); /* the card's bank and last4 */
+        json_t *payment =
+            reader != NULL ? S_admin_payment_json(req, reader, NULL, &f->payment, &err) : NULL;
+        if (reader != NULL)
+            http_reader_release(req, reader);
+        json_t *body =
+            payment == NULL
+                ? NULL
+                : json_pack(
+                      "{s:o, s:{s:s, s:s?, s:s?}, s:b}", "payment", payment, "bank", "status",
+                      bank_status_name(r->status), "failure_code",
+                      r->status == BANK_FAILED || r->status == BANK_RETURNED
+                          ? error_api_code(r->failure != QB_OK ? r->failure : QB_E_CARD_DECLINED)
+                          : NULL,
+                      "bank_ref", r->bank_ref[0] != '\0' ? r->bank_ref : NULL, "changed",
+                      f->changed);
+        if (body != NULL)
+            http_reply_json(req, 200, body);
+        else if (reader != NULL)
+            http_reply_error(req, err != QB_OK ? err : QB_E_INTERNAL);
+        json_decref(body);
+    }
+    ledger_cmd_release(&q->finish.cmd);
+}
+
+void http_handle_admin_payments_query(struct http_request *req)
+{
+    const char *id = http_request_param(req, "id");
+    char reason[S_REASON_SIZE_MAX];
+    if (!S_reason_read(req, false, reason))
+        return;
+    if (id == NULL || !id_is_valid(id, strlen(id), "p")) {
+        http_reply_error(req, QB_E_NOT_FOUND);
+        return;
+    }
+    const struct domain_env *env = http_request_env(req);
+    struct S_admin_query *q = env != NULL ? http_request_alloc(req, sizeof *q) : NULL;
+    if (q == NULL) {
+        http_reply_error(req, env == NULL ? QB_E_INTERNAL : QB_E_TOO_LARGE);
+        return;
+    }
+    struct wallet_bank_answer none;
+    memset(&none, 0, sizeof none);
+    wallet_finish_cmd_init(&q->finish, env, id, &none);
+    /* Its user was answered PROCESSING, as the worker's are: told by a notice. */
+    q->finish.by_worker = true;
+    memset(&q->hold, 0, sizeof q->hold);
+    q->err = QB_E_INTERNAL;
+    q->refused = NULL;
+    memcpy(q->reason, reason, sizeof q->reason);
+    struct domain_audit *audit =
+        http_request_audit(req, &q->finish.cmd, "payment_query", q->finish.payment_id,
+                           &q->finish.outcome, &q->finish.changed);
+    if (audit == NULL)
+        return;
+    memcpy(audit->reason, reason, sizeof audit->reason);
+    http_request_offload_first(req, &q->hold, S_admin_query_run, S_admin_query_answer);
+}
+
 /* --- POST /admin/transfers/{id}/cancel -------------------------------------------------- */
 
 /* An operator stops a delayed transfer before it arrives, on a report of

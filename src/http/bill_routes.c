@@ -483,7 +483,7 @@ static json_t *S_statement_json(const char *month_text, const struct bills_state
     const char *cur = s->currency->code;
     json_t *by_type = json_object();
     for (int t = BILLS_TOPUP; by_type != NULL && t < BILLS_TYPE_COUNT; t++) {
-        if (t == BILLS_WITHDRAWAL_REFUND)
+        if (t == BILLS_WITHDRAWAL_REFUND || t == BILLS_WITHDRAWAL_RETURN)
             continue; /* never in a statement (bills.h) */
         json_t *sums = S_sums_json(cur, &s->by_type[t]);
         if (sums == NULL ||

@@ -917,6 +917,7 @@ void http_handle_me_security_events_list(struct http_request *req);
  * 404 when there is no such user. */
 void http_reply_security_events(struct http_request *req, const char *user_id);
 void http_handle_admin_payments_get(struct http_request *req);
+void http_handle_admin_payments_query(struct http_request *req);
 void http_handle_admin_transfers_cancel(struct http_request *req);
 /* notice_routes.c */
 void http_handle_me_notices_list(struct http_request *req);

@@ -234,6 +234,7 @@ const struct http_route http_routes[] = {
     {"GET", "/admin/payments", http_handle_admin_payments_list, HTTP_AUTH_ADMIN,
      "status date limit cursor"},
     {"GET", "/admin/payments/{id}", http_handle_admin_payments_get, HTTP_AUTH_ADMIN, NULL},
+    {"POST", "/admin/payments/{id}/query", http_handle_admin_payments_query, HTTP_AUTH_ADMIN, NULL},
     {"POST", "/admin/payouts/{id}/cancel", http_handle_admin_payouts_cancel, HTTP_AUTH_ADMIN, NULL},
     {"POST", "/admin/transfers/{id}/cancel", http_handle_admin_transfers_cancel, HTTP_AUTH_ADMIN,
      NULL},

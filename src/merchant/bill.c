@@ -778,6 +778,22 @@ static enum qb_error S_flow_entry(struct merchant_bill_cursor *c, struct store *
         }
         return S_flow_line(c, out, e, &ids, 1, "提现", "提现", false, -amount, after);
     }
+    if (e->code == WALLET_CODE_WITHDRAWAL_RETURN && amount > 0) {
+        /* A withdrawal the bank took back (退票): its amount and fee back. */
+        struct wallet_payment withdrawal;
+        enum qb_error err = wallet_payment_get(reader, e->ref, NULL, &withdrawal);
+        if (err != QB_OK && err != QB_E_NOT_FOUND)
+            return err;
+        int64_t paid = withdrawal.amount_minor, fee = withdrawal.fee_minor; /* 0: not found */
+        if (err == QB_OK && paid > 0 && fee > 0 && paid + fee == amount) {
+            err = S_flow_line(c, out, e, &ids, 1, "提现退票", "提现退票", true, paid, after - fee);
+            if (err == QB_OK)
+                err = S_flow_line(c, out, e, &ids, 2, "退还提现手续费", "退还提现手续费", true, fee,
+                                  after);
+            return err;
+        }
+        return S_flow_line(c, out, e, &ids, 1, "提现退票", "提现退票", true, amount, after);
+    }
     if (e->code == WALLET_CODE_MERCHANT_PAYOUT && amount < 0) /* its id the transfer_bill_no */
         return S_flow_line(c, out, e, &ids, 1, "商家转账", "商家转账", false, -amount, after);
     return amount > 0 ? S_flow_line(c, out, e, &ids, 1, "其他", "其他", true, amount, after)

@@ -146,6 +146,9 @@ static bool S_classify(const struct ledger_entry *e, const struct ledger_posting
         *direction = BILLS_OUT;
         *amount = po->held_delta_minor;
         return e->kind == LEDGER_ENTRY_HOLD && po->held_delta_minor > 0;
+    case WALLET_CODE_WITHDRAWAL_RETURN:
+        *type = BILLS_WITHDRAWAL_RETURN;
+        return e->kind == LEDGER_ENTRY_TRANSFER && po->amount_minor > 0;
     case WALLET_CODE_RED_PACKET_SEND:
         *type = BILLS_RED_PACKET_SENT;
         return e->kind == LEDGER_ENTRY_TRANSFER && po->amount_minor < 0;
@@ -298,14 +301,15 @@ static enum qb_error S_line_fill(struct store *reader, const struct ledger_entry
      * reverses, and a withdrawal's void the withdrawal: their lines are
      * that payment's money coming back, done. */
     bool reversal = e->code == WALLET_CODE_ORDER_REVERSAL || type == BILLS_WITHDRAWAL_REFUND ||
-                    type == BILLS_TRANSFER_REFUND;
+                    type == BILLS_WITHDRAWAL_RETURN || type == BILLS_TRANSFER_REFUND;
     int kind = e->code == WALLET_CODE_ORDER_REVERSAL ? WALLET_ORDER_PAYMENT
-               : type == BILLS_WITHDRAWAL_REFUND     ? WALLET_WITHDRAWAL
-               : type == BILLS_TRANSFER_REFUND       ? WALLET_TRANSFER
-               : type == BILLS_ORDER_REFUND          ? WALLET_ORDER_REFUND
-               : type == BILLS_TRANSFER_RETURN       ? WALLET_TRANSFER_RETURN
-               : type == BILLS_MERCHANT_PAYOUT       ? WALLET_MERCHANT_PAYOUT
-                                                     : (int)type;
+               : type == BILLS_WITHDRAWAL_REFUND || type == BILLS_WITHDRAWAL_RETURN
+                   ? WALLET_WITHDRAWAL
+               : type == BILLS_TRANSFER_REFUND ? WALLET_TRANSFER
+               : type == BILLS_ORDER_REFUND    ? WALLET_ORDER_REFUND
+               : type == BILLS_TRANSFER_RETURN ? WALLET_TRANSFER_RETURN
+               : type == BILLS_MERCHANT_PAYOUT ? WALLET_MERCHANT_PAYOUT
+                                               : (int)type;
     if (err == QB_E_NOT_FOUND || (err == QB_OK && (int)p.kind != kind)) {
         log_event(LOG_ERROR, "bills.payment_missing", "entry=%lld", (long long)e->id);
         return QB_E_INTERNAL;
@@ -689,9 +693,10 @@ static enum qb_error S_statement(struct store *reader, const struct ledger_accou
         if (line.status == WALLET_PROCESSING)
             out->processing_count++;
         /* A failed withdrawal or delayed transfer moved nothing in the
-         * end: neither it nor the refund of its hold is income or expense. */
+         * end: neither it nor the refund of its hold is income or expense;
+         * nor a withdrawal the bank took back, nor its return. */
         if (line.status != WALLET_SUCCESS || type == BILLS_WITHDRAWAL_REFUND ||
-            type == BILLS_TRANSFER_REFUND)
+            type == BILLS_WITHDRAWAL_RETURN || type == BILLS_TRANSFER_REFUND)
             continue;
         /* What moved: a withdrawal took its fee out of the balance too. */
         int64_t moved = line.amount_minor;
@@ -794,6 +799,8 @@ const char *bills_type_name(enum bills_type type)
         return "transfer_refund";
     case BILLS_MERCHANT_PAYOUT:
         return "merchant_payout";
+    case BILLS_WITHDRAWAL_RETURN:
+        return "withdrawal_return";
     case BILLS_ANY:
         break;
     }

@@ -24,7 +24,10 @@
  *               payment's id, its card, SUCCESS), so that every line's
  *               balance_after is the one before it plus or minus what it
  *               moved. A statement counts neither the failed withdrawal
- *               nor its refund.
+ *               nor its refund. One the bank paid and then took back
+ *               (退票) says RETURNED, and its return entry (amount + fee
+ *               back, naming the capture) is a withdrawal_return line
+ *               "in", counted in no statement either.
  *   order       an order payment's one entry (user → merchant and fee
  *               income): "out", the merchant as counterparty
  *   red packet  its own entry on each side (redpacket.h), ref the packet
@@ -105,8 +108,10 @@ enum bills_type {
     BILLS_TRANSFER_REFUND = 13,    /* a delayed transfer's money back to its payer: cancelled, or
                                     * its payee could not take it ("in", the transfer's id) */
     BILLS_MERCHANT_PAYOUT = 14,    /* a merchant's transfer the user confirmed (payments kind 8) */
+    BILLS_WITHDRAWAL_RETURN = 15,  /* a paid withdrawal the bank took back (退票): amount and fee
+                                    * back, "in", the withdrawal's id */
 };
-#define BILLS_TYPE_COUNT 15
+#define BILLS_TYPE_COUNT 16
 
 enum bills_direction {
     BILLS_BOTH = 0, /* filters only */

@@ -33,6 +33,8 @@ const char *wallet_notice_type_name(enum wallet_notice_type type)
         return "payout_waiting";
     case WALLET_NOTICE_PAYOUT_FAILED:
         return "payout_failed";
+    case WALLET_NOTICE_WITHDRAWAL_RETURNED:
+        return "withdrawal_returned";
     }
     return "unknown";
 }

@@ -64,6 +64,7 @@ enum wallet_notice_type {
     WALLET_NOTICE_RED_PACKET_REFUNDED = 9,
     WALLET_NOTICE_PAYOUT_WAITING = 10,
     WALLET_NOTICE_PAYOUT_FAILED = 11,
+    WALLET_NOTICE_WITHDRAWAL_RETURNED = 12, /* the bank took a paid withdrawal back (退票) */
 };
 
 /* "topup_succeeded" ... as the API shows a type. */
@@ -80,7 +81,7 @@ struct wallet_notice {
     char ref[ID_TEXT_SIZE_MAX];
     const struct currency *currency;
     int64_t amount_minor;                       /* the payment's amount; the red packet's rest */
-    char failure_code[WALLET_FAILURE_SIZE_MAX]; /* *_failed: the payment's; else "" */
+    char failure_code[WALLET_FAILURE_SIZE_MAX]; /* *_failed, *_returned: the payment's; else "" */
     int64_t created_at_ms;
     bool read; /* filled by wallet_notices */
 };

@@ -121,9 +121,10 @@ json_t *wallet_payment_json(const struct wallet_payment *p, const struct wallet_
                             ? json_pack("{s:s, s:s, s:s}", "id", card->id, "bank", card->bank,
                                         "last4", card->last4)
                             : json_null();
-    json_t *failure = p->status == WALLET_FAILED && p->failure_code[0] != '\0'
-                          ? json_string(p->failure_code)
-                          : json_null();
+    json_t *failure =
+        (p->status == WALLET_FAILED || p->status == WALLET_RETURNED) && p->failure_code[0] != '\0'
+            ? json_string(p->failure_code)
+            : json_null();
     if (card_json == NULL || failure == NULL) {
         json_decref(card_json);
         json_decref(failure);
@@ -416,6 +417,21 @@ void wallet_bank_call(const struct domain_env *env, struct store_pool *pool,
 
 /* --- between steps 1 and 2: the last word before a payment is sent ----------------- */
 
+/* Payment p's user into *user and the account its money comes from or goes
+ * to as step 1 found it: the user's balance, or the merchant's its
+ * counterparty_id names (a merchant's withdrawal). */
+static enum qb_error S_payment_account(struct ledger_txn *txn, const struct wallet_payment *p,
+                                       struct identity_user *user, int64_t *account_id)
+{
+    struct store *store = ledger_txn_store(txn);
+    enum qb_error err = identity_user_get(store, p->user_id, user);
+    *account_id = user->account_id;
+    if (err == QB_OK && p->counterparty_id[0] != '\0')
+        err = ledger_account_find(store, p->counterparty_id, p->currency, LEDGER_ACCOUNT_MERCHANT,
+                                  account_id);
+    return err;
+}
+
 static enum qb_error finish_failed(struct ledger_txn *txn, struct wallet_payment *p,
                                    enum qb_error failure);
 
@@ -432,15 +448,9 @@ static enum qb_error send_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     if (p->status != WALLET_PROCESSING)
         return QB_OK; /* resolved already (the worker, after a long wait): nothing to send */
 
-    /* Its account as step 1 found it: the user's balance, or the merchant's
-     * its counterparty_id names. */
-    struct store *store = ledger_txn_store(txn);
     struct identity_user user;
-    err = identity_user_get(store, p->user_id, &user);
-    int64_t account_id = user.account_id;
-    if (err == QB_OK && p->counterparty_id[0] != '\0')
-        err = ledger_account_find(store, p->counterparty_id, p->currency, LEDGER_ACCOUNT_MERCHANT,
-                                  &account_id);
+    int64_t account_id;
+    err = S_payment_account(txn, p, &user, &account_id);
     struct ledger_account_view account;
     if (err == QB_OK)
         err = ledger_txn_account_get(txn, account_id, &account);
@@ -529,6 +539,31 @@ static enum qb_error finish_succeeded(struct ledger_txn *txn, const struct domai
     return QB_OK;
 }
 
+/* Records payment c->payment, changed by finish_run at now_ms from what
+ * its user last saw (updated_at is when that view changed), and tells its
+ * user by a notice when they were answered PROCESSING or it was paid. */
+static enum qb_error S_finish_record(struct ledger_txn *txn, struct wallet_finish_cmd *c,
+                                     int64_t now_ms)
+{
+    struct wallet_payment *p = &c->payment;
+    p->updated_at_ms = now_ms;
+    c->changed = true;
+    enum qb_error err = wallet_txn_payment_update(txn, p);
+    bool topup = p->kind == WALLET_TOPUP, ok = p->status == WALLET_SUCCESS;
+    if (err == QB_OK && (c->by_worker || p->status == WALLET_RETURNED)) {
+        enum wallet_notice_type type =
+            p->status == WALLET_RETURNED ? WALLET_NOTICE_WITHDRAWAL_RETURNED
+            : topup ? (ok ? WALLET_NOTICE_TOPUP_SUCCEEDED : WALLET_NOTICE_TOPUP_FAILED)
+                    : (ok ? WALLET_NOTICE_WITHDRAWAL_SUCCEEDED : WALLET_NOTICE_WITHDRAWAL_FAILED);
+        err = wallet_txn_notice_payment(txn, c->env->rand, p->user_id, type, p);
+    }
+    if (err == QB_OK)
+        log_event(LOG_INFO, "wallet.payment.finished", "payment_id=%s type=%s status=%s failure=%s",
+                  p->id, wallet_payment_kind_name(p->kind), wallet_payment_status_name(p->status),
+                  p->failure_code);
+    return err;
+}
+
 static enum qb_error finish_failed(struct ledger_txn *txn, struct wallet_payment *p,
                                    enum qb_error failure)
 {
@@ -547,19 +582,74 @@ static enum qb_error finish_failed(struct ledger_txn *txn, struct wallet_payment
     return QB_OK;
 }
 
+/* Withdrawal p, paid (SUCCESS, its hold captured by p->entry_id), taken
+ * back by the bank (退票) for failure: its amount from bank clearing and its
+ * fee from fee income back to the account it left, in one entry that names
+ * the capture; what the user withdrew and their free allowance given back
+ * as for a failure. p becomes RETURNED, its entry_id the return's. Nothing
+ * written, and c->outcome the ledger's refusal, when the account takes no
+ * credit now (ACCOUNT_FROZEN: frozen that way, or closed): the money waits
+ * in bank clearing for a later query. */
+static enum qb_error finish_returned(struct ledger_txn *txn, struct wallet_finish_cmd *c,
+                                     struct wallet_payment *p, enum qb_error failure)
+{
+    const struct domain_env *env = c->env;
+    QB_ASSERT(p->kind == WALLET_WITHDRAWAL && p->status == WALLET_SUCCESS && p->entry_id > 0);
+    struct identity_user user;
+    int64_t account_id;
+    enum qb_error err = S_payment_account(txn, p, &user, &account_id);
+    if (err != QB_OK)
+        return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err; /* it was paid from them */
+    int64_t total;
+    bool ok = money_add(p->amount_minor, p->fee_minor, &total);
+    QB_ASSERT(ok);
+    struct ledger_leg legs[3] = {
+        {env->accounts.bank_clearing, -p->amount_minor},
+        {account_id, total},
+        {env->accounts.fee_income, -p->fee_minor},
+    };
+    int64_t entry_id;
+    err = ledger_txn_post_back(txn, WALLET_CODE_WITHDRAWAL_RETURN, p->id, legs,
+                               p->fee_minor > 0 ? 3 : 2, p->entry_id, &entry_id);
+    if (err == QB_E_ACCOUNT_FROZEN || err == QB_E_OVERFLOW) {
+        log_event(LOG_ERROR, "wallet.withdrawal.return_unpostable", "payment_id=%s error=%s", p->id,
+                  error_name(err));
+        c->outcome = err;
+        return QB_OK;
+    }
+    if (err == QB_OK)
+        err = wallet_txn_withdrawn_add(txn, p->user_id, -p->amount_minor);
+    if (err != QB_OK)
+        return err;
+    p->entry_id = entry_id;
+    p->status = WALLET_RETURNED;
+    snprintf(p->failure_code, sizeof p->failure_code, "%s", error_api_code(failure));
+    return QB_OK;
+}
+
 static enum qb_error finish_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 {
     struct wallet_finish_cmd *c = (struct wallet_finish_cmd *)cmd;
     const struct domain_env *env = c->env;
     struct wallet_payment *p = &c->payment;
+    c->outcome = QB_OK;
+    c->changed = false;
     enum qb_error err = wallet_txn_payment_get(txn, c->payment_id, p);
     if (err != QB_OK)
         return err;
+    const struct bank_result *r = &c->answer.result;
+    bool returned = c->answer.answered && r->status == BANK_RETURNED;
+    enum qb_error reason = r->failure != QB_OK ? r->failure : QB_E_CARD_DECLINED;
+    int64_t now_ms = ledger_txn_now_ms(txn);
+    if (returned && p->kind == WALLET_WITHDRAWAL && p->status == WALLET_SUCCESS) {
+        err = finish_returned(txn, c, p, reason);
+        if (err != QB_OK || c->outcome != QB_OK)
+            return err;
+        return S_finish_record(txn, c, now_ms);
+    }
     if (p->status != WALLET_PROCESSING)
         return QB_OK; /* resolved already: by the request thread or the worker */
     QB_ASSERT(p->kind == WALLET_TOPUP || p->kind == WALLET_WITHDRAWAL);
-    int64_t now_ms = ledger_txn_now_ms(txn);
-    const struct bank_result *r = &c->answer.result;
     if (c->answer.answered && r->bank_ref[0] != '\0')
         snprintf(p->bank_ref, sizeof p->bank_ref, "%s", r->bank_ref);
     if (!c->answer.answered) {
@@ -572,31 +662,27 @@ static enum qb_error finish_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
             wallet_bank_next_check_ms(p->created_at_ms, now_ms, env->settings.withdrawal_check_ms);
     } else if (r->status == BANK_SUCCEEDED) {
         err = finish_succeeded(txn, env, p, now_ms);
-    } else if (r->status == BANK_FAILED) {
-        err = finish_failed(txn, p, r->failure != QB_OK ? r->failure : QB_E_CARD_DECLINED);
+    } else if (returned && p->kind == WALLET_WITHDRAWAL) {
+        /* Paid and taken back before Qianbao heard of either: both. A
+         * return it cannot post yet leaves the withdrawal SUCCESS, for a
+         * later query to take back. */
+        err = finish_succeeded(txn, env, p, now_ms);
+        if (err == QB_OK)
+            err = finish_returned(txn, c, p, reason);
+        c->outcome = QB_OK;
+    } else if (r->status == BANK_FAILED || returned) {
+        /* (A debit taken back: the card has the money, the balance never did.) */
+        err = finish_failed(txn, p, reason);
     } else {
         QB_ASSERT(r->status == BANK_UNKNOWN);
         err = finish_failed(txn, p, QB_E_BANK_UNAVAILABLE); /* the bank never got it */
     }
     if (err != QB_OK)
         return err;
-    /* updated_at is when the user's view changed: a bank still pending
-     * moves only the next check. */
-    if (p->status != WALLET_PROCESSING)
-        p->updated_at_ms = now_ms;
-    err = wallet_txn_payment_update(txn, p);
-    if (err == QB_OK && c->by_worker && p->status != WALLET_PROCESSING) {
-        bool topup = p->kind == WALLET_TOPUP, ok = p->status == WALLET_SUCCESS;
-        enum wallet_notice_type type =
-            topup ? (ok ? WALLET_NOTICE_TOPUP_SUCCEEDED : WALLET_NOTICE_TOPUP_FAILED)
-                  : (ok ? WALLET_NOTICE_WITHDRAWAL_SUCCEEDED : WALLET_NOTICE_WITHDRAWAL_FAILED);
-        err = wallet_txn_notice_payment(txn, env->rand, p->user_id, type, p);
-    }
-    if (err == QB_OK && p->status != WALLET_PROCESSING)
-        log_event(LOG_INFO, "wallet.payment.finished", "payment_id=%s type=%s status=%s failure=%s",
-                  p->id, wallet_payment_kind_name(p->kind), wallet_payment_status_name(p->status),
-                  p->failure_code);
-    return err;
+    if (p->status == WALLET_PROCESSING)
+        return wallet_txn_payment_update(txn,
+                                         p); /* a bank still pending moves only the next check */
+    return S_finish_record(txn, c, now_ms);
 }
 
 void wallet_finish_cmd_init(struct wallet_finish_cmd *c, const struct domain_env *env,
@@ -660,6 +746,27 @@ static enum qb_error S_topup_check(const struct S_check_accounts *accounts,
     return QB_OK;
 }
 
+/* Whether e is returned withdrawal p's return: an entry of its code and
+ * ref naming an earlier one, with p's failure code, bank clearing -amount
+ * and fee income -fee (when one was paid) to account_id +total, and no
+ * other posting. */
+static bool S_return_is(const struct S_check_accounts *accounts, const struct wallet_payment *p,
+                        int64_t account_id, int64_t total, const struct ledger_entry *e)
+{
+    const struct ledger_posting *mine = ledger_entry_posting(e, account_id);
+    const struct ledger_posting *clearing = ledger_entry_posting(e, accounts->bank_clearing);
+    const struct ledger_posting *fee = ledger_entry_posting(e, accounts->fee_income);
+    size_t legs = p->fee_minor > 0 ? 3 : 2;
+    return e->kind == LEDGER_ENTRY_TRANSFER && e->code == WALLET_CODE_WITHDRAWAL_RETURN &&
+           strcmp(e->ref, p->id) == 0 && e->ref_entry_id > 0 && e->ref_entry_id < e->id &&
+           p->failure_code[0] != '\0' && e->posting_count == legs && mine != NULL &&
+           clearing != NULL && account_id != accounts->bank_clearing &&
+           account_id != accounts->fee_income && mine->amount_minor == total &&
+           mine->held_delta_minor == 0 && mine->currency_numeric == p->currency->numeric &&
+           clearing->amount_minor == -p->amount_minor &&
+           (p->fee_minor == 0 || (fee != NULL && fee->amount_minor == -p->fee_minor));
+}
+
 /* What is wrong with withdrawal p, from account_id: NULL when nothing. */
 static enum qb_error S_withdrawal_check(struct store *reader,
                                         const struct S_check_accounts *accounts,
@@ -673,9 +780,25 @@ static enum qb_error S_withdrawal_check(struct store *reader,
         *wrong = "it names no hold, or holds no amount";
         return QB_OK;
     }
+    /* A returned one names its return, which names the capture. */
+    struct ledger_entry back;
+    int64_t end_id = p->entry_id;
+    if (p->status == WALLET_RETURNED) {
+        enum qb_error err = ledger_entry_read(reader, p->entry_id, &back);
+        if (err == QB_E_NOT_FOUND ||
+            (err == QB_OK && !S_return_is(accounts, p, account_id, total, &back))) {
+            *wrong = "its return is not in the journal as it should be (an entry of its code and "
+                     "ref naming its capture, bank clearing and fee income to its account, of "
+                     "amount + fee), or it has no failure code";
+            return QB_OK;
+        }
+        if (err != QB_OK)
+            return err;
+        end_id = back.ref_entry_id;
+    }
     struct ledger_entry hold, end;
     bool open = false;
-    enum qb_error err = ledger_hold_read(reader, p->hold_id, p->entry_id, &hold, &end, &open);
+    enum qb_error err = ledger_hold_read(reader, p->hold_id, end_id, &hold, &end, &open);
     if (err == QB_E_NOT_FOUND) {
         *wrong = "an entry it names is not in the journal";
         return QB_OK;
@@ -703,8 +826,9 @@ static enum qb_error S_withdrawal_check(struct store *reader,
                      "another entry than it names, or no failure code)";
         return QB_OK;
     }
-    if (!ends_hold || !S_entry_is(&end, LEDGER_ENTRY_CAPTURE, WALLET_CODE_WITHDRAWAL, p, account_id,
-                                  -total, -total, accounts->bank_clearing)) {
+    if (!ends_hold || end.id != end_id ||
+        !S_entry_is(&end, LEDGER_ENTRY_CAPTURE, WALLET_CODE_WITHDRAWAL, p, account_id, -total,
+                    -total, accounts->bank_clearing)) {
         *wrong = "its hold is not captured as it should be (open, released, or captured for "
                  "another amount than amount + fee, or by another entry than it names)";
         return QB_OK;
@@ -734,6 +858,7 @@ struct S_check_counts {
     int64_t withdrawals_captured;
     int64_t withdrawals_released;
     int64_t fees;
+    int64_t returns;
 };
 
 /* Checks bank payment row, counting it into want. */
@@ -767,7 +892,7 @@ static enum qb_error S_bank_payment_check(struct store *reader,
     }
     const char *wrong = NULL;
     if (err == QB_OK && p->status != WALLET_PROCESSING && p->status != WALLET_SUCCESS &&
-        p->status != WALLET_FAILED)
+        p->status != WALLET_FAILED && (topup || p->status != WALLET_RETURNED))
         wrong = "its status is none Qianbao writes";
     else if (err == QB_OK)
         err = topup ? S_topup_check(accounts, row, account_id, &wrong)
@@ -785,9 +910,11 @@ static enum qb_error S_bank_payment_check(struct store *reader,
         want->topups_credited += p->status == WALLET_SUCCESS;
     } else {
         want->withdrawals++;
-        want->withdrawals_captured += p->status == WALLET_SUCCESS;
+        bool paid = p->status == WALLET_SUCCESS || p->status == WALLET_RETURNED;
+        want->withdrawals_captured += paid;
         want->withdrawals_released += p->status == WALLET_FAILED;
-        want->fees += p->status == WALLET_SUCCESS && p->fee_minor > 0;
+        want->fees += paid && p->fee_minor > 0;
+        want->returns += p->status == WALLET_RETURNED;
     }
     return QB_OK;
 }
@@ -800,7 +927,7 @@ static enum qb_error S_bank_entries_check(struct store *reader, const struct S_c
                                           char *problem, size_t problem_size)
 {
     _Static_assert(WALLET_CODE_TOPUP == 10 && WALLET_CODE_WITHDRAWAL == 11 &&
-                       WALLET_CODE_WITHDRAWAL_FEE == 12,
+                       WALLET_CODE_WITHDRAWAL_FEE == 12 && WALLET_CODE_WITHDRAWAL_RETURN == 13,
                    "the codes' range");
     const char *rows = "the top-ups and withdrawals";
     const struct wallet_entries_want counts[] = {
@@ -811,8 +938,10 @@ static enum qb_error S_bank_entries_check(struct store *reader, const struct S_c
         {WALLET_CODE_WITHDRAWAL, LEDGER_ENTRY_VOID, "withdrawals' releases", rows,
          want->withdrawals_released},
         {WALLET_CODE_WITHDRAWAL_FEE, LEDGER_ENTRY_TRANSFER, "withdrawals' fees", rows, want->fees},
+        {WALLET_CODE_WITHDRAWAL_RETURN, LEDGER_ENTRY_TRANSFER, "withdrawals' returns", rows,
+         want->returns},
     };
-    return wallet_entries_check(reader, WALLET_CODE_TOPUP, WALLET_CODE_WITHDRAWAL_FEE, counts,
+    return wallet_entries_check(reader, WALLET_CODE_TOPUP, WALLET_CODE_WITHDRAWAL_RETURN, counts,
                                 QB_ARRAY_COUNT(counts), "top-up or withdrawal", problem,
                                 problem_size);
 }

@@ -23,6 +23,15 @@
  *      next_check_at_ms. A payment resolved already is left alone, so the
  *      HTTP thread and the worker may race to finish one payment and money
  *      still moves once.
+ *   4. the bank takes a withdrawal back (退票: the receiving account was
+ *      closed or frozen), days after paying it. It says so to a query
+ *      (BANK_RETURNED), which an operator makes when the day's statement
+ *      shows the return (POST /admin/payments/{id}/query): the finish
+ *      command, given that answer for a SUCCESS withdrawal, posts the
+ *      amount from bank clearing and the fee from fee income back to the
+ *      account (WALLET_CODE_WITHDRAWAL_RETURN), gives back what it counted
+ *      as withdrawn, and makes it RETURNED, once: a RETURNED one is left
+ *      alone. (Given it for one still PROCESSING, it does both steps.)
  *
  * A new payment's first check is WALLET_BANK_GRACE_MS after its creation,
  * and again after a call that got no answer: longer than any connector call
@@ -222,10 +231,16 @@ struct wallet_finish_cmd {
     char payment_id[ID_TEXT_SIZE_MAX];
     struct wallet_bank_answer answer;
     /* Set by the worker: the payment's user was answered PROCESSING, and
-     * is told how it ended by a notice (notice.h). */
+     * is told how it ended by a notice (notice.h). (A return is always
+     * told.) */
     bool by_worker;
-    /* Out, when the ledger result is QB_OK: the payment as it is now. */
+    /* Out, when the ledger result is QB_OK: the payment as it is now,
+     * whether this command changed it, and QB_OK or ACCOUNT_FROZEN: a
+     * return the account could not take (frozen that way, or closed),
+     * nothing written. */
     struct wallet_payment payment;
+    bool changed;
+    enum qb_error outcome;
 };
 
 void wallet_finish_cmd_init(struct wallet_finish_cmd *c, const struct domain_env *env,
@@ -247,7 +262,10 @@ void wallet_finish_cmd_init(struct wallet_finish_cmd *c, const struct domain_env
  *               whole by the entry it names, and when it paid a fee the fee
  *               entry next to it (WALLET_CODE_WITHDRAWAL_FEE, bank clearing
  *               → fee income); FAILED (with its failure code): the hold
- *               released by the entry it names.
+ *               released by the entry it names; RETURNED (with its failure
+ *               code): as SUCCESS, and the entry it names is its return
+ *               (WALLET_CODE_WITHDRAWAL_RETURN), naming the capture, bank
+ *               clearing -amount and fee income -fee to its account.
  *
  * and that the journal holds no entry of these codes beyond those. One
  * pass over the payments (the payments_bank index), a few point reads each,

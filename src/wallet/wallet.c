@@ -53,6 +53,8 @@ const char *wallet_payment_status_name(enum wallet_payment_status status)
         return "SUCCESS";
     case WALLET_FAILED:
         return "FAILED";
+    case WALLET_RETURNED:
+        return "RETURNED";
     }
     return "UNKNOWN";
 }
@@ -86,7 +88,8 @@ static enum qb_error payment_row(struct store_stmt *st, struct wallet_payment *o
     bool kind_ok = (out->kind >= WALLET_TOPUP && out->kind <= WALLET_TRANSFER) ||
                    out->kind == WALLET_ORDER_PAYMENT || out->kind == WALLET_ORDER_REFUND ||
                    out->kind == WALLET_TRANSFER_RETURN || out->kind == WALLET_MERCHANT_PAYOUT;
-    bool status_ok = out->status >= WALLET_PROCESSING && out->status <= WALLET_FAILED;
+    bool status_ok = (out->status >= WALLET_PROCESSING && out->status <= WALLET_FAILED) ||
+                     (out->status == WALLET_RETURNED && out->kind == WALLET_WITHDRAWAL);
     return out->currency != NULL && kind_ok && status_ok ? QB_OK : QB_E_INTERNAL;
 }
 

@@ -24,7 +24,8 @@
  *   top-up       card → bank clearing (outside) ; clearing → user (entry)
  *   withdrawal   hold user → clearing for amount + fee; capture on the
  *                bank's confirmation, then clearing → fee income for the
- *                fee; void on failure
+ *                fee; void on failure; clearing and fee income → user for
+ *                amount + fee when the bank takes it back (退票)
  *   transfer     payer → payee, one entry; its return (退还) payee →
  *                payer, one entry, once. A delayed one (延时到账): hold
  *                payer → payee; capture at arrival, void on a cancel
@@ -53,6 +54,11 @@ enum wallet_code {
     WALLET_CODE_TOPUP = 10,
     WALLET_CODE_WITHDRAWAL = 11,     /* the hold, its capture or void */
     WALLET_CODE_WITHDRAWAL_FEE = 12, /* clearing → fee income, after capture */
+    /* A withdrawal the bank took back after paying it (退票, topup.h):
+     * bank clearing and fee income → the account it left, amount + fee;
+     * names the capture (ledger_txn_post_back; no spending); ref the
+     * payment id. */
+    WALLET_CODE_WITHDRAWAL_RETURN = 13,
     WALLET_CODE_TRANSFER = 20,
     /* A transfer sent back by its payee (transfer.h): payee → payer, ref
      * the return's payment id. No spending. */
@@ -113,6 +119,9 @@ enum wallet_payment_status {
     WALLET_PROCESSING = 1,
     WALLET_SUCCESS = 2,
     WALLET_FAILED = 3,
+    /* A withdrawal the bank paid and then took back (退票): the amount and
+     * the fee are back in the account; failure_code says why. */
+    WALLET_RETURNED = 4,
 };
 
 #define WALLET_MEMO_SIZE_MAX 129 /* 128 bytes of UTF-8 + NUL */

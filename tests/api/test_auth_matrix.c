@@ -333,6 +333,8 @@ static const struct matrix_row S_matrix[] = {
     /* Without ?status=PROCESSING nothing is listed (test_topup.c lists real ones). */
     {"GET", "/admin/payments", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(400)},
     {"GET", "/admin/payments/{id}", ID_PAYMENT_OF_B, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
+    /* The bank asked about B's top-up: paid, left as it is (test_bank_return.c returns one). */
+    {"POST", "/admin/payments/{id}/query", ID_PAYMENT_OF_B, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     /* A top-up is no payout (test_payouts.c stops real ones). */
     {"POST", "/admin/payouts/{id}/cancel", ID_PAYMENT_OF_B, SETUP_NONE,
      "{\"reason\":\"ticket 3: matrix\"}", ADMIN_ROUTE(404)},

@@ -229,6 +229,7 @@ static const struct route_entry S_routes[] = {
     {"GET", "/admin/users/{id}/transactions", "", false, false},
     {"GET", "/admin/users/{id}/transactions.csv", "", false, false},
     {"GET", "/admin/payments/{id}", "", false, false},
+    {"POST", "/admin/payments/{id}/query", "", false, false},
     {"POST", "/admin/payouts/{id}/cancel", "", false, false},
     {"POST", "/admin/transfers/{id}/cancel", "", false, false},
     {"GET", "/admin/red-packets/{id}", "", false, false},

@@ -119,6 +119,13 @@ TEST(sandbox_answers_by_card_number)
     S_expect("9999000000000038", BANK_OP_DEBIT, 0, sub, QB_OK, BANK_FAILED,
              QB_E_BANK_INSUFFICIENT_FUNDS);
     S_expect("9999000000000038", BANK_OP_CREDIT, 0, sub, QB_OK, BANK_SUCCEEDED, QB_OK);
+    // The returned credit (退票): paid at once, taken back from the delay on; a debit stays paid.
+    S_expect("9999000000000129", BANK_OP_CREDIT, 0, sub, QB_OK, BANK_SUCCEEDED, QB_OK);
+    S_expect("9999000000000129", BANK_OP_CREDIT, 2999, qry, QB_OK, BANK_SUCCEEDED, QB_OK);
+    S_expect("9999000000000129", BANK_OP_CREDIT, 3000, qry, QB_OK, BANK_RETURNED,
+             QB_E_CARD_DECLINED);
+    S_expect("9999000000000129", BANK_OP_DEBIT, 0, sub, QB_OK, BANK_SUCCEEDED, QB_OK);
+    S_expect("9999000000000129", BANK_OP_DEBIT, 86400000, qry, QB_OK, BANK_SUCCEEDED, QB_OK);
 }
 
 TEST(sandbox_refuses_malformed_requests)

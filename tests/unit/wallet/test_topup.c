@@ -483,7 +483,8 @@ static struct wallet_payment S_finish(struct wx *wx, const char *payment_id,
     memset(&answer, 0, sizeof answer);
     answer.answered = true;
     answer.result.status = status;
-    answer.result.failure = status == BANK_FAILED ? QB_E_CARD_DECLINED : QB_OK;
+    answer.result.failure =
+        status == BANK_FAILED || status == BANK_RETURNED ? QB_E_CARD_DECLINED : QB_OK;
     struct wallet_finish_cmd c;
     wallet_finish_cmd_init(&c, &wx->env, payment_id, &answer);
     ASSERT_EQ_INT(ledger_execute(wx->ledger, &c.cmd), QB_OK);
@@ -707,6 +708,68 @@ TEST(the_check_finds_a_bank_payment_its_journal_does_not_bear_out)
     wx_free(wx);
 }
 
+TEST(a_withdrawal_the_bank_takes_back_is_returned_once_and_checked)
+{
+    /* The bank's RETURNED (退票) for a paid withdrawal, a user's or a merchant's: amount and fee
+     * back to the account it left, RETURNED with the bank's reason, once however often it is
+     * said. For one still PROCESSING it is paid and returned at once; for a top-up it is a
+     * failure; a failed withdrawal is left alone. The books pass the check, and a row edited
+     * behind the ledger's back (the return's status, fee or entry) is named by it. */
+    struct identity_user u;
+    char card_id[ID_TEXT_SIZE_MAX];
+    struct wx *wx = S_wx_with_card(&u, card_id);
+    int64_t merchant = S_merchant_account(wx, 50000);
+    struct wallet_payment in = S_start(wx, u.id, card_id, WALLET_TOPUP, 30000, 0);
+    ASSERT_EQ_INT(S_finish(wx, in.id, BANK_SUCCEEDED).status, WALLET_SUCCESS);
+
+    struct wallet_payment paid = S_start(wx, u.id, card_id, WALLET_WITHDRAWAL, 10000, 0);
+    ASSERT_EQ_INT(paid.fee_minor, 10);
+    ASSERT_EQ_INT(S_finish(wx, paid.id, BANK_SUCCEEDED).status, WALLET_SUCCESS);
+    ASSERT_EQ_INT(wx_balance(wx, u.account_id), 30000 - 10010);
+    struct wallet_payment back = S_finish(wx, paid.id, BANK_RETURNED);
+    ASSERT_EQ_INT(back.status, WALLET_RETURNED);
+    ASSERT_EQ_STR(back.failure_code, "CARD_DECLINED");
+    ASSERT_EQ_INT(wx_balance(wx, u.account_id), 30000);
+    ASSERT_EQ_INT(S_finish(wx, paid.id, BANK_RETURNED).status, WALLET_RETURNED);
+    ASSERT_EQ_INT(S_finish(wx, paid.id, BANK_SUCCEEDED).status, WALLET_RETURNED);
+    ASSERT_EQ_INT(wx_balance(wx, u.account_id), 30000);
+
+    struct wallet_payment open = S_start(wx, u.id, card_id, WALLET_WITHDRAWAL, 5000, 0);
+    ASSERT_EQ_INT(S_finish(wx, open.id, BANK_RETURNED).status, WALLET_RETURNED);
+    ASSERT_EQ_INT(wx_balance(wx, u.account_id), 30000);
+    struct wallet_payment topup = S_start(wx, u.id, card_id, WALLET_TOPUP, 2000, 0);
+    ASSERT_EQ_INT(S_finish(wx, topup.id, BANK_RETURNED).status, WALLET_FAILED);
+    struct wallet_payment failed = S_start(wx, u.id, card_id, WALLET_WITHDRAWAL, 1000, 0);
+    ASSERT_EQ_INT(S_finish(wx, failed.id, BANK_FAILED).status, WALLET_FAILED);
+    ASSERT_EQ_INT(S_finish(wx, failed.id, BANK_RETURNED).status, WALLET_FAILED);
+    ASSERT_EQ_INT(wx_balance(wx, u.account_id), 30000);
+
+    struct wallet_payment mine = S_start(wx, u.id, card_id, WALLET_WITHDRAWAL, 20000, merchant);
+    ASSERT_EQ_INT(S_finish(wx, mine.id, BANK_SUCCEEDED).status, WALLET_SUCCESS);
+    ASSERT_EQ_INT(wx_balance(wx, merchant), 50000 - 20020);
+    ASSERT_EQ_INT(S_finish(wx, mine.id, BANK_RETURNED).status, WALLET_RETURNED);
+    ASSERT_EQ_INT(wx_balance(wx, merchant), 50000);
+    ASSERT_EQ_INT(wx_balance(wx, u.account_id), 30000);
+    S_books_pass(wx);
+
+    S_tamper(wx, "UPDATE payments SET status = 2 WHERE id = '%s'",
+             "UPDATE payments SET status = 4 WHERE id = '%s'", paid.id, paid.id);
+    S_tamper(wx, "UPDATE payments SET fee_minor = fee_minor + 1 WHERE id = '%s'",
+             "UPDATE payments SET fee_minor = fee_minor - 1 WHERE id = '%s'", paid.id, paid.id);
+    S_tamper(wx, "UPDATE payments SET entry_id = entry_id - 1 WHERE id = '%s'",
+             "UPDATE payments SET entry_id = entry_id + 1 WHERE id = '%s'", mine.id, mine.id);
+    S_tamper(wx, "UPDATE payments SET failure_code = '' WHERE id = '%s'",
+             "UPDATE payments SET failure_code = 'CARD_DECLINED' WHERE id = '%s'", open.id,
+             open.id);
+    S_tamper(wx, "UPDATE payments SET counterparty_id = '' WHERE id = '%s'",
+             "UPDATE payments SET counterparty_id = '" S_MERCHANT_LABEL "' WHERE id = '%s'",
+             mine.id, mine.id);
+    /* A paid one said to be returned, with no return in the journal. */
+    S_tamper(wx, "UPDATE payments SET status = 4, failure_code = 'CARD_DECLINED' WHERE id = '%s'",
+             "UPDATE payments SET status = 2, failure_code = '' WHERE id = '%s'", in.id, in.id);
+    wx_free(wx);
+}
+
 /* The send command (wallet_send_cmd) of payment_id: whether it lets the
  * payment go, and the payment as it is then into out. */
 static bool S_send(struct wx *wx, const char *payment_id, struct wallet_payment *out)
@@ -800,6 +863,7 @@ int main(void)
     RUN(the_check_finds_a_bank_payment_its_journal_does_not_bear_out);
     RUN(the_free_allowance_is_the_owners_across_their_wallet_and_merchant);
     RUN(an_open_payment_is_asked_about_ever_more_rarely);
+    RUN(a_withdrawal_the_bank_takes_back_is_returned_once_and_checked);
     RUN(a_payment_is_sent_only_while_its_account_is_as_its_start_found_it);
     return test_summary();
 }
