@@ -57,6 +57,7 @@ struct S_payment {
     const json_t *item;
     bool booked;          /* a debit or credit line of the statement names it */
     bool booked_returned; /* a return line names it */
+    bool waiting;         /* listed as waiting on the bank */
 };
 
 /* What a line of the statement says the bank did. */
@@ -103,6 +104,15 @@ static struct S_payment *S_find(struct S_day *day, const char *bank_ref)
 {
     struct S_payment key = {.bank_ref = bank_ref};
     return bsearch(&key, day->payments, day->payment_count, sizeof key, S_by_ref);
+}
+
+/* Lists p as waiting on the bank, once however many lines name it. */
+static void S_waiting(struct S_run *run, struct S_payment *p)
+{
+    if (p->waiting)
+        return;
+    p->waiting = true;
+    QB_ASSERT(json_array_append_new(run->pending, json_string(cli_json_str(p->item, "id"))) == 0);
 }
 
 static void S_differ(struct S_run *run, const char *kind, const char *bank_ref,
@@ -160,7 +170,8 @@ static int S_day_load(struct cli *cli, struct S_day *day)
     {
         const char *ref = cli_json_str(item, "bank_ref");
         if (ref[0] != '\0')
-            day->payments[day->payment_count++] = (struct S_payment){ref, item, false, false};
+            day->payments[day->payment_count++] =
+                (struct S_payment){ref, item, false, false, false};
     }
     qsort(day->payments, day->payment_count, sizeof *day->payments, S_by_ref);
     return CLI_EXIT_OK;
@@ -273,7 +284,7 @@ static bool S_line(struct S_run *run, struct S_day *day, bool earlier, const cha
                  here);
         S_differ(run, "amount", bank_ref, id, detail);
     } else if (strcmp(status, "PROCESSING") == 0) {
-        QB_ASSERT(json_array_append_new(run->pending, json_string(id)) == 0);
+        S_waiting(run, p);
     } else if (line_type == S_RETURN && strcmp(status, "SUCCESS") == 0) {
         snprintf(detail, sizeof detail,
                  "the bank took the %s back; Qianbao has it as SUCCESS (`qianbao admin "
@@ -444,13 +455,13 @@ static int S_statement(struct cli *cli, const char *path, struct S_run *run)
 static void S_unbooked(struct S_run *run)
 {
     for (size_t i = 0; i < run->day.payment_count; i++) {
-        const struct S_payment *p = &run->day.payments[i];
+        struct S_payment *p = &run->day.payments[i];
         const char *status = cli_json_str(p->item, "status");
         const char *id = cli_json_str(p->item, "id");
         if (p->booked || strcmp(status, "FAILED") == 0)
             continue;
         if (strcmp(status, "PROCESSING") == 0) {
-            QB_ASSERT(json_array_append_new(run->pending, json_string(id)) == 0);
+            S_waiting(run, p);
             continue;
         }
         char detail[256];

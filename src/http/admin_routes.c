@@ -762,6 +762,17 @@ static void S_admin_query_run(struct http_request *req, struct ledger_cmd *cmd)
         q->refused = "only a top-up or a withdrawal is at a bank";
         return;
     }
+    /* As the worker's first query (topup.h): a payment the bank has not
+     * answered about may still be on its way to it, and a query that
+     * overtook it would find nothing and fail a payment the bank then
+     * makes. */
+    if (p.status == WALLET_PROCESSING && p.bank_ref[0] == '\0' &&
+        clock_now_ms(env->clock) < p.created_at_ms + WALLET_BANK_GRACE_MS) {
+        q->err = QB_E_CONFLICT;
+        q->refused = "the payment may still be on its way to the bank: ask from 6 s after it "
+                     "was made (the worker asks then too)";
+        return;
+    }
     struct wallet_bank_answer answer;
     wallet_bank_call(env, pool, &p, true, &answer);
     if (!answer.answered) {
@@ -791,7 +802,7 @@ static void S_admin_query_answer(struct http_request *req, struct ledger_cmd *cm
     if (outcome == QB_E_ACCOUNT_FROZEN) {
         http_reply_error_message(req, outcome,
                                  "the bank took the withdrawal back, but its account takes no "
-                                 "credit now (frozen, or closed): the money waits in bank "
+                                 "credit now (frozen, or closed): the return waits in bank "
                                  "clearing; ask again once the account can take it");
     } else if (outcome != QB_OK && q->refused != NULL) {
         http_reply_error_message(req, outcome, q->refused);

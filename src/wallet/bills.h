@@ -260,7 +260,8 @@ bool bills_time_parse(const char *text, bool end_of_day, int64_t *at_ms);
 
 /* "topup", "withdrawal", "transfer", "other", "order_payment", "red_packet_sent",
  * "red_packet_received", "red_packet_refund", "order_refund", "withdrawal_refund",
- * "transfer_return", "merchant_remainder";
+ * "transfer_return", "merchant_remainder", "transfer_refund", "merchant_payout",
+ * "withdrawal_return";
  * bills_type_parse answers
  * BILLS_ANY for none of them (and for NULL). */
 const char *bills_type_name(enum bills_type type);

@@ -409,7 +409,9 @@ void wallet_bank_call(const struct domain_env *env, struct store_pool *pool,
     if (err == QB_OK)
         log_event(LOG_INFO, "wallet.bank.answer", "payment_id=%s call=%s status=%s failure=%s",
                   p->id, query ? "query" : "submit", bank_status_name(out->result.status),
-                  out->result.status == BANK_FAILED ? error_api_code(out->result.failure) : "");
+                  out->result.status == BANK_FAILED || out->result.status == BANK_RETURNED
+                      ? error_api_code(out->result.failure)
+                      : "");
     else
         log_event(LOG_WARN, "wallet.bank.no_answer", "payment_id=%s call=%s error=%s", p->id,
                   query ? "query" : "submit", error_name(err));
@@ -550,7 +552,9 @@ static enum qb_error S_finish_record(struct ledger_txn *txn, struct wallet_finis
     c->changed = true;
     enum qb_error err = wallet_txn_payment_update(txn, p);
     bool topup = p->kind == WALLET_TOPUP, ok = p->status == WALLET_SUCCESS;
-    if (err == QB_OK && (c->by_worker || p->status == WALLET_RETURNED)) {
+    /* (Not of one paid and taken back whose return waits for its account:
+     * its user is told when the return is applied.) */
+    if (err == QB_OK && c->outcome == QB_OK && (c->by_worker || p->status == WALLET_RETURNED)) {
         enum wallet_notice_type type =
             p->status == WALLET_RETURNED ? WALLET_NOTICE_WITHDRAWAL_RETURNED
             : topup ? (ok ? WALLET_NOTICE_TOPUP_SUCCEEDED : WALLET_NOTICE_TOPUP_FAILED)
@@ -627,6 +631,20 @@ static enum qb_error finish_returned(struct ledger_txn *txn, struct wallet_finis
     return QB_OK;
 }
 
+/* Logs a bank's answer that contradicts what Qianbao settled p as (the
+ * bank now says a paid one failed, or a failed one paid): nothing is
+ * changed by it, but the operator's reconciliation will find it. */
+static void S_answer_disagrees(const struct wallet_payment *p, const struct wallet_bank_answer *a)
+{
+    enum bank_status s = a->result.status;
+    bool paid = p->status == WALLET_SUCCESS || p->status == WALLET_RETURNED;
+    bool bank_paid = s == BANK_SUCCEEDED || s == BANK_RETURNED;
+    if (!a->answered || s == BANK_PENDING || paid == bank_paid)
+        return;
+    log_event(LOG_WARN, "wallet.bank.disagrees", "payment_id=%s status=%s bank=%s", p->id,
+              wallet_payment_status_name(p->status), bank_status_name(s));
+}
+
 static enum qb_error finish_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 {
     struct wallet_finish_cmd *c = (struct wallet_finish_cmd *)cmd;
@@ -647,8 +665,10 @@ static enum qb_error finish_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
             return err;
         return S_finish_record(txn, c, now_ms);
     }
-    if (p->status != WALLET_PROCESSING)
+    if (p->status != WALLET_PROCESSING) {
+        S_answer_disagrees(p, &c->answer);
         return QB_OK; /* resolved already: by the request thread or the worker */
+    }
     QB_ASSERT(p->kind == WALLET_TOPUP || p->kind == WALLET_WITHDRAWAL);
     if (c->answer.answered && r->bank_ref[0] != '\0')
         snprintf(p->bank_ref, sizeof p->bank_ref, "%s", r->bank_ref);
@@ -669,7 +689,6 @@ static enum qb_error finish_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         err = finish_succeeded(txn, env, p, now_ms);
         if (err == QB_OK)
             err = finish_returned(txn, c, p, reason);
-        c->outcome = QB_OK;
     } else if (r->status == BANK_FAILED || returned) {
         /* (A debit taken back: the card has the money, the balance never did.) */
         err = finish_failed(txn, p, reason);
@@ -679,9 +698,9 @@ static enum qb_error finish_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     }
     if (err != QB_OK)
         return err;
+    /* A bank still pending moves only the next check. */
     if (p->status == WALLET_PROCESSING)
-        return wallet_txn_payment_update(txn,
-                                         p); /* a bank still pending moves only the next check */
+        return wallet_txn_payment_update(txn, p);
     return S_finish_record(txn, c, now_ms);
 }
 

@@ -312,6 +312,41 @@ TEST(only_an_operator_asks_and_only_about_a_bank_payment)
     ASSERT_EQ_INT(th_balance(&S_client, &u), 10000 - 1010 - 100);
 }
 
+TEST(a_payment_still_on_its_way_to_the_bank_is_not_asked_about)
+{
+    // A withdrawal whose submission got no answer (9999000000000053: it never reached the
+    // bank) may still be on its way: a query that overtook it would find nothing and fail a
+    // payment the bank then pays. Within 6 s of its creation the operator's query is refused
+    // (409) and changes nothing; the worker fails it afterwards, as ever.
+    struct api_user u;
+    char card[API_ID_SIZE_MAX];
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 5000));
+    API_MUST(th_card_bind(&S_client, S_admin, &u, "9999000000000053", card));
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"card_id\":\"%s\",\"amount\":1000,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
+             card);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/me/withdrawals", u.token, "return-lost-1",
+                                body, &res),
+                  201);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "PROCESSING");
+    char id[API_ID_SIZE_MAX];
+    snprintf(id, sizeof id, "%s", api_json_str(&res, "id"));
+    client_response_release(&res);
+    json_t *answer;
+    ASSERT_EQ_INT(S_query_as(S_admin, id, NULL, &answer), 409);
+    ASSERT_EQ_STR(json_string_value(json_object_get(answer, "code")), "CONFLICT");
+    json_decref(answer);
+    char path[128];
+    snprintf(path, sizeof path, "/v1/me/payments/%s", id);
+    json_t *p = th_get_json(&S_client, path, u.token);
+    ASSERT_EQ_STR(json_string_value(json_object_get(p, "status")), "PROCESSING");
+    json_decref(p);
+    ASSERT_EQ_INT(th_balance_of(&S_client, &u, "pending"), 1010);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -325,6 +360,7 @@ int main(void)
     RUN(what_was_withdrawn_is_given_back_to_the_level_1_limit);
     RUN(a_closed_wallet_cannot_take_the_return);
     RUN(only_an_operator_asks_and_only_about_a_bank_payment);
+    RUN(a_payment_still_on_its_way_to_the_bank_is_not_asked_about);
 
     /* The books balance after all of it: the returns are checked against the journal. */
     api_suite_stop(&suite);
