@@ -392,6 +392,7 @@ static const char *S_notice_text(const char *type)
         {"red_packet_refunded", "red packet's unclaimed rest back"},
         {"payout_waiting", "merchant's transfer to accept"},
         {"payout_failed", "merchant's transfer closed, not taken"},
+        {"withdrawal_returned", "withdrawal taken back by the bank, money back"},
     };
     for (size_t i = 0; i < QB_ARRAY_COUNT(texts); i++)
         if (strcmp(texts[i][0], type) == 0)

@@ -48,20 +48,16 @@ static int64_t S_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* A user with amount_minor in their balance and CARD_RETURNED bound: its id into card. */
-static void S_user(struct api_user *u, long long amount_minor, char card[API_ID_SIZE_MAX])
+/* A user with fund_minor in their balance and CARD_RETURNED bound, who
+ * withdrew amount_minor to it (its fee want_fee), SUCCESS at once: the
+ * withdrawal's id into id and when it was asked for into *at_ms. */
+static void S_withdrawn(struct api_user *u, long long fund_minor, long long amount_minor,
+                        long long want_fee, char id[API_ID_SIZE_MAX], int64_t *at_ms)
 {
+    char card[API_ID_SIZE_MAX];
     API_MUST(th_user_new(&S_client, S_admin, u));
-    if (amount_minor > 0)
-        API_MUST(th_fund(&S_client, S_admin, u, amount_minor));
+    API_MUST(th_fund(&S_client, S_admin, u, fund_minor));
     API_MUST(th_card_bind(&S_client, S_admin, u, CARD_RETURNED, card));
-}
-
-/* A withdrawal of amount_minor to card, SUCCESS at once: its id into id and
- * when it was asked for into *at_ms. */
-static void S_withdraw(const struct api_user *u, const char *card, long long amount_minor,
-                       long long want_fee, char id[API_ID_SIZE_MAX], int64_t *at_ms)
-{
     char body[256], key[48];
     snprintf(body, sizeof body,
              "{\"card_id\":\"%s\",\"amount\":%lld,\"payment_password\":\"" TH_PAY_PASSWORD "\"}",
@@ -142,10 +138,9 @@ TEST(a_withdrawal_the_bank_takes_back_comes_back_with_its_fee)
     // the withdrawal RETURNED with the bank's reason, a bill line of its own, a notice. Asked
     // before the bank took it back, nothing changes; asked again after, nothing more moves.
     struct api_user u;
-    char card[API_ID_SIZE_MAX], id[API_ID_SIZE_MAX];
-    S_user(&u, 100000, card);
+    char id[API_ID_SIZE_MAX];
     int64_t at_ms;
-    S_withdraw(&u, card, 50000, 50, id, &at_ms);
+    S_withdrawn(&u, 100000, 50000, 50, id, &at_ms);
     ASSERT_EQ_INT(th_balance(&S_client, &u), 100000 - 50050);
     S_query(id, "SUCCEEDED", "SUCCESS", false);
     ASSERT_EQ_INT(th_balance(&S_client, &u), 100000 - 50050);
@@ -192,10 +187,9 @@ TEST(many_operators_asking_at_once_return_it_once)
     // Sixteen queries of one returned withdrawal at once: every one answered 200, the money back
     // once (the finish command finds it RETURNED after the first).
     struct api_user u;
-    char card[API_ID_SIZE_MAX], id[API_ID_SIZE_MAX];
-    S_user(&u, 20000, card);
+    char id[API_ID_SIZE_MAX];
     int64_t at_ms;
-    S_withdraw(&u, card, 10000, 10, id, &at_ms);
+    S_withdrawn(&u, 20000, 10000, 10, id, &at_ms);
     S_await_return(at_ms);
     char path[128];
     snprintf(path, sizeof path, "/admin/payments/%s/query", id);
@@ -218,10 +212,9 @@ TEST(what_was_withdrawn_is_given_back_to_the_level_1_limit)
     // A level 1 wallet's withdrawals count against its lifetime ¥1,000; one the bank took back
     // counts no more, as a failed one.
     struct api_user u;
-    char card[API_ID_SIZE_MAX], id[API_ID_SIZE_MAX];
-    S_user(&u, 30000, card);
+    char id[API_ID_SIZE_MAX];
     int64_t at_ms;
-    S_withdraw(&u, card, 20000, 20, id, &at_ms);
+    S_withdrawn(&u, 30000, 20000, 20, id, &at_ms);
     ASSERT_EQ_INT(th_limit_used(&S_client, &u, "kyc_lifetime"), 20000);
     S_await_return(at_ms);
     S_query(id, "RETURNED", "RETURNED", true);
@@ -235,10 +228,9 @@ TEST(a_closed_wallet_cannot_take_the_return)
     // back: the ledger takes no credit to a closed account, so the query answers 403
     // ACCOUNT_FROZEN and changes nothing (the money waits in bank clearing for the bank's desk).
     struct api_user u;
-    char card[API_ID_SIZE_MAX], id[API_ID_SIZE_MAX];
-    S_user(&u, 10010, card);
+    char id[API_ID_SIZE_MAX];
     int64_t at_ms;
-    S_withdraw(&u, card, 10000, 10, id, &at_ms);
+    S_withdrawn(&u, 10010, 10000, 10, id, &at_ms);
     ASSERT_EQ_INT(th_balance(&S_client, &u), 0);
     char code[API_SMS_CODE_SIZE], body[256];
     API_MUST(api_sms_code_get(&S_client, S_admin, u.phone, "close_account", code));
@@ -265,11 +257,10 @@ TEST(only_an_operator_asks_and_only_about_a_bank_payment)
     // 404; a transfer is at no bank (409); a body that is not the optional reason is 400; a top-up
     // is asked about and left as it is.
     struct api_user u, v;
-    char card[API_ID_SIZE_MAX], id[API_ID_SIZE_MAX];
-    S_user(&u, 10000, card);
+    char id[API_ID_SIZE_MAX];
     API_MUST(th_user_new(&S_client, S_admin, &v));
     int64_t at_ms;
-    S_withdraw(&u, card, 1000, 10, id, &at_ms);
+    S_withdrawn(&u, 10000, 1000, 10, id, &at_ms);
     json_t *answer;
     ASSERT_EQ_INT(S_query_as(u.token, id, NULL, &answer), 403);
     ASSERT_EQ_STR(json_string_value(json_object_get(answer, "code")), "FORBIDDEN");

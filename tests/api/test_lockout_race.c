@@ -453,8 +453,9 @@ TEST(a_login_checked_while_the_wallet_closes_opens_no_session)
 {
     // A login reads the user before its password is checked on a password thread; a closing that
     // commits meanwhile ends every session and frees the phone, and the login that was let in
-    // before it must not then open a session on the closed wallet. Two wrong passwords ahead of
-    // the right one keep the one password thread busy while the closing goes through.
+    // before it must not then open a session on the closed wallet. Two wrong passwords sent at
+    // once ahead of the right one keep the one password thread busy; the closing goes once the
+    // first of them is answered, while the right one still waits behind the second.
     struct client c;
     client_init(&c, S_slow.base_url);
     struct api_user u;
@@ -464,30 +465,31 @@ TEST(a_login_checked_while_the_wallet_closes_opens_no_session)
     API_MUST(api_sms_code_get_for(&c, S_slow_admin, &u, "close_account", code));
     static struct timed_call calls[4];
     memset(calls, 0, sizeof calls);
+    atomic_int answered = 0;
     for (int i = 0; i < 4; i++) {
         struct timed_call *t = &calls[i];
         *t = (struct timed_call){.base_url = S_slow.base_url,
-                                 .delay_ms = 20L * i,
+                                 .delay_ms = i == 2 ? 20 : 0,
                                  .method = "POST",
                                  .path = "/v1/sessions",
-                                 .token = NULL};
-        if (i < 2)
+                                 .token = NULL,
+                                 .answered = i < 2 ? &answered : NULL};
+        if (i < 2) {
             snprintf(t->body, sizeof t->body,
                      "{\"phone\":\"%s\",\"password\":\"not it %d\",\"device_key\":\"%s\"}", u.phone,
                      i, u.device_key);
-        else if (i == 2)
+        } else if (i == 2) {
             snprintf(t->body, sizeof t->body,
                      "{\"phone\":\"%s\",\"password\":\"%s\",\"device_key\":\"%s\"}", u.phone,
                      u.password, u.device_key);
-        else
-            *t = (struct timed_call){.base_url = S_slow.base_url,
-                                     .delay_ms = 60,
-                                     .method = "POST",
-                                     .path = "/v1/me/close",
-                                     .token = u.token};
-        if (i == 3)
+        } else {
+            while (atomic_load(&answered) < 1)
+                S_sleep_ms(1);
+            t->path = "/v1/me/close";
+            t->token = u.token;
             snprintf(t->body, sizeof t->body,
                      "{\"payment_password\":\"" S_RIGHT "\",\"sms_code\":\"%s\"}", code);
+        }
         ASSERT_EQ_INT(pthread_create(&t->thread, NULL, S_timed_run, t), 0);
     }
     for (int i = 0; i < 4; i++)

@@ -168,12 +168,13 @@ TEST(a_day_of_money_only_held_has_no_statement)
 TEST(the_fund_flow_lists_every_movement_with_its_balance_and_the_summary)
 {
     // Two payments (¥300.00 and ¥200.00 at 0.6 %), a refund of ¥100.00 (¥0.60 of the fee
-    // back) and a withdrawal of ¥300.00 (fee ¥0.30) of one merchant, and a payment of another:
-    // the day's fund flow lists the first merchant's eight movements in time order with the
-    // balance after each and WeChat's summary, and nothing of the other merchant. Each line names
-    // the movement as WeChat's bill does: the order's transaction_id for a payment and its fee,
-    // the refund id for a refund and the fee it gives back (its voucher "REF" and the order's
-    // transaction_id, its reason the remark), the withdrawal's id for a withdrawal and its fee.
+    // back), a withdrawal of ¥300.00 (fee ¥0.30) and one of ¥10.00 the bank took back (fee ¥0.10,
+    // both given back) of one merchant, and a payment of another: the day's fund flow lists the
+    // first merchant's twelve movements in time order with the balance after each and WeChat's
+    // summary, and nothing of the other merchant. Each line names the movement as WeChat's bill
+    // does: the order's transaction_id for a payment and its fee, the refund id for a refund and
+    // the fee it gives back (its voucher "REF" and the order's transaction_id, its reason the
+    // remark), the withdrawal's id for a withdrawal, its fee and their return.
     struct api_user owner, payer;
     API_MUST(th_user_new(&S_client, S_admin, &owner));
     API_MUST(th_user_new(&S_client, S_admin, &payer));
@@ -210,6 +211,27 @@ TEST(the_fund_flow_lists_every_movement_with_its_balance_and_the_summary)
     snprintf(withdrawal_id, sizeof withdrawal_id, "%s", api_json_str(&res, "id"));
     ASSERT(withdrawal_id[0] != '\0');
     client_response_release(&res);
+
+    /* A withdrawal of ¥10.00 the bank paid and took back 3 s later (退票, sandbox card ...0129),
+     * as the operator's query of the bank finds: its amount and fee come back in two lines. */
+    char returned_card[API_ID_SIZE_MAX], returned_id[64], path[160];
+    API_MUST(th_card_bind(&S_client, S_admin, &owner, "9999000000000129", returned_card));
+    ASSERT_EQ_INT(rh_merchant_withdraw(&S_client, &owner, m.mchid, returned_card, 1000,
+                                       "flow-returned", &res),
+                  201);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "SUCCESS");
+    snprintf(returned_id, sizeof returned_id, "%s", api_json_str(&res, "id"));
+    client_response_release(&res);
+    struct timespec wait = {3, 300 * 1000000L};
+    while (nanosleep(&wait, &wait) != 0)
+        ;
+    snprintf(path, sizeof path, "/admin/payments/%s/query", returned_id);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", path, S_admin, NULL, &res), 200);
+    json_t *queried = api_json(&res);
+    client_response_release(&res);
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_object_get(queried, "payment"), "status")),
+                  "RETURNED");
+    json_decref(queried);
 
     /* A withdrawal still at the bank when the day ends: sandbox card ...0053, which the bank
      * never had, as Qianbao learns 5 s on, by then at the daemon's tomorrow. */
@@ -249,13 +271,17 @@ TEST(the_fund_flow_lists_every_movement_with_its_balance_and_the_summary)
         {"退还交易手续费", "收入", "0.60", "397.60", refund_id, "商品已售完", ref_tx1},
         {"提现", "支出", "300.00", "97.60", withdrawal_id, "", withdrawal_id},
         {"提现手续费", "支出", "0.30", "97.30", withdrawal_id, "", withdrawal_id},
+        {"提现", "支出", "10.00", "87.30", returned_id, "", returned_id},
+        {"提现手续费", "支出", "0.10", "87.20", returned_id, "", returned_id},
+        {"提现退票", "收入", "10.00", "97.20", returned_id, "", returned_id},
+        {"退还提现手续费", "收入", "0.10", "97.30", returned_id, "", returned_id},
     };
     char *text = malloc(file.body.size + 1);
     memcpy(text, file.body.data, file.body.size);
     text[file.body.size] = '\0';
-    const char *lines[16];
+    const char *lines[24];
     size_t count = 0;
-    for (char *p = text; *p != '\0' && count < 16;) {
+    for (char *p = text; *p != '\0' && count < 24;) {
         char *end = strstr(p, "\r\n");
         ASSERT(end != NULL); /* every line ends with CRLF */
         *end = '\0';
@@ -268,13 +294,12 @@ TEST(the_fund_flow_lists_every_movement_with_its_balance_and_the_summary)
     for (size_t i = 0; i < QB_ARRAY_COUNT(want); i++)
         S_line_check(lines[1 + i], date, &want[i]);
     ASSERT_EQ_STR(lines[count - 2], "资金流水总笔数,收入笔数,收入金额,支出笔数,支出金额");
-    ASSERT_EQ_STR(lines[count - 1], "`8,`3,`500.60,`5,`403.30");
+    ASSERT_EQ_STR(lines[count - 1], "`12,`5,`510.70,`7,`413.40");
     free(text);
 
     /* The day-end balance (日终余额) is the bill's last balance, less what the late withdrawal
      * held at midnight: all of it, unless the bank was asked before the daemon stopped (a slow
      * stop, then it was settled within the day); the other merchant's is its own. */
-    char path[160];
     snprintf(path, sizeof path, "/admin/payments/%s", late_id);
     ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_admin, NULL, &res), 200);
     bool settled_that_day = strcmp(api_json_str(&res, "status"), "PROCESSING") != 0 &&

@@ -3175,6 +3175,7 @@ TEST(a_withdrawal_the_bank_took_back_is_reconciled)
            "statement line 3", NULL);
     S_case("admin-reconcile-returned", NULL, "admin", "reconcile", "--date", "today", path, NULL);
     S_case("balance-after-return", NULL, "--profile", "r", "balance", NULL);
+    S_case("notices-withdrawal-returned", NULL, "--profile", "r", "notices", NULL);
     S_END();
 }
 
