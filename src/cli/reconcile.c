@@ -28,6 +28,10 @@
  * while lines are left unmatched), and one that matches is listed apart,
  * booked for an earlier day: the timing difference that day's own
  * reconciliation showed as not_at_bank, settled, not a difference here.
+ * One still left is looked up by its reference alone (GET
+ * /admin/payments?bank_ref=), whatever day its payment was made: a
+ * withdrawal the bank took back weeks later; a line of no payment at all
+ * is not_at_qianbao.
  * A return matches a withdrawal of its amount that Qianbao has as RETURNED
  * (listed apart, returned); one Qianbao still has as SUCCESS is a
  * difference, return_not_at_qianbao, that an operator's query of the bank
@@ -151,12 +155,21 @@ static int S_fetch(struct cli *cli, const char *path, json_t *items)
     return CLI_EXIT_UNAVAILABLE;
 }
 
+static int S_payments_load(struct cli *cli, const char *path, struct S_day *day);
+
 /* Reads every top-up and withdrawal made on day->date into day; answers an
  * exit code. */
 static int S_day_load(struct cli *cli, struct S_day *day)
 {
     char path[128];
     snprintf(path, sizeof path, "/admin/payments?date=%s&limit=100", day->date);
+    return S_payments_load(cli, path, day);
+}
+
+/* Every page of GET path (a list of payments) into day, indexed by the
+ * bank's references; answers an exit code. */
+static int S_payments_load(struct cli *cli, const char *path, struct S_day *day)
+{
     day->items = json_array();
     QB_ASSERT(day->items != NULL);
     int rc = S_fetch(cli, path, day->items);
@@ -337,8 +350,8 @@ static void S_unmatched_add(struct S_run *run, const char *bank_ref, enum S_type
 
 /* The lines of no payment of the day against the payments of each day
  * before it, the nearest first, while any are left; what is left after
- * days_back days is a line of no payment Qianbao made. Answers an exit
- * code. */
+ * days_back days looked up one by one by its reference; what is left then
+ * is a line of no payment Qianbao made. Answers an exit code. */
 static int S_earlier(struct cli *cli, struct S_run *run, int days_back)
 {
     for (int back = 1; back <= days_back && run->unmatched_count > 0; back++) {
@@ -356,17 +369,36 @@ static int S_earlier(struct cli *cli, struct S_run *run, int days_back)
             return rc;
         run->unmatched_count = kept;
     }
-    char detail[160];
-    if (days_back == 0)
-        snprintf(detail, sizeof detail,
-                 "the bank booked it; no top-up or withdrawal of the day has this reference");
-    else
-        snprintf(detail, sizeof detail,
-                 "the bank booked it; no top-up or withdrawal of the day or the %d before has "
-                 "this reference",
-                 days_back);
+    /* What is left, looked up by its reference, whatever day it was made
+     * (a withdrawal the bank took back weeks after paying it), on that day. */
+    size_t kept = 0;
+    for (size_t i = 0; i < run->unmatched_count; i++) {
+        const struct S_line *l = &run->unmatched[i];
+        struct S_day day = {0};
+        char path[160] = "/admin/payments?limit=10";
+        if (!cli_query_add(path, sizeof path, "bank_ref", l->bank_ref))
+            return cli_usage_error(cli, "a bank_ref is too long");
+        int rc = S_payments_load(cli, path, &day);
+        bool found = false;
+        if (rc == CLI_EXIT_OK && day.payment_count > 0) {
+            /* The payment's day (UTC+8), as its created_at says it: no bank
+             * books a payment on a day before it was made. */
+            snprintf(day.date, sizeof day.date, "%.10s",
+                     cli_json_str(day.payments[0].item, "created_at"));
+            if (strcmp(day.date, run->day.date) <= 0)
+                found = S_line(run, &day, true, l->bank_ref, l->type, l->amount_minor);
+        }
+        S_day_release(&day);
+        if (rc != CLI_EXIT_OK)
+            return rc;
+        if (!found)
+            run->unmatched[kept++] = *l;
+    }
+    run->unmatched_count = kept;
     for (size_t i = 0; i < run->unmatched_count; i++)
-        S_differ(run, "not_at_qianbao", run->unmatched[i].bank_ref, NULL, detail);
+        S_differ(run, "not_at_qianbao", run->unmatched[i].bank_ref, NULL,
+                 "the bank booked it; no top-up or withdrawal Qianbao made by that day has this "
+                 "reference");
     return CLI_EXIT_OK;
 }
 

@@ -1370,8 +1370,8 @@ static const struct cli_command S_commands[] = {
      {{"date", "YYYY-MM-DD", false, NULL,
        "the day of the statement (UTC+8): YYYY-MM-DD, today or yesterday (the default)"},
       {"days-back", "N", false, NULL,
-       "how many days before it to look in for the payments of lines of no payment of the "
-       "day, 0 to 31 (default 3)"}},
+       "how many days before it to read whole for the payments of lines of no payment of the "
+       "day, 0 to 31 (default 3); a line still left is looked up by its reference"}},
      cli_run_admin_reconcile},
     {"admin payment",
      "ID",

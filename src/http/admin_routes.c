@@ -658,15 +658,49 @@ static const struct http_list S_bank_payments = {sizeof(struct wallet_payment),
                                                  HTTP_LIST_KEY(struct wallet_payment, seq),
                                                  S_bank_payments_read, S_admin_payment_json};
 
+static enum qb_error S_bank_ref_read(struct http_request *req, struct store *reader,
+                                     const void *arg, int64_t cursor, void *rows, size_t room,
+                                     size_t *count)
+{
+    (void)req;
+    return wallet_payments_by_bank_ref(reader, arg, cursor, rows, room, count);
+}
+
+static const struct http_list S_bank_ref_payments = {sizeof(struct wallet_payment),
+                                                     HTTP_LIST_KEY(struct wallet_payment, seq),
+                                                     S_bank_ref_read, S_admin_payment_json};
+
+/* Whether text is a bank's reference as a query may give it: 1 to 63
+ * printable ASCII characters, no space. */
+static bool S_bank_ref_is_valid(const char *text)
+{
+    size_t n = strlen(text);
+    if (n == 0 || n >= BANK_REF_SIZE_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (text[i] <= ' ' || text[i] > '~')
+            return false;
+    return true;
+}
+
 void http_handle_admin_payments_list(struct http_request *req)
 {
     const char *status = http_request_query(req, "status");
     const char *date = http_request_query(req, "date");
-    if ((status == NULL) == (date == NULL)) {
+    const char *bank_ref = http_request_query(req, "bank_ref");
+    if ((status != NULL) + (date != NULL) + (bank_ref != NULL) != 1) {
         http_reply_error_message(req, QB_E_PARAM,
-                                 "give status=PROCESSING (the payments the bank has not settled) "
-                                 "or date=YYYY-MM-DD (the top-ups and withdrawals made that day), "
-                                 "one of them");
+                                 "give status=PROCESSING (the payments the bank has not settled), "
+                                 "date=YYYY-MM-DD (the top-ups and withdrawals made that day) or "
+                                 "bank_ref (those the bank knows by that reference), one of them");
+        return;
+    }
+    if (bank_ref != NULL) {
+        if (!S_bank_ref_is_valid(bank_ref))
+            http_reply_error_message(req, QB_E_PARAM,
+                                     "bank_ref must be 1 to 63 printable ASCII characters");
+        else
+            http_reply_list(req, &S_bank_ref_payments, bank_ref);
         return;
     }
     if (status != NULL && strcmp(status, "PROCESSING") != 0) {

@@ -232,7 +232,7 @@ const struct http_route http_routes[] = {
     {"GET", "/admin/sms-outbox", http_handle_admin_sms_outbox_list, HTTP_AUTH_ADMIN,
      "limit cursor phone"},
     {"GET", "/admin/payments", http_handle_admin_payments_list, HTTP_AUTH_ADMIN,
-     "status date limit cursor"},
+     "status date bank_ref limit cursor"},
     {"GET", "/admin/payments/{id}", http_handle_admin_payments_get, HTTP_AUTH_ADMIN, NULL},
     {"POST", "/admin/payments/{id}/query", http_handle_admin_payments_query, HTTP_AUTH_ADMIN, NULL},
     {"POST", "/admin/payouts/{id}/cancel", http_handle_admin_payouts_cancel, HTTP_AUTH_ADMIN, NULL},

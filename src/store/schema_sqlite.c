@@ -915,6 +915,10 @@ const char *const store_sqlite_migrations[] = {
      * an earlier version wrote, until the first start with this one seals
      * those still to be sent. */
     "ALTER TABLE notifications ADD COLUMN mac BLOB NOT NULL DEFAULT x'';",
+    /* 51: a top-up or withdrawal found by the reference its bank knows it
+     * by, for a line of the bank's statement of any day (a withdrawal the
+     * bank took back weeks later): GET /admin/payments?bank_ref=. */
+    "CREATE INDEX payments_bank_ref ON payments(bank_ref) WHERE bank_ref <> '';",
 };
 
 const size_t store_sqlite_migration_count =

@@ -357,6 +357,27 @@ enum qb_error wallet_bank_payments(struct store *reader, int64_t from_ms, int64_
     return payments_rows(st, err, out, cap, count);
 }
 
+enum qb_error wallet_payments_by_bank_ref(struct store *reader, const char *bank_ref, int64_t after,
+                                          struct wallet_payment *out, size_t cap, size_t *count)
+{
+    QB_ASSERT(reader != NULL && bank_ref != NULL && bank_ref[0] != '\0');
+    QB_ASSERT(out != NULL && count != NULL && after >= 0);
+    *count = 0;
+    struct store_stmt *st = NULL;
+    /* bank_ref <> '' written out: the terms of the partial index. */
+    if (store_prepare(reader,
+                      "SELECT " PAYMENT_COLUMNS " FROM payments INDEXED BY payments_bank_ref"
+                      " WHERE bank_ref = $1 AND bank_ref <> '' AND seq > $2 ORDER BY seq LIMIT $3",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, bank_ref, strlen(bank_ref));
+    if (err == QB_OK)
+        err = store_bind_int64(st, 2, after);
+    if (err == QB_OK)
+        err = store_bind_int64(st, 3, (int64_t)cap);
+    return payments_rows(st, err, out, cap, count);
+}
+
 enum qb_error wallet_withdrawals_held_at(struct store *reader, const char *account_label,
                                          int64_t at_ms, int64_t *held_minor)
 {

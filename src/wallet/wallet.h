@@ -219,6 +219,12 @@ QB_MUST_USE enum qb_error wallet_payments_processing(struct store *reader, int64
 QB_MUST_USE enum qb_error wallet_bank_payments(struct store *reader, int64_t from_ms, int64_t to_ms,
                                                int64_t after, struct wallet_payment *out,
                                                size_t cap, size_t *count);
+/* The payments the bank knows by bank_ref (non-empty: the reference a line
+ * of its statement names), of any day, as wallet_bank_payments lists them:
+ * those with a seq above after, oldest first, up to cap. Usually one. */
+QB_MUST_USE enum qb_error wallet_payments_by_bank_ref(struct store *reader, const char *bank_ref,
+                                                      int64_t after, struct wallet_payment *out,
+                                                      size_t cap, size_t *count);
 
 /* What the withdrawals from the account labelled account_label (a
  * wallet_pay_cmd's account_label, "merchant:<mchid>") held at at_ms: the

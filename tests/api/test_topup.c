@@ -1003,7 +1003,27 @@ TEST(an_operator_lists_a_days_bank_payments_to_reconcile)
         ASSERT(json_is_object(json_object_get(p, "card")));
     }
     ASSERT_EQ_INT(json_integer_value(json_object_get(json_array_get(mine, 2), "fee")), 10);
+    /* Each found by the reference the bank knows it by, whatever its day. */
+    for (size_t i = 0; i < 3; i++) {
+        const char *ref = json_string_value(json_object_get(json_array_get(mine, i), "bank_ref"));
+        char path[160];
+        snprintf(path, sizeof path, "/admin/payments?bank_ref=%s", ref);
+        ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_admin, NULL, &res), 200);
+        json_t *page = api_json(&res);
+        client_response_release(&res);
+        json_t *items = json_object_get(page, "items");
+        ASSERT_EQ_INT(json_array_size(items), 1);
+        ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(items, 0), "id")), ids[i]);
+        json_decref(page);
+    }
     json_decref(mine);
+    ASSERT_EQ_INT(
+        api_call(&S_client, "GET", "/admin/payments?bank_ref=sbx_c_none", S_admin, NULL, &res),
+        200);
+    json_t *none = api_json(&res);
+    client_response_release(&res);
+    ASSERT_EQ_INT(json_array_size(json_object_get(none, "items")), 0);
+    json_decref(none);
 
     mine = json_array();
     S_bank_day_of("2000-01-01", u.id, 100, mine);
@@ -1016,9 +1036,17 @@ TEST(an_operator_lists_a_days_bank_payments_to_reconcile)
     json_decref(mine);
     char both[96];
     snprintf(both, sizeof both, "/admin/payments?status=PROCESSING&date=%s", first);
-    const char *refused[] = {both, "/admin/payments?date=2026-02-30",
+    const char *refused[] = {both,
+                             "/admin/payments?date=2026-02-30",
                              "/admin/payments?date=2026-12-04T00:00:00Z",
-                             "/admin/payments?date=20261204", "/admin/payments?date="};
+                             "/admin/payments?date=20261204",
+                             "/admin/payments?date=",
+                             "/admin/payments?bank_ref=",
+                             "/admin/payments?bank_ref=a%20b",
+                             "/admin/payments?bank_ref=%E9%93%B6",
+                             "/admin/payments?bank_ref=x&status=PROCESSING",
+                             "/admin/payments?bank_ref="
+                             "0123456789012345678901234567890123456789012345678901234567890123"};
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         ASSERT_EQ_INT(api_call(&S_client, "GET", refused[i], S_admin, NULL, &res), 400);
         ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");

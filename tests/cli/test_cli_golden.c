@@ -2054,7 +2054,9 @@ TEST(operator)
         S_case("admin-reconcile-yesterday", NULL, "admin", "reconcile", path, NULL);
         /* Tomorrow's statement with today's lines, as when the bank books a withdrawal the
          * day after it was made: each line is a payment of an earlier day, today's, looked
-         * up there (with their differences), unless --days-back is 0. */
+         * up there (with their differences); with --days-back 0, by its reference, the same.
+         * Yesterday's statement with today's lines has none of them: no bank books a payment
+         * before it was made. */
         S_case("admin-reconcile-earlier-differences", NULL, "admin", "reconcile", "--date",
                S_tomorrow, path, NULL);
         snprintf(path, sizeof path, "%s/statement-ok.csv", S_root);
@@ -3174,6 +3176,13 @@ TEST(a_withdrawal_the_bank_took_back_is_reconciled)
     S_case("admin-payment-query-returned", NULL, "admin", "payment-query", id, "--reason",
            "statement line 3", NULL);
     S_case("admin-reconcile-returned", NULL, "admin", "reconcile", "--date", "today", path, NULL);
+    /* Booked on a later day than any --days-back reads: found by its reference all the same. */
+    char return_only[160];
+    snprintf(return_only, sizeof return_only, "bank_ref,type,amount\n%s,return,10.00\n", bank_ref);
+    S_root_file("statement-return-later.csv", return_only);
+    snprintf(path, sizeof path, "%s/statement-return-later.csv", S_root);
+    S_case("admin-reconcile-returned-later", NULL, "admin", "reconcile", "--date", S_tomorrow,
+           "--days-back", "0", path, NULL);
     S_case("balance-after-return", NULL, "--profile", "r", "balance", NULL);
     S_case("notices-withdrawal-returned", NULL, "--profile", "r", "notices", NULL);
     S_END();
