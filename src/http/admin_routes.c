@@ -832,7 +832,7 @@ static void S_admin_query_answer(struct http_request *req, struct ledger_cmd *cm
               "payment_id=%s result=%s bank=%s changed=%s by=%s reason=\"%s\"", f->payment_id,
               outcome == QB_OK ? "ok" : error_api_code(outcome),
               f->answer.answered ? bank_status_name(r->status) : "-",
-              outcome == QB_OK && f->changed ? "true" : "false", http_request_by(req), reason);
+              q->err == QB_OK && f->changed ? "true" : "false", http_request_by(req), reason);
     if (outcome == QB_E_ACCOUNT_FROZEN) {
         http_reply_error_message(req, outcome,
                                  "the bank took the withdrawal back, but its account takes no "

@@ -237,7 +237,8 @@ struct wallet_finish_cmd {
     /* Out, when the ledger result is QB_OK: the payment as it is now,
      * whether this command changed it, and QB_OK or ACCOUNT_FROZEN: a
      * return the account could not take (frozen that way, or closed),
-     * nothing written. */
+     * nothing of it written (a PROCESSING withdrawal is paid all the
+     * same: changed, SUCCESS, for a later query to take back). */
     struct wallet_payment payment;
     bool changed;
     enum qb_error outcome;

@@ -382,12 +382,18 @@ enum qb_error wallet_withdrawals_held_at(struct store *reader, const char *accou
                                          int64_t at_ms, int64_t *held_minor)
 {
     QB_ASSERT(account_label != NULL && account_label[0] != '\0');
-    _Static_assert(WALLET_WITHDRAWAL == 2 && WALLET_PROCESSING == 1, "the SQL's constants");
+    _Static_assert(WALLET_WITHDRAWAL == 2 && WALLET_PROCESSING == 1 && WALLET_RETURNED == 4,
+                   "the SQL's constants");
     /* The terms of the partial index payments_account_withdrawals, written
-     * out so that SQLite uses it. */
-    static const char sql[] = "SELECT coalesce(sum(amount_minor + fee_minor), 0) FROM payments"
-                              " WHERE kind = 2 AND counterparty_id <> '' AND counterparty_id = $1"
-                              " AND created_at_ms < $2 AND (status = 1 OR updated_at_ms >= $2)";
+     * out so that SQLite uses it. A returned one's updated_at is its
+     * return's; its hold was captured when it was paid, the entry its
+     * return names (at the latest the return's own). */
+    static const char sql[] =
+        "SELECT coalesce(sum(amount_minor + fee_minor), 0) FROM payments"
+        " WHERE kind = 2 AND counterparty_id <> '' AND counterparty_id = $1"
+        " AND created_at_ms < $2 AND (status = 1 OR (updated_at_ms >= $2 AND (status <> 4 OR"
+        "  (SELECT paid.created_at_ms FROM entries AS back JOIN entries AS paid"
+        "   ON paid.id = back.ref_entry_id WHERE back.id = payments.entry_id) >= $2)))";
     *held_minor = 0;
     struct store_stmt *st = NULL;
     if (store_prepare(reader, sql, &st) != QB_OK)

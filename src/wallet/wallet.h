@@ -229,8 +229,9 @@ QB_MUST_USE enum qb_error wallet_payments_by_bank_ref(struct store *reader, cons
 /* What the withdrawals from the account labelled account_label (a
  * wallet_pay_cmd's account_label, "merchant:<mchid>") held at at_ms: the
  * amount and fee of each one made before at_ms and resolved at or after
- * it, or not resolved yet. A payment's updated_at moves only with its
- * status, so it is when the hold was captured or released. QB_E_STORAGE. */
+ * it, or not resolved yet: when its hold was captured or released, which
+ * for one the bank took back (RETURNED) is its capture's entry, not the
+ * return that moved its updated_at since. QB_E_STORAGE. */
 QB_MUST_USE enum qb_error wallet_withdrawals_held_at(struct store *reader,
                                                      const char *account_label, int64_t at_ms,
                                                      int64_t *held_minor);

@@ -744,11 +744,31 @@ TEST(a_withdrawal_the_bank_takes_back_is_returned_once_and_checked)
     ASSERT_EQ_INT(S_finish(wx, failed.id, BANK_RETURNED).status, WALLET_FAILED);
     ASSERT_EQ_INT(wx_balance(wx, u.account_id), 30000);
 
+    /* A merchant's, paid an hour after it was made and taken back a day later: what it held
+     * at a moment is what it held then, the hour between its start and its capture, whatever
+     * became of it since (the merchant's day-end balance). */
     struct wallet_payment mine = S_start(wx, u.id, card_id, WALLET_WITHDRAWAL, 20000, merchant);
+    int64_t made_ms = clock_now_ms(&wx->clock);
+    clock_manual_advance(&wx->clock, WX_HOUR_MS);
     ASSERT_EQ_INT(S_finish(wx, mine.id, BANK_SUCCEEDED).status, WALLET_SUCCESS);
+    int64_t paid_ms = clock_now_ms(&wx->clock);
     ASSERT_EQ_INT(wx_balance(wx, merchant), 50000 - 20020);
+    clock_manual_advance(&wx->clock, WX_DAY_MS);
     ASSERT_EQ_INT(S_finish(wx, mine.id, BANK_RETURNED).status, WALLET_RETURNED);
     ASSERT_EQ_INT(wx_balance(wx, merchant), 50000);
+    int64_t held = -1;
+    ASSERT_EQ_INT(wallet_withdrawals_held_at(wx->reader, S_MERCHANT_LABEL, made_ms + 1, &held),
+                  QB_OK);
+    ASSERT_EQ_INT(held, 20020);
+    ASSERT_EQ_INT(wallet_withdrawals_held_at(wx->reader, S_MERCHANT_LABEL, paid_ms, &held), QB_OK);
+    ASSERT_EQ_INT(held, 20020);
+    ASSERT_EQ_INT(wallet_withdrawals_held_at(wx->reader, S_MERCHANT_LABEL, paid_ms + 1, &held),
+                  QB_OK);
+    ASSERT_EQ_INT(held, 0);
+    ASSERT_EQ_INT(wallet_withdrawals_held_at(wx->reader, S_MERCHANT_LABEL,
+                                             clock_now_ms(&wx->clock) + 1, &held),
+                  QB_OK);
+    ASSERT_EQ_INT(held, 0);
     ASSERT_EQ_INT(wx_balance(wx, u.account_id), 30000);
     S_books_pass(wx);
 
