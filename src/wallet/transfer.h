@@ -14,9 +14,11 @@
  *   4. the payment password (identity_txn_payment_password_verify), unless
  *      it was omitted and the amount is within the payer's password-free
  *      amount (limits.h). A wrong one is refused with its count committed;
- *   5. the balance (INSUFFICIENT_BALANCE), checked before anything is
+ *   5. the limits (wallet_txn_limits_check: LIMIT_EXCEEDED naming the
+ *      limit), before the balance: no top-up gets a payment past a limit,
+ *      so the refusal says what would;
+ *   6. the balance (INSUFFICIENT_BALANCE), checked before anything is
  *      charged so that a refusal writes nothing;
- *   6. the limits (wallet_txn_limits_check: LIMIT_EXCEEDED naming the limit);
  *   7. the entry payer → payee (WALLET_CODE_TRANSFER, ref = the payment id)
  *      and the payments row (kind WALLET_TRANSFER, status SUCCESS); for a
  *      delayed transfer (wallet_arrival) a hold instead of the entry, and
@@ -68,8 +70,8 @@
  *             the same with failure_code TRANSFER_STOPPED.
  *
  * A transfer that names no arrival takes the payer's own default (their
- * spending row's, PUT /v1/me/limits: limits.h). The limits are not given
- * back by a release, as a refund gives none back. Until it arrives, a transfer is the payer's
+ * spending row's, PUT /v1/me/limits: limits.h). A release gives its limits
+ * back, as limits.h says (decision 0012). Until it arrives, a transfer is the payer's
  * alone: its payee is not told of it (wallet_payment_get answers NOT_FOUND to them). */
 /* (enum wallet_arrival: wallet.h.) "instant", "2h", "24h" into *out; false
  * for any other name. */
