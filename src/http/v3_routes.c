@@ -575,7 +575,8 @@ void http_handle_v3_close(struct http_request *req)
         goto out;
     }
     if (!merchant_out_trade_no_is_valid(out_trade_no)) {
-        http_reply_error(req, QB_E_ORDER_NOT_EXIST);
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "out_trade_no must be 6 to 32 of 0-9 A-Z a-z _ - | * @");
         goto out;
     }
     struct merchant_order_close_cmd *c = http_request_alloc(req, sizeof *c);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "merchant/order.h"
+#include "merchant/paycode.h"
 #include "merchant/refund.h"
 
 #define S_COLUMNS                                                                                  \
@@ -552,7 +553,20 @@ static enum qb_error S_close_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
                                " FROM orders WHERE out_trade_no = $1 AND mchid = $2",
                                c->out_trade_no, c->mchid, &o);
     if (err == QB_E_ORDER_NOT_EXIST) {
-        c->outcome = err;
+        /* WeChat closes a number it never saw without a word (204): a
+         * merchant whose create timed out closes it to be sure. The number
+         * is closed to a codepay still on its way under it, which would
+         * take a payer's money for a sale the till took as closed; an
+         * order created later is made, as WeChat makes it: its payer can
+         * only be one the merchant shows it to. */
+        char principal[MERCHANT_CODEPAY_PRINCIPAL_SIZE];
+        merchant_codepay_principal(c->mchid, principal);
+        bool kept;
+        err = domain_txn_answer_set_error(txn, principal, c->out_trade_no, QB_E_ORDER_CLOSED, NULL,
+                                          &kept);
+        if (err != QB_OK)
+            return err;
+        c->outcome = QB_OK;
         return QB_OK;
     }
     if (err != QB_OK)

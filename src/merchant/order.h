@@ -324,8 +324,9 @@ struct merchant_order_close_cmd {
     const struct domain_env *env;
     char mchid[MERCHANT_MCHID_SIZE];
     char out_trade_no[MERCHANT_OUT_TRADE_NO_SIZE_MAX];
-    enum qb_error outcome; /* QB_OK, ORDER_NOT_EXIST, ORDERPAID, INVALID_REQUEST (a
-                            * payment-code order: reversed, never closed) */
+    enum qb_error outcome; /* QB_OK (closed, or no order: the number closed to a codepay),
+                            * ORDERPAID, INVALID_REQUEST (a payment-code order: reversed,
+                            * never closed) */
 };
 void merchant_order_close_cmd_init(struct merchant_order_close_cmd *c, const struct domain_env *env);
 

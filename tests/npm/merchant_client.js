@@ -221,6 +221,11 @@ const steps = [
     check(status === 204, '204');
     const { data } = await byOutTradeNo(jsapiNo);
     check(data.trade_state === 'CLOSED', 'CLOSED');
+    // A number whose create timed out and never arrived is closed as WeChat closes it: 204, no
+    // error for the SDK to throw.
+    const never = await wxpay.v3.pay.transactions['out-trade-no']['{out_trade_no}'].close
+      .post({ mchid }, { out_trade_no: 'npm-never-0000' });
+    check(never.status === 204, '204 for a number no order has');
   }],
   ['refusals come back as WeChat codes, signed', async () => {
     const again = await refused(wxpay.v3.pay.transactions.native.post(order(nativeNo, 1234)));
