@@ -85,6 +85,8 @@ struct S_line {
     char bank_ref[S_REF_SIZE_MAX];
     enum S_type type;
     int64_t amount_minor;
+    size_t at;     /* its place among the lines kept */
+    size_t lookup; /* the look-up of its reference (S_earlier) */
 };
 
 struct S_run {
@@ -331,6 +333,19 @@ static bool S_line(struct S_run *run, struct S_day *day, bool earlier, const cha
     return true;
 }
 
+static int S_line_by_ref(const void *a, const void *b)
+{
+    const struct S_line *x = a, *y = b;
+    int by_ref = strcmp(x->bank_ref, y->bank_ref);
+    return by_ref != 0 ? by_ref : (x->at > y->at) - (x->at < y->at);
+}
+
+static int S_line_by_place(const void *a, const void *b)
+{
+    const struct S_line *x = a, *y = b;
+    return (x->at > y->at) - (x->at < y->at);
+}
+
 /* Keeps a line of no payment of the day for the days before. */
 static void S_unmatched_add(struct S_run *run, const char *bank_ref, enum S_type type,
                             int64_t amount_minor)
@@ -342,7 +357,8 @@ static void S_unmatched_add(struct S_run *run, const char *bank_ref, enum S_type
         run->unmatched = grown;
         run->unmatched_capacity = capacity;
     }
-    struct S_line *l = &run->unmatched[run->unmatched_count++];
+    struct S_line *l = &run->unmatched[run->unmatched_count];
+    l->at = run->unmatched_count++;
     snprintf(l->bank_ref, sizeof l->bank_ref, "%s", bank_ref);
     l->type = type;
     l->amount_minor = amount_minor;
@@ -370,30 +386,48 @@ static int S_earlier(struct cli *cli, struct S_run *run, int days_back)
         run->unmatched_count = kept;
     }
     /* What is left, looked up by its reference, whatever day it was made
-     * (a withdrawal the bank took back weeks after paying it), on that day. */
-    size_t kept = 0;
-    for (size_t i = 0; i < run->unmatched_count; i++) {
-        const struct S_line *l = &run->unmatched[i];
-        struct S_day day = {0};
-        char path[160] = "/admin/payments?limit=10";
-        if (!cli_query_add(path, sizeof path, "bank_ref", l->bank_ref))
-            return cli_usage_error(cli, "a bank_ref is too long");
-        int rc = S_payments_load(cli, path, &day);
-        bool found = false;
-        if (rc == CLI_EXIT_OK && day.payment_count > 0) {
-            /* The payment's day (UTC+8), as its created_at says it: no bank
-             * books a payment on a day before it was made. */
-            snprintf(day.date, sizeof day.date, "%.10s",
-                     cli_json_str(day.payments[0].item, "created_at"));
-            if (strcmp(day.date, run->day.date) <= 0)
-                found = S_line(run, &day, true, l->bank_ref, l->type, l->amount_minor);
+     * (a withdrawal the bank took back weeks after paying it), on that day:
+     * once for all the lines of a reference, so that one booked twice is
+     * named so, as within a day; then the lines in the statement's order. */
+    qsort(run->unmatched, run->unmatched_count, sizeof *run->unmatched, S_line_by_ref);
+    struct S_day *lookups = calloc(run->unmatched_count + 1, sizeof *lookups);
+    QB_ASSERT(lookups != NULL);
+    size_t lookup_count = 0;
+    int rc = CLI_EXIT_OK;
+    for (size_t i = 0; rc == CLI_EXIT_OK && i < run->unmatched_count; i++) {
+        struct S_line *l = &run->unmatched[i];
+        if (i > 0 && strcmp(l->bank_ref, run->unmatched[i - 1].bank_ref) == 0) {
+            l->lookup = run->unmatched[i - 1].lookup;
+            continue;
         }
-        S_day_release(&day);
-        if (rc != CLI_EXIT_OK)
-            return rc;
-        if (!found)
+        l->lookup = lookup_count++;
+        struct S_day *day = &lookups[l->lookup];
+        /* The reference escaped (up to three bytes for one) after the rest. */
+        char path[64 + 3 * S_REF_SIZE_MAX] = "/admin/payments?limit=10";
+        if (!cli_query_add(path, sizeof path, "bank_ref", l->bank_ref))
+            rc = cli_usage_error(cli, "a bank_ref is too long");
+        else
+            rc = S_payments_load(cli, path, day);
+        /* The payment's day (UTC+8), as its created_at says it: no bank
+         * books a payment on a day before it was made. */
+        if (rc == CLI_EXIT_OK && day->payment_count > 0)
+            snprintf(day->date, sizeof day->date, "%.10s",
+                     cli_json_str(day->payments[0].item, "created_at"));
+    }
+    qsort(run->unmatched, run->unmatched_count, sizeof *run->unmatched, S_line_by_place);
+    size_t kept = 0;
+    for (size_t i = 0; rc == CLI_EXIT_OK && i < run->unmatched_count; i++) {
+        const struct S_line *l = &run->unmatched[i];
+        struct S_day *day = &lookups[l->lookup];
+        bool made = day->payment_count > 0 && strcmp(day->date, run->day.date) <= 0;
+        if (!made || !S_line(run, day, true, l->bank_ref, l->type, l->amount_minor))
             run->unmatched[kept++] = *l;
     }
+    for (size_t i = 0; i < lookup_count; i++)
+        S_day_release(&lookups[i]);
+    free(lookups);
+    if (rc != CLI_EXIT_OK)
+        return rc;
     run->unmatched_count = kept;
     for (size_t i = 0; i < run->unmatched_count; i++)
         S_differ(run, "not_at_qianbao", run->unmatched[i].bank_ref, NULL,

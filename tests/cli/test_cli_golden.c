@@ -3183,6 +3183,14 @@ TEST(a_withdrawal_the_bank_took_back_is_reconciled)
     snprintf(path, sizeof path, "%s/statement-return-later.csv", S_root);
     S_case("admin-reconcile-returned-later", NULL, "admin", "reconcile", "--date", S_tomorrow,
            "--days-back", "0", path, NULL);
+    /* A return the bank booked twice on that later day is named so, found by reference too. */
+    char return_twice[256];
+    snprintf(return_twice, sizeof return_twice,
+             "bank_ref,type,amount\n%s,return,10.00\n%s,return,10.00\n", bank_ref, bank_ref);
+    S_root_file("statement-return-twice.csv", return_twice);
+    snprintf(path, sizeof path, "%s/statement-return-twice.csv", S_root);
+    S_case("admin-reconcile-returned-twice-later", NULL, "admin", "reconcile", "--date", S_tomorrow,
+           "--days-back", "0", path, NULL);
     S_case("balance-after-return", NULL, "--profile", "r", "balance", NULL);
     S_case("notices-withdrawal-returned", NULL, "--profile", "r", "notices", NULL);
     S_END();
