@@ -1040,14 +1040,17 @@ json_t *http_merchant_payment_json(struct http_request *req, struct store *reade
         return NULL;
     *err = QB_OK;
     int64_t now_ms = clock_now_ms(http_request_env(req)->clock);
+    enum merchant_trade_state state = merchant_order_state_at(o, now_ms);
+    /* A paid sale reversed went back whole, with no refund of its own. */
+    if (state == MERCHANT_REVOKED && o->success_at_ms > 0)
+        refunded = o->total_minor;
     return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:o}", "transaction_id",
                      o->transaction_id, "out_trade_no", o->out_trade_no, "trade_type",
                      merchant_trade_type_name(o->trade_type), "trade_state",
-                     merchant_trade_state_name(merchant_order_state_at(o, now_ms)), "description",
-                     o->description, "amount", (json_int_t)o->total_minor, "fee",
-                     (json_int_t)o->fee_minor, "refunded", (json_int_t)refunded, "currency",
-                     o->currency->code, "payer_name", masked, "success_time",
-                     http_time_json(o->success_at_ms));
+                     merchant_trade_state_name(state), "description", o->description, "amount",
+                     (json_int_t)o->total_minor, "fee", (json_int_t)o->fee_minor, "refunded",
+                     (json_int_t)refunded, "currency", o->currency->code, "payer_name", masked,
+                     "success_time", http_time_json(o->success_at_ms));
 }
 
 static json_t *S_payment_item(struct http_request *req, struct store *reader, const void *arg,

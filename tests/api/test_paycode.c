@@ -649,6 +649,43 @@ TEST(a_codepay_that_arrives_after_its_reversal_takes_nothing)
     ASSERT_EQ_INT(th_balance(&S_client, &u), 4200);
 }
 
+TEST(the_owners_phone_lists_a_reversed_sale_as_all_of_it_back)
+{
+    // GET /v1/merchants/me/payments: a paid payment-code order the till reversed is REVOKED with
+    // all of it refunded, so that the shopkeeper's amount - refunded is what the shop kept (0),
+    // as for an order refunded in whole.
+    struct api_user u, owner;
+    struct S_device d;
+    int64_t step = S_payer_new(&u, 5000, &d);
+    API_MUST(th_user_new(&S_client, S_admin, &owner));
+    struct mh_merchant shop;
+    API_MUST(mh_owner_onboard(&S_client, &owner, "rev-shop", &shop));
+    char code[PAYCODE_TEXT_SIZE], what[64], number[33];
+    S_code(&d, step, 0, code);
+    ASSERT_EQ_INT(S_codepay_at(&shop, code, 1999, number, what, NULL, 0), 200);
+    ASSERT_EQ_STR(what, "SUCCESS");
+    char path[256], body[64];
+    snprintf(path, sizeof path, "/v3/pay/transactions/out-trade-no/%s/reverse", number);
+    snprintf(body, sizeof body, "{\"mchid\":\"%s\"}", shop.mchid);
+    struct client_response res;
+    ASSERT_EQ_INT(mh_call(&S_client, &shop, "POST", path, body, &res), 200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &u), 5000);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/merchants/me/payments", owner.token, NULL, &res),
+                  200);
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    json_t *items = json_object_get(j, "items");
+    ASSERT_EQ_INT(json_array_size(items), 1);
+    json_t *item = json_array_get(items, 0);
+    ASSERT_EQ_STR(json_string_value(json_object_get(item, "out_trade_no")), number);
+    ASSERT_EQ_STR(json_string_value(json_object_get(item, "trade_state")), "REVOKED");
+    ASSERT_EQ_INT(json_integer_value(json_object_get(item, "amount")), 1999);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(item, "refunded")), 1999);
+    json_decref(j);
+    mh_release(&shop);
+}
+
 /* POST .../close of number at S_m: the status, the error's code into what ("" for none). */
 static long S_close(const char *number, char what[64])
 {
@@ -1576,6 +1613,7 @@ int main(void)
         RUN(a_retry_after_a_reversal_is_told_the_order_was_reversed);
         RUN(a_codepay_that_arrives_after_its_reversal_takes_nothing);
         RUN(a_codepay_that_arrives_after_a_close_of_its_number_takes_nothing);
+        RUN(the_owners_phone_lists_a_reversed_sale_as_all_of_it_back);
         RUN(a_sale_resent_from_another_till_is_the_same_sale);
         RUN(a_code_past_a_limit_is_refused_at_once);
         RUN(an_expired_code_is_told_apart_and_counts_nowhere);
