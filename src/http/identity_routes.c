@@ -250,6 +250,10 @@ static void S_login_resume(struct http_request *req, struct ledger_cmd *cmd)
         http_reply_error_message(req, QB_E_SMS_CODE_REQUIRED,
                                  "this device is new to the account: ask for an SMS code of "
                                  "purpose new_device and log in again with it as sms_code");
+    } else if (cmd->result == QB_OK && c->outcome == QB_E_ACCOUNT_FROZEN) {
+        http_reply_error_message(req, QB_E_ACCOUNT_FROZEN,
+                                 "the wallet is frozen, and its phone may be a lost one: log in "
+                                 "with the password; an owner who forgot it asks support");
     } else if (!http_identity_refused(req, c)) {
         json_t *body = json_pack(
             "{s:s, s:s, s:o, s:s}", "token", c->token, "user_id", c->session.user_id, "expires_at",

@@ -677,6 +677,15 @@ static enum qb_error op_session_create(struct ledger_txn *txn, struct identity_c
         if (err != QB_OK)
             return err;
         snprintf(c->user_id, sizeof c->user_id, "%s", c->user.id);
+        /* A frozen wallet's phone may be the thief's: a code alone would
+         * give them a session recent enough to end the owner's, and a new
+         * device trusted with a lock of its own, five more guesses at the
+         * password that lifts the freeze for every code. The password
+         * logs in (a new device with its code as well). */
+        if (c->user.status == IDENTITY_FROZEN) {
+            c->outcome = QB_E_ACCOUNT_FROZEN; /* the code spent */
+            return QB_OK;
+        }
     } else {
         err = user_load(txn, c->user_id, &c->user);
         if (err != QB_OK) {

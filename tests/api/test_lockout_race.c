@@ -501,25 +501,29 @@ TEST(a_login_checked_while_the_wallet_closes_opens_no_session)
     client_release(&c);
 }
 
-/* POST /v1/sessions on c with a new login code of u's: the new session's token. */
-static void S_code_login(struct client *c, const char *admin, const struct api_user *u,
-                         char token[API_TOKEN_SIZE_MAX])
+/* POST /v1/sessions on c with a new login code of u's: its status, and its error's code into
+ * code_out. */
+static long S_code_login(struct client *c, const char *admin, const struct api_user *u,
+                         char code_out[64])
 {
     char code[API_SMS_CODE_SIZE], body[256];
     API_MUST(api_sms_code_get_for(c, admin, u, "login", code));
     snprintf(body, sizeof body, "{\"phone\":\"%s\",\"sms_code\":\"%s\"}", u->phone, code);
     struct client_response res;
-    ASSERT_EQ_INT(api_call(c, "POST", "/v1/sessions", NULL, body, &res), 201);
-    snprintf(token, API_TOKEN_SIZE_MAX, "%s", api_json_str(&res, "token"));
+    long status = api_call(c, "POST", "/v1/sessions", NULL, body, &res);
+    const char *what = api_error_code(&res);
+    snprintf(code_out, 64, "%s", what != NULL ? what : "");
     client_response_release(&res);
+    return status;
 }
 
 TEST(a_new_code_login_gives_no_fresh_guesses_at_a_frozen_wallets_password)
 {
     // A login that proves the phone clears the count of wrong passwords, for an owner who
     // forgot theirs; but while the wallet is frozen the phone may be the thief's, whose guesses
-    // at the password that lifts the freeze would start afresh with each login code. Frozen,
-    // the lock the guesses took stays; unfrozen, a code login clears it as before.
+    // at the password that lifts the freeze would start afresh with each login code, each on a
+    // new device with a count of its own. Frozen, a code alone logs in no more and the lock the
+    // guesses took stays; unfrozen, a code login clears it as before.
     struct client c;
     client_init(&c, S_short.base_url);
     struct api_user u;
@@ -527,22 +531,33 @@ TEST(a_new_code_login_gives_no_fresh_guesses_at_a_frozen_wallets_password)
     struct client_response res;
     ASSERT_EQ_INT(api_call(&c, "POST", "/v1/me/freeze", u.token, NULL, &res), 200);
     client_response_release(&res);
-    char thief[API_TOKEN_SIZE_MAX], unfreeze[API_SMS_CODE_SIZE], body[256];
-    S_code_login(&c, S_short_admin, &u, thief);
+    char unfreeze[API_SMS_CODE_SIZE], body[256], what[64];
     API_MUST(api_sms_code_get_for(&c, S_short_admin, &u, "unfreeze", unfreeze));
     snprintf(body, sizeof body, "{\"password\":\"a guess 12345\",\"sms_code\":\"%s\"}", unfreeze);
     long status = 0;
     for (int guess = 0; guess < 10 && status != 423; guess++) {
-        status = api_call(&c, "POST", "/v1/me/unfreeze", thief, body, &res);
+        status = api_call(&c, "POST", "/v1/me/unfreeze", u.token, body, &res);
         client_response_release(&res);
     }
     ASSERT_EQ_INT(status, 423);
     S_sleep_ms(1100); /* the daemon's code cooldown */
-    S_code_login(&c, S_short_admin, &u, thief);
+    ASSERT_EQ_INT(S_code_login(&c, S_short_admin, &u, what), 403);
+    ASSERT_EQ_STR(what, "ACCOUNT_FROZEN");
     snprintf(body, sizeof body, "{\"password\":\"%s\",\"sms_code\":\"%s\"}", u.password, unfreeze);
-    ASSERT_EQ_INT(api_call(&c, "POST", "/v1/me/unfreeze", thief, body, &res), 423);
+    ASSERT_EQ_INT(api_call(&c, "POST", "/v1/me/unfreeze", u.token, body, &res), 423);
     ASSERT_EQ_STR(api_error_code(&res), "PASSWORD_LOCKED");
     client_response_release(&res);
+    /* Unfrozen by an operator, a code login clears the lock, and the password logs in from a
+     * new device, which the account's lock would refuse. */
+    char path[160];
+    snprintf(path, sizeof path, "/admin/users/%s/unfreeze", u.id);
+    ASSERT_EQ_INT(api_call(&c, "POST", path, S_short_admin, NULL, &res), 200);
+    client_response_release(&res);
+    S_sleep_ms(1100);
+    ASSERT_EQ_INT(S_code_login(&c, S_short_admin, &u, what), 201);
+    char token[API_TOKEN_SIZE_MAX];
+    S_sleep_ms(1100);
+    API_MUST(api_login_new_device(&c, S_short_admin, &u, "new phone", token));
     client_release(&c);
 }
 
