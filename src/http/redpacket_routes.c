@@ -107,11 +107,9 @@ void http_handle_red_packets_create(struct http_request *req)
         }
     } else if (strcmp(type, "equal") == 0) {
         packet_type = REDPACKET_EQUAL;
-        if (per_share == NULL || total != NULL) {
-            http_reply_error_message(
-                req, QB_E_PARAM,
-                per_share == NULL ? "an equal packet needs amount_per_share"
-                                  : "an equal packet takes amount_per_share, not total_amount");
+        if (per_share == NULL && total == NULL) {
+            http_reply_error_message(req, QB_E_PARAM,
+                                     "an equal packet needs amount_per_share or total_amount");
             goto out;
         }
     } else {
@@ -121,10 +119,29 @@ void http_handle_red_packets_create(struct http_request *req)
     /* A positive amount is a shape, refused before the key keeps anything;
      * whether it splits into count shares of at least a fen is the
      * command's to judge. */
-    if (json_integer_value(packet_type == REDPACKET_LUCKY ? total : per_share) <= 0) {
+    if ((total != NULL && json_integer_value(total) <= 0) ||
+        (per_share != NULL && json_integer_value(per_share) <= 0)) {
         http_reply_error_message(req, QB_E_BAD_AMOUNT,
                                  "the amount must be a positive integer of minor units (fen)");
         goto out;
+    }
+    /* An equal packet named by its total (as the contract names every
+     * packet) is count shares of total / count: one that does not split
+     * evenly, or that disagrees with amount_per_share, is the client's
+     * mistake to hear, not a rounding to guess. */
+    int64_t per_share_minor = per_share != NULL ? (int64_t)json_integer_value(per_share) : 0;
+    if (packet_type == REDPACKET_EQUAL && total != NULL) {
+        int64_t total_minor = (int64_t)json_integer_value(total);
+        if (total_minor % count != 0 ||
+            (per_share != NULL && per_share_minor != total_minor / count)) {
+            http_reply_error_message(req, QB_E_PARAM,
+                                     per_share == NULL
+                                         ? "an equal packet's total_amount must split into count "
+                                           "equal shares of whole fen"
+                                         : "total_amount must be amount_per_share × count");
+            goto out;
+        }
+        per_share_minor = total_minor / count;
     }
     const struct currency *currency = NULL;
     if (currency_code != NULL && (currency = currency_find(currency_code)) == NULL) {
@@ -150,8 +167,8 @@ void http_handle_red_packets_create(struct http_request *req)
     }
     snprintf(s->c.sender_id, sizeof s->c.sender_id, "%s", session->user_id);
     s->c.type = packet_type;
-    s->c.total_minor = total != NULL ? (int64_t)json_integer_value(total) : 0;
-    s->c.per_share_minor = per_share != NULL ? (int64_t)json_integer_value(per_share) : 0;
+    s->c.total_minor = packet_type == REDPACKET_LUCKY ? (int64_t)json_integer_value(total) : 0;
+    s->c.per_share_minor = packet_type == REDPACKET_EQUAL ? per_share_minor : 0;
     s->c.count = (int64_t)count;
     s->c.currency = currency;
     snprintf(s->c.greeting, sizeof s->c.greeting, "%s", greeting != NULL ? greeting : "");

@@ -146,8 +146,15 @@ TEST(bad_inputs_are_refused_and_move_nothing)
     EXPECT_SEND(a.token, "b1",
                 "{\"type\":\"lucky\",\"total_amount\":100,\"amount_per_share\":100,\"count\":1" PW,
                 400, "PARAM_ERROR");
-    EXPECT_SEND(a.token, "b1", "{\"type\":\"equal\",\"total_amount\":100,\"count\":1" PW, 400,
+    /* An equal packet named by its total (the contract's total_amount) splits into count equal
+     * shares or is refused; with both amounts, they must agree. */
+    EXPECT_SEND(a.token, "b1", "{\"type\":\"equal\",\"total_amount\":100,\"count\":3" PW, 400,
                 "PARAM_ERROR");
+    EXPECT_SEND(a.token, "b1",
+                "{\"type\":\"equal\",\"total_amount\":300,\"amount_per_share\":99,\"count\":3" PW,
+                400, "PARAM_ERROR");
+    EXPECT_SEND(a.token, "b1", "{\"type\":\"equal\",\"total_amount\":-300,\"count\":3" PW, 400,
+                "INVALID_AMOUNT");
     /* An amount given as null is not given: the message says which one the type needs. */
     struct client_response null_amount;
     S_send_on(__LINE__, &S_client, a.token, "b1",
@@ -229,6 +236,33 @@ TEST(bad_inputs_are_refused_and_move_nothing)
     client_response_release(&res);
     ASSERT_EQ_INT(api_call(&S_client, "POST", path, poor.token, "{}", &res), 201);
     client_response_release(&res);
+}
+
+#define S_PW "\"payment_password\":\"" TH_PAY_PASSWORD "\"}"
+
+TEST(an_equal_packet_is_sent_by_its_total_or_its_share)
+{
+    // The contract names an equal packet by total_amount and count, as a lucky one; Qianbao's
+    // own clients send amount_per_share. Both make the same packet: 3 shares of 100 fen.
+    struct api_user a;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(th_fund(&S_client, S_admin, &a, 5000));
+    const char *bodies[] = {
+        "{\"type\":\"equal\",\"total_amount\":300,\"count\":3," S_PW,
+        "{\"type\":\"equal\",\"total_amount\":300,\"amount_per_share\":100,\"count\":3," S_PW,
+        "{\"type\":\"equal\",\"amount_per_share\":100,\"count\":3," S_PW,
+    };
+    for (size_t i = 0; i < QB_ARRAY_COUNT(bodies); i++) {
+        char key[16];
+        snprintf(key, sizeof key, "eq-%zu", i);
+        struct client_response res;
+        S_send_on(__LINE__, &S_client, a.token, key, bodies[i], 201, NULL, &res);
+        ASSERT_EQ_INT(api_json_int(&res, "total_amount", -1), 300);
+        ASSERT_EQ_INT(api_json_int(&res, "amount_per_share", -1), 100);
+        ASSERT_EQ_INT(api_json_int(&res, "count", -1), 3);
+        client_response_release(&res);
+    }
+    ASSERT_EQ_INT(th_balance(&S_client, &a), 5000 - 900);
 }
 
 TEST(send_claim_and_read_a_packet_then_verify_it)
@@ -722,6 +756,7 @@ int main(void)
         return api_suite_end(&suite);
 
     RUN(bad_inputs_are_refused_and_move_nothing);
+    RUN(an_equal_packet_is_sent_by_its_total_or_its_share);
     RUN(send_claim_and_read_a_packet_then_verify_it);
     RUN(an_operator_sees_everything_the_sender_sees_and_whose_it_is);
     RUN(a_greeting_that_shows_nothing_is_the_default_one);
