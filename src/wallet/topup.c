@@ -588,12 +588,13 @@ static enum qb_error finish_failed(struct ledger_txn *txn, struct wallet_payment
 
 /* Withdrawal p, paid (SUCCESS, its hold captured by p->entry_id), taken
  * back by the bank (退票) for failure: its amount from bank clearing and its
- * fee from fee income back to the account it left, in one entry that names
- * the capture; what the user withdrew and their free allowance given back
- * as for a failure. p becomes RETURNED, its entry_id the return's. Nothing
- * written, and c->outcome the ledger's refusal, when the account takes no
- * credit now (ACCOUNT_FROZEN: frozen that way, or closed): the money waits
- * in bank clearing for a later query. */
+ * fee from fee income back to the account it left (a merchant's closed
+ * since: its owner's wallet), in one entry that names the capture; what
+ * the user withdrew and their free allowance given back as for a failure.
+ * p becomes RETURNED, its entry_id the return's. Nothing written, and
+ * c->outcome the ledger's refusal, when the account takes no credit now
+ * (ACCOUNT_FROZEN: frozen that way, or a wallet closed): the money waits in
+ * bank clearing for a later query. */
 static enum qb_error finish_returned(struct ledger_txn *txn, struct wallet_finish_cmd *c,
                                      struct wallet_payment *p, enum qb_error failure)
 {
@@ -604,6 +605,17 @@ static enum qb_error finish_returned(struct ledger_txn *txn, struct wallet_finis
     enum qb_error err = S_payment_account(txn, p, &user, &account_id);
     if (err != QB_OK)
         return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err; /* it was paid from them */
+    /* A merchant closed since takes nothing, for good: the money is its
+     * owner's, and goes to their wallet, as what was left of the
+     * merchant at its closing did. */
+    struct ledger_account_view from;
+    if (account_id != user.account_id) {
+        err = ledger_txn_account_get(txn, account_id, &from);
+        if (err != QB_OK)
+            return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
+        if (from.flags & LEDGER_ACCOUNT_CLOSED)
+            account_id = user.account_id;
+    }
     int64_t total;
     bool ok = money_add(p->amount_minor, p->fee_minor, &total);
     QB_ASSERT(ok);
@@ -770,9 +782,13 @@ static enum qb_error S_topup_check(const struct S_check_accounts *accounts,
  * and fee income -fee (when one was paid) to account_id +total, and no
  * other posting. */
 static bool S_return_is(const struct S_check_accounts *accounts, const struct wallet_payment *p,
-                        int64_t account_id, int64_t total, const struct ledger_entry *e)
+                        int64_t account_id, int64_t owner_account_id, int64_t total,
+                        const struct ledger_entry *e)
 {
+    /* To the account it left, or a closed merchant's owner's wallet. */
     const struct ledger_posting *mine = ledger_entry_posting(e, account_id);
+    if (mine == NULL && owner_account_id > 0 && owner_account_id != account_id)
+        mine = ledger_entry_posting(e, account_id = owner_account_id);
     const struct ledger_posting *clearing = ledger_entry_posting(e, accounts->bank_clearing);
     const struct ledger_posting *fee = ledger_entry_posting(e, accounts->fee_income);
     size_t legs = p->fee_minor > 0 ? 3 : 2;
@@ -790,7 +806,7 @@ static bool S_return_is(const struct S_check_accounts *accounts, const struct wa
 static enum qb_error S_withdrawal_check(struct store *reader,
                                         const struct S_check_accounts *accounts,
                                         const struct wallet_payment *p, int64_t account_id,
-                                        const char **wrong)
+                                        int64_t owner_account_id, const char **wrong)
 {
     *wrong = NULL;
     int64_t total;
@@ -805,10 +821,12 @@ static enum qb_error S_withdrawal_check(struct store *reader,
     if (p->status == WALLET_RETURNED) {
         enum qb_error err = ledger_entry_read(reader, p->entry_id, &back);
         if (err == QB_E_NOT_FOUND ||
-            (err == QB_OK && !S_return_is(accounts, p, account_id, total, &back))) {
+            (err == QB_OK &&
+             !S_return_is(accounts, p, account_id, owner_account_id, total, &back))) {
             *wrong = "its return is not in the journal as it should be (an entry of its code and "
-                     "ref naming its capture, bank clearing and fee income to its account, of "
-                     "amount + fee), or it has no failure code";
+                     "ref naming its capture, bank clearing and fee income to its account or a "
+                     "closed merchant's owner's wallet, of amount + fee), or it has no failure "
+                     "code";
             return QB_OK;
         }
         if (err != QB_OK)
@@ -914,8 +932,9 @@ static enum qb_error S_bank_payment_check(struct store *reader,
         p->status != WALLET_FAILED && (topup || p->status != WALLET_RETURNED))
         wrong = "its status is none Qianbao writes";
     else if (err == QB_OK)
-        err = topup ? S_topup_check(accounts, row, account_id, &wrong)
-                    : S_withdrawal_check(reader, accounts, p, account_id, &wrong);
+        err = topup
+                  ? S_topup_check(accounts, row, account_id, &wrong)
+                  : S_withdrawal_check(reader, accounts, p, account_id, row->user_account, &wrong);
     if (err == QB_E_STORAGE)
         return err;
     if (err != QB_OK && wrong == NULL)

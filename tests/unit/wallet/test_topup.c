@@ -790,6 +790,35 @@ TEST(a_withdrawal_the_bank_takes_back_is_returned_once_and_checked)
     wx_free(wx);
 }
 
+TEST(a_withdrawal_taken_back_after_its_merchant_closed_goes_to_its_owners_wallet)
+{
+    /* The owner withdrew all of the merchant and closed it; the bank then took the withdrawal
+     * back. The closed account takes nothing, for good: the money goes to the owner's wallet,
+     * as what was left of the merchant at its closing did, and the books pass. A wallet that
+     * takes nothing either (frozen that way) leaves it waiting in bank clearing. */
+    struct identity_user u;
+    char card_id[ID_TEXT_SIZE_MAX];
+    struct wx *wx = S_wx_with_card(&u, card_id);
+    int64_t merchant = S_merchant_account(wx, 50000);
+    struct wallet_payment all = S_start(wx, u.id, card_id, WALLET_WITHDRAWAL, 49950, merchant);
+    ASSERT_EQ_INT(all.fee_minor, 50);
+    ASSERT_EQ_INT(S_finish(wx, all.id, BANK_SUCCEEDED).status, WALLET_SUCCESS);
+    ASSERT_EQ_INT(wx_balance(wx, merchant), 0);
+    wx_flags_set(wx, merchant, LEDGER_ACCOUNT_CLOSED);
+    wx_flags_set(wx, u.account_id, LEDGER_ACCOUNT_CREDIT_FROZEN);
+    ASSERT_EQ_INT(S_finish(wx, all.id, BANK_RETURNED).status, WALLET_SUCCESS);
+    ASSERT_EQ_INT(wx_balance(wx, u.account_id), 0);
+    wx_flags_set(wx, u.account_id, 0);
+    struct wallet_payment back = S_finish(wx, all.id, BANK_RETURNED);
+    ASSERT_EQ_INT(back.status, WALLET_RETURNED);
+    ASSERT_EQ_INT(wx_balance(wx, merchant), 0);
+    ASSERT_EQ_INT(wx_balance(wx, u.account_id), 50000);
+    ASSERT_EQ_INT(S_finish(wx, all.id, BANK_RETURNED).status, WALLET_RETURNED);
+    ASSERT_EQ_INT(wx_balance(wx, u.account_id), 50000);
+    S_books_pass(wx);
+    wx_free(wx);
+}
+
 /* The send command (wallet_send_cmd) of payment_id: whether it lets the
  * payment go, and the payment as it is then into out. */
 static bool S_send(struct wx *wx, const char *payment_id, struct wallet_payment *out)
@@ -884,6 +913,7 @@ int main(void)
     RUN(the_free_allowance_is_the_owners_across_their_wallet_and_merchant);
     RUN(an_open_payment_is_asked_about_ever_more_rarely);
     RUN(a_withdrawal_the_bank_takes_back_is_returned_once_and_checked);
+    RUN(a_withdrawal_taken_back_after_its_merchant_closed_goes_to_its_owners_wallet);
     RUN(a_payment_is_sent_only_while_its_account_is_as_its_start_found_it);
     return test_summary();
 }
