@@ -9,6 +9,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api/lib/suite.h"
@@ -394,6 +395,65 @@ TEST(an_owner_out_of_kyc_allowance_is_told_to_raise_the_level)
     mh_release(&m);
 }
 
+TEST(a_withdrawal_taken_back_after_the_close_reaches_the_owners_wallet)
+{
+    // 退票 after 商户注销: the owner withdrew the shop's balance to a card the bank pays at once
+    // and takes back 3 s later (…0129), and closed the shop meanwhile. A closed account takes
+    // nothing, for good; the money is the owner's, and the operator's query brings it to their
+    // wallet, a withdrawal_return line in their bills, as the closing brought the remainder.
+    struct api_user owner, payer;
+    API_MUST(th_user_new(&S_client, S_admin, &owner));
+    API_MUST(th_user_new(&S_client, S_admin, &payer));
+    API_MUST(th_fund(&S_client, S_admin, &payer, 100000));
+    char card_id[API_ID_SIZE_MAX];
+    API_MUST(th_card_bind(&S_client, S_admin, &owner, "9999000000000129", card_id));
+    struct mh_merchant m;
+    API_MUST(mh_owner_onboard(&S_client, &owner, "退票小店", &m));
+    char code_url[256], message[256], code[64], reason[32];
+    ASSERT_EQ_INT(S_order(&m, "rt-paid", 50000, code_url, message), 200);
+    ASSERT_EQ_INT(S_pay(&payer, code_url, "rt-pay-1", code), 201);
+    struct timespec at;
+    clock_gettime(CLOCK_MONOTONIC, &at);
+    struct client_response res;
+    ASSERT_EQ_INT(rh_merchant_withdraw(&S_client, &owner, NULL, card_id, 49640, "rt-w", &res), 201);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "SUCCESS");
+    char id[API_ID_SIZE_MAX];
+    snprintf(id, sizeof id, "%s", api_json_str(&res, "id"));
+    client_response_release(&res);
+    json_t *me = NULL;
+    ASSERT_EQ_INT(S_close(&owner, "", TH_PAY_PASSWORD, code, reason, &me), 200);
+    json_decref(me);
+    ASSERT_EQ_INT(th_balance(&S_client, &owner), 10);
+
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long waited_ms = (now.tv_sec - at.tv_sec) * 1000 + (now.tv_nsec - at.tv_nsec) / 1000000;
+    if (waited_ms < 3300)
+        usleep((useconds_t)(3300 - waited_ms) * 1000);
+    char path[128];
+    snprintf(path, sizeof path, "/admin/payments/%s/query", id);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", path, S_admin, NULL, &res), 200);
+    json_t *answer = api_json(&res);
+    client_response_release(&res);
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_object_get(answer, "payment"), "status")),
+                  "RETURNED");
+    ASSERT(json_is_true(json_object_get(answer, "changed")));
+    json_decref(answer);
+    ASSERT_EQ_INT(th_balance(&S_client, &owner), 10 + 49690);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/transactions?type=withdrawal_return",
+                           owner.token, NULL, &res),
+                  200);
+    json_t *bills = api_json(&res);
+    client_response_release(&res);
+    ASSERT_EQ_INT(json_array_size(json_object_get(bills, "items")), 1);
+    json_t *line = json_array_get(json_object_get(bills, "items"), 0);
+    ASSERT_EQ_STR(json_string_value(json_object_get(line, "id")), id);
+    ASSERT_EQ_STR(json_string_value(json_object_get(line, "direction")), "in");
+    ASSERT_EQ_INT(json_integer_value(json_object_get(line, "amount")), 49690);
+    ASSERT_EQ_INT(json_integer_value(json_object_get(line, "balance_after")), 10 + 49690);
+    json_decref(bills);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -405,5 +465,6 @@ int main(void)
     RUN(only_the_owner_closes_a_merchant_and_says_which);
     RUN(a_transfer_waiting_for_its_user_is_named_as_what_holds_the_close);
     RUN(an_owner_out_of_kyc_allowance_is_told_to_raise_the_level);
+    RUN(a_withdrawal_taken_back_after_the_close_reaches_the_owners_wallet);
     return api_suite_end(&suite);
 }
