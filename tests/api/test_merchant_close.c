@@ -452,6 +452,7 @@ TEST(a_withdrawal_taken_back_after_the_close_reaches_the_owners_wallet)
     ASSERT_EQ_INT(json_integer_value(json_object_get(line, "amount")), 49690);
     ASSERT_EQ_INT(json_integer_value(json_object_get(line, "balance_after")), 10 + 49690);
     json_decref(bills);
+    mh_release(&m);
 }
 
 int main(void)
