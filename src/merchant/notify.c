@@ -427,13 +427,16 @@ static enum qb_error S_attempt_run(struct ledger_txn *txn, struct ledger_cmd *cm
 
     /* The row must still be where the worker found it. */
     struct store_stmt *st = NULL;
-    if (store_prepare(store, "SELECT status, attempt_count FROM notifications WHERE id = $1", &st) !=
-        QB_OK)
+    if (store_prepare(store,
+                      "SELECT status, attempt_count, next_attempt_at_ms FROM notifications"
+                      " WHERE id = $1",
+                      &st) != QB_OK)
         return QB_E_STORAGE;
     enum qb_error err = store_bind_text(st, 1, c->id, strlen(c->id));
     int rc = err == QB_OK ? store_step(st) : -1;
     int64_t status = rc == STORE_STEP_ROW ? store_column_int64(st, 0) : 0;
     int64_t count = rc == STORE_STEP_ROW ? store_column_int64(st, 1) : 0;
+    int64_t due_ms = rc == STORE_STEP_ROW ? store_column_int64(st, 2) : 0;
     store_finalize(st);
     if (rc < 0)
         return QB_E_STORAGE;
@@ -457,6 +460,13 @@ static enum qb_error S_attempt_run(struct ledger_txn *txn, struct ledger_cmd *cm
     int64_t next_ms = delivered ? 0
                                 : merchant_notify_next_at_ms(c->attempt, now_ms,
                                                              c->env->settings.notify_ladder_divisor);
+    /* A resend asked for after this attempt began (it found the row due
+     * at or before at_ms) wanted one after it, once the merchant mended
+     * its endpoint: this failure, maybe from before the mend, does not
+     * put that off up the ladder, while the bound allows one more. */
+    if (!delivered && due_ms > c->at_ms && c->attempt < MERCHANT_NOTIFY_ATTEMPTS_TOTAL_MAX &&
+        (next_ms == 0 || due_ms < next_ms))
+        next_ms = due_ms;
     int64_t new_status = delivered      ? MERCHANT_NOTIFY_DELIVERED
                          : next_ms == 0 ? MERCHANT_NOTIFY_FAILED
                                         : MERCHANT_NOTIFY_PENDING;

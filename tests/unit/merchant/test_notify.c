@@ -168,14 +168,15 @@ TEST(notify_urls_parse_and_private_addresses_are_told_apart)
     ASSERT_EQ_STR(pin, "8.8.8.8:443:8.8.8.8");
 }
 
-/* Records attempt number attempt of id with status; answers the outcome. */
-static enum qb_error S_attempt(struct wx *wx, const char *id, int attempt, int status)
+/* Records attempt number attempt of id, begun at at_ms, with status; answers the outcome. */
+static enum qb_error S_attempt_at(struct wx *wx, const char *id, int attempt, int status,
+                                  int64_t at_ms)
 {
     struct merchant_notify_attempt_cmd c;
     merchant_notify_attempt_cmd_init(&c, &wx->env);
     snprintf(c.id, sizeof c.id, "%s", id);
     c.attempt = attempt;
-    c.at_ms = clock_now_ms(&wx->clock);
+    c.at_ms = at_ms;
     c.http_status = status;
     snprintf(c.error, sizeof c.error, "%s", status == 0 ? "timeout" : "");
     c.duration_ms = 3;
@@ -184,6 +185,21 @@ static enum qb_error S_attempt(struct wx *wx, const char *id, int attempt, int s
     enum qb_error outcome = c.outcome;
     ledger_cmd_release(&c.cmd);
     return outcome;
+}
+
+/* The same, begun as the worker begins one: once it is due (these tests record attempts
+ * without waiting for the ladder), or now. */
+static enum qb_error S_attempt(struct wx *wx, const char *id, int attempt, int status)
+{
+    struct store_stmt *st = NULL;
+    ASSERT_EQ_INT(store_prepare(wx->reader,
+                                "SELECT next_attempt_at_ms FROM notifications WHERE id = $1", &st),
+                  QB_OK);
+    ASSERT_EQ_INT(store_bind_text(st, 1, id, strlen(id)), QB_OK);
+    int64_t due_ms = store_step(st) == STORE_STEP_ROW ? store_column_int64(st, 0) : 0;
+    store_finalize(st);
+    int64_t now_ms = clock_now_ms(&wx->clock);
+    return S_attempt_at(wx, id, attempt, status, due_ms > now_ms ? due_ms : now_ms);
 }
 
 struct S_add {
@@ -330,8 +346,26 @@ TEST(a_resend_makes_a_notification_due_now_within_its_bound)
     ASSERT_EQ_INT(attempts, 10);
     ASSERT_EQ_INT(next_ms, clock_now_ms(&wx->clock));
 
+    /* A resend asked for while an attempt was on its way (begun before it, failed after it,
+     * as the merchant's endpoint was being mended) is not undone by that attempt's record: the
+     * next attempt is still due at once, not an hour and a half up the ladder; an attempt
+     * begun after the resend was the one it asked for, and climbs the ladder as usual. */
+    int64_t begun_ms = clock_now_ms(&wx->clock);
+    clock_manual_advance(&wx->clock, 2000);
+    ASSERT_EQ_INT(S_resend(wx, "1900009191", id, &c), QB_OK);
+    int64_t resent_ms = clock_now_ms(&wx->clock);
+    clock_manual_advance(&wx->clock, 3000);
+    ASSERT_EQ_INT(S_attempt_at(wx, id, 11, 0, begun_ms), QB_OK);
+    S_row(wx, id, &status, &attempts, &next_ms);
+    ASSERT_EQ_INT(status, MERCHANT_NOTIFY_PENDING);
+    ASSERT_EQ_INT(attempts, 11);
+    ASSERT_EQ_INT(next_ms, resent_ms);
+    ASSERT_EQ_INT(S_attempt(wx, id, 12, 0), QB_OK);
+    S_row(wx, id, &status, &attempts, &next_ms);
+    ASSERT(next_ms > clock_now_ms(&wx->clock));
+
     /* Failed to the end of the ladder; each resend buys one attempt. */
-    for (int a = 11; a <= MERCHANT_NOTIFY_ATTEMPTS_MAX; a++)
+    for (int a = 13; a <= MERCHANT_NOTIFY_ATTEMPTS_MAX; a++)
         ASSERT_EQ_INT(S_attempt(wx, id, a, 0), QB_OK);
     for (int a = MERCHANT_NOTIFY_ATTEMPTS_MAX + 1; a <= MERCHANT_NOTIFY_ATTEMPTS_TOTAL_MAX; a++) {
         S_row(wx, id, &status, &attempts, &next_ms);
