@@ -91,11 +91,6 @@ void http_handle_transfers_create(struct http_request *req)
         http_reply_error_message(req, QB_E_PARAM, "give one of to and payload");
         goto out;
     }
-    if (amount_member != NULL && amount <= 0) {
-        http_reply_error_message(req, QB_E_BAD_AMOUNT,
-                                 "amount must be a positive integer of minor units (fen)");
-        goto out;
-    }
     const struct currency *currency = NULL;
     if (currency_code != NULL && (currency = currency_find(currency_code)) == NULL) {
         http_reply_error(req, QB_E_BAD_CURRENCY);
@@ -121,6 +116,13 @@ void http_handle_transfers_create(struct http_request *req)
     }
     if (amount_member == NULL && (payload == NULL || !code.has_amount)) {
         http_reply_error_message(req, QB_E_PARAM, "field \"amount\" is required");
+        goto out;
+    }
+    /* After the code's own refusals, in the order docs/api.md lists them:
+     * a code that fixes 12.34 answers a 0 with QR_AMOUNT_MISMATCH. */
+    if (amount <= 0) {
+        http_reply_error_message(req, QB_E_BAD_AMOUNT,
+                                 "amount must be a positive integer of minor units (fen)");
         goto out;
     }
     /* Shapes only: whether the payee exists is the command's to say. A

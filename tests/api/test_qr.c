@@ -94,6 +94,14 @@ TEST(a_receive_code_with_an_amount_is_resolved_and_paid_for_that_amount)
     EXPECT_POST("/v1/transfers", a.token, "rc-1", payload,
                 "\"amount\":999,\"payment_password\":\"" TH_PAY_PASSWORD "\"", 400,
                 "QR_AMOUNT_MISMATCH");
+    /* The refusals in the order docs/api.md lists them: the code's amount before the amount's
+     * sign, the currency before either. */
+    EXPECT_POST("/v1/transfers", a.token, "rc-1", payload,
+                "\"amount\":0,\"payment_password\":\"" TH_PAY_PASSWORD "\"", 400,
+                "QR_AMOUNT_MISMATCH");
+    EXPECT_POST("/v1/transfers", a.token, "rc-1", payload,
+                "\"amount\":-1,\"currency\":\"XXX\",\"payment_password\":\"" TH_PAY_PASSWORD "\"",
+                400, "INVALID_CURRENCY");
     EXPECT_POST("/v1/transfers", a.token, "rc-2", payload,
                 "\"to\":\"13800000000\",\"payment_password\":\"" TH_PAY_PASSWORD "\"", 400,
                 "PARAM_ERROR");
