@@ -773,8 +773,10 @@ static void S_conn_body(struct http_conn *c)
             }
             if (piece_size > 0 && !req->body_too_large &&
                 buf_append(&req->body, piece, piece_size) != QB_OK)
-                req->body_too_large = true; /* past the limit: read on, then 413 */
+                req->body_too_large = true;
             used += consumed;
+            if (req->body_too_large)
+                break;
             if (r == HTTP_WIRE_OK) {
                 complete = true;
                 break;
@@ -782,6 +784,17 @@ static void S_conn_body(struct http_conn *c)
             if (consumed == 0 && piece_size == 0)
                 break;
         }
+    }
+    /* Past the limit (a chunked body, whose length the head did not
+     * give): 413 now, and what its client still sends is read and dropped
+     * as after any refusal, up to S_LINGER_SIZE_MAX, then the connection
+     * ends; read on to the body's end, a client streaming without end
+     * would hold it for ever. */
+    if (req->body_too_large) {
+        c->keep_alive = false;
+        c->linger = true;
+        used = avail;
+        complete = true;
     }
     /* Keep the head where it is; what follows the body moves up, and the
      * body's bytes (passwords, card numbers) do not stay behind it. */

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -949,6 +950,37 @@ TEST(a_chunked_payment_moves_money_once)
     ASSERT_EQ_INT(th_balance(&S_client, &b), 2100);
 }
 
+TEST(a_chunked_body_past_the_limit_is_refused_as_it_passes)
+{
+    // A chunked body has no length to refuse from the head: it is refused once it passes
+    // --http-body-size-max (64 KiB by default), not after however much more its client streams;
+    // what follows is read for a while and dropped, then the connection ends. A client cannot
+    // hold a connection, and the daemon's reading, by streaming a body without end.
+    struct S_conn c;
+    struct S_reply r;
+    ASSERT(S_open(&c));
+    struct timeval patience = {5, 0}; /* a send the daemon never reads fails, not hangs */
+    ASSERT_EQ_INT(setsockopt(c.fd, SOL_SOCKET, SO_SNDTIMEO, &patience, sizeof patience), 0);
+    ASSERT(S_send_text(&c, "POST /v1/transfers HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                           "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"));
+    static char chunk[8 + 16384 + 2];
+    memcpy(chunk, "4000\r\n", 6);
+    memset(chunk + 6, ' ', 16384);
+    memcpy(chunk + 6 + 16384, "\r\n", 2);
+    size_t chunk_size = 6 + 16384 + 2;
+    for (int i = 0; i < 6; i++) /* 96 KiB, and no end */
+        ASSERT(S_send(&c, chunk, chunk_size));
+    S_MUST_REPLY(&c, false, &r);
+    char code[64];
+    ASSERT_EQ_INT(r.status, 413);
+    ASSERT_EQ_STR(S_code(&r, code, sizeof code), "PAYLOAD_TOO_LARGE");
+    bool ended = false;
+    for (size_t sent = 0; sent < (size_t)64 * 1024 * 1024 && !ended; sent += chunk_size)
+        ended = !S_send(&c, chunk, chunk_size);
+    S_close(&c);
+    ASSERT(ended);
+}
+
 TEST(escapes_in_path_parameters_and_queries_are_decoded)
 {
     // A path parameter is unescaped ("2026%2D11" is the month "2026-11"), and query names
@@ -1091,6 +1123,7 @@ int main(void)
     RUN(connection_close_is_honoured);
     RUN(a_half_closed_connection_closes_after_its_replies);
     RUN(a_chunked_payment_moves_money_once);
+    RUN(a_chunked_body_past_the_limit_is_refused_as_it_passes);
     RUN(escapes_in_path_parameters_and_queries_are_decoded);
     RUN(escaped_paths_do_not_reach_the_routes_they_decode_to);
     RUN(a_path_cannot_forge_fields_of_its_log_line);
