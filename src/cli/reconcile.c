@@ -389,6 +389,8 @@ static int S_earlier(struct cli *cli, struct S_run *run, int days_back)
      * (a withdrawal the bank took back weeks after paying it), on that day:
      * once for all the lines of a reference, so that one booked twice is
      * named so, as within a day; then the lines in the statement's order. */
+    if (run->unmatched_count == 0)
+        return CLI_EXIT_OK; /* (and run->unmatched may be NULL, which qsort may not take) */
     qsort(run->unmatched, run->unmatched_count, sizeof *run->unmatched, S_line_by_ref);
     struct S_day *lookups = calloc(run->unmatched_count + 1, sizeof *lookups);
     QB_ASSERT(lookups != NULL);
