@@ -810,7 +810,13 @@ static void S_conn_replied(struct http_conn *c)
 {
     S_request_finish(c, true);
     if (!c->keep_alive) {
-        if (!c->linger) {
+        /* Bytes the client sent behind this request (pipelined after a
+         * close) would make close() reset the connection, and a reset can
+         * destroy the reply before the client reads it: then the
+         * connection ends as after a refusal. */
+        char next;
+        if (!c->linger && c->in_size <= c->head_size &&
+            recv(c->fd, &next, 1, MSG_PEEK | MSG_DONTWAIT) <= 0) {
             S_conn_close(c);
             return;
         }

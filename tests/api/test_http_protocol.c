@@ -865,6 +865,36 @@ TEST(connection_close_is_honoured)
     }
 }
 
+TEST(a_request_pipelined_behind_a_close_does_not_reset_the_connection)
+{
+    // A client pipelines a second request behind one that says "Connection: close". The second
+    // is not answered, but the connection must end in order (FIN): closing with its bytes
+    // unread would reset it, and a reset can destroy the first reply before it is read.
+    struct S_conn c;
+    struct S_reply r;
+    ASSERT(S_open(&c));
+    static char request[40 * 1024];
+    int n = snprintf(request, sizeof request,
+                     "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+                     "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Filler: ");
+    ASSERT(n > 0);
+    memset(request + n, 'x', 30 * 1024);
+    n += 30 * 1024;
+    memcpy(request + n, "\r\n\r\n", 4);
+    ASSERT(S_send(&c, request, (size_t)n + 4));
+    S_MUST_REPLY(&c, false, &r);
+    ASSERT_EQ_INT(r.status, 200);
+    struct timeval patience = {5, 0};
+    ASSERT_EQ_INT(setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof patience), 0);
+    char byte;
+    ssize_t got = recv(c.fd, &byte, 1, 0);
+    int why = errno;
+    S_close(&c);
+    if (got != 0)
+        TEST_FAIL_("after the reply: recv %zd (%s), not the end of the stream", got,
+                   got < 0 ? strerror(why) : "bytes");
+}
+
 TEST(a_half_closed_connection_closes_after_its_replies)
 {
     // A client that shuts down its sending side right behind its request (nothing more will
@@ -1121,6 +1151,7 @@ int main(void)
     RUN(head_has_the_length_and_no_body);
     RUN(http_1_0_closes_unless_kept_alive);
     RUN(connection_close_is_honoured);
+    RUN(a_request_pipelined_behind_a_close_does_not_reset_the_connection);
     RUN(a_half_closed_connection_closes_after_its_replies);
     RUN(a_chunked_payment_moves_money_once);
     RUN(a_chunked_body_past_the_limit_is_refused_as_it_passes);
