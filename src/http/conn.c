@@ -589,6 +589,21 @@ static void S_refuse(struct http_conn *c, enum qb_error err, const char *message
     S_reply_start(c);
 }
 
+/* The same for a head that parsed but frames or names its request in a
+ * way refused: the access line names its method and path. */
+static void S_refuse_head(struct http_conn *c, enum qb_error err, const char *message)
+{
+    if (c->req == NULL) {
+        c->req = http_request_new(c->worker->server, c);
+        if (c->req == NULL) {
+            S_conn_close(c);
+            return;
+        }
+        http_request_start(c->req, &c->head);
+    }
+    S_refuse(c, err, message);
+}
+
 /* A parked request whose client left (c->hup): takes its waiter back and
  * closes the connection, the request unanswered, so that its place among
  * the waiters and the connection are free at once. When news (or the
@@ -658,7 +673,7 @@ static void S_conn_head(struct http_conn *c, size_t head_size)
         const char *name = c->head.headers[i].name;
         if (strcasecmp(name, "Content-Length") == 0) {
             if (length != NULL && strcmp(length, c->head.headers[i].value) != 0) {
-                S_refuse(c, QB_E_HTTP_MALFORMED, "Content-Length is given twice");
+                S_refuse_head(c, QB_E_HTTP_MALFORMED, "Content-Length is given twice");
                 return;
             }
             length = c->head.headers[i].value;
@@ -670,7 +685,7 @@ static void S_conn_head(struct http_conn *c, size_t head_size)
             if (++counts[k] > 1) {
                 char message[64];
                 snprintf(message, sizeof message, "%s is given twice", single[k]);
-                S_refuse(c, QB_E_HTTP_MALFORMED, message);
+                S_refuse_head(c, QB_E_HTTP_MALFORMED, message);
                 return;
             }
             if (k == 0)
@@ -685,18 +700,18 @@ static void S_conn_head(struct http_conn *c, size_t head_size)
         /* Both, or a coding other than chunked alone, could be read two
          * ways by two servers: refused (RFC 9112 6.1). */
         if (length != NULL || c->head.minor_version == 0 || strcasecmp(te, "chunked") != 0) {
-            S_refuse(c, QB_E_HTTP_MALFORMED,
-                     "only Transfer-Encoding: chunked is accepted, "
-                     "without Content-Length");
+            S_refuse_head(c, QB_E_HTTP_MALFORMED,
+                          "only Transfer-Encoding: chunked is accepted, "
+                          "without Content-Length");
             return;
         }
         c->chunked = true;
     } else if (length != NULL && !http_wire_parse_length(length, &c->body_left)) {
-        S_refuse(c, QB_E_HTTP_MALFORMED, "Content-Length is not a number");
+        S_refuse_head(c, QB_E_HTTP_MALFORMED, "Content-Length is not a number");
         return;
     }
     if (c->head.minor_version == 1 && host_count == 0) {
-        S_refuse(c, QB_E_HTTP_MALFORMED, "an HTTP/1.1 request needs a Host header");
+        S_refuse_head(c, QB_E_HTTP_MALFORMED, "an HTTP/1.1 request needs a Host header");
         return;
     }
     const char *connection = http_wire_header(&c->head, "Connection");

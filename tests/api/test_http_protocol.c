@@ -1131,6 +1131,19 @@ TEST(a_path_cannot_forge_fields_of_its_log_line)
     if (!S_log_wait(wanted, log, sizeof log))
         TEST_FAIL_("no line with %s in %s", wanted, S_daemon.log_path);
     ASSERT(strstr(log, "\xe2\x80\xae") == NULL);
+
+    /* A head that parsed and is refused for how it frames the request (two Host lines) is
+     * logged with its method and path, for the operator who looks for who sent it. */
+    struct S_conn c;
+    struct S_reply r;
+    ASSERT(S_open(&c));
+    ASSERT(S_send_text(&c, "GET /v1/me/two-hosts HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"));
+    S_MUST_REPLY(&c, false, &r);
+    S_close(&c);
+    ASSERT_EQ_INT(r.status, 400);
+    wanted = "method=GET path=/v1/me/two-hosts status=400 ";
+    if (!S_log_wait(wanted, log, sizeof log))
+        TEST_FAIL_("no line with %s in %s", wanted, S_daemon.log_path);
 }
 
 int main(void)
