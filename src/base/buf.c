@@ -4,7 +4,8 @@
  * Capacity doubles (amortised O(1) appends) but is clamped to size_max + 1,
  * so a buffer never holds more memory than its cap allows. Every failing call
  * leaves the buffer exactly as it was: the size check comes before any
- * allocation, and realloc keeps the old block on failure.
+ * allocation, and realloc keeps the old block on failure. A secret one's
+ * blocks are wiped before they are freed.
  */
 #include "base/buf.h"
 
@@ -23,13 +24,24 @@ void buf_init(struct buf *buf, size_t size_max)
     buf->size = 0;
     buf->capacity = 0;
     buf->size_max = size_max;
+    buf->secret = false;
+}
+
+void buf_init_secret(struct buf *buf, size_t size_max)
+{
+    buf_init(buf, size_max);
+    buf->secret = true;
 }
 
 void buf_release(struct buf *buf)
 {
     QB_ASSERT(buf != NULL);
+    bool secret = buf->secret;
+    if (secret && buf->data != NULL)
+        explicit_bzero(buf->data, buf->capacity);
     free(buf->data);
     buf_init(buf, buf->size_max);
+    buf->secret = secret;
 }
 
 void buf_reset(struct buf *buf)
@@ -55,9 +67,20 @@ enum qb_error buf_reserve(struct buf *buf, size_t extra)
         capacity = buf->size_max + 1; /* needed <= size_max + 1, checked above */
     if (capacity < needed)
         capacity = needed;
-    char *data = realloc(buf->data, capacity);
-    if (data == NULL)
-        return QB_E_INTERNAL;
+    char *data;
+    if (buf->secret && buf->data != NULL) {
+        /* Not realloc, which may leave the old block's bytes behind. */
+        data = malloc(capacity);
+        if (data == NULL)
+            return QB_E_INTERNAL;
+        memcpy(data, buf->data, buf->size + 1);
+        explicit_bzero(buf->data, buf->capacity);
+        free(buf->data);
+    } else {
+        data = realloc(buf->data, capacity);
+        if (data == NULL)
+            return QB_E_INTERNAL;
+    }
     if (buf->data == NULL)
         data[0] = '\0';
     buf->data = data;

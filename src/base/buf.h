@@ -13,6 +13,7 @@
 #ifndef QB_BASE_BUF_H
 #define QB_BASE_BUF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,9 +25,14 @@ struct buf {
     size_t size;     /* bytes used, excluding the trailing NUL */
     size_t capacity; /* bytes allocated */
     size_t size_max; /* the cap: size never exceeds it */
+    bool secret;     /* buf_init_secret: its memory wiped before it is given back */
 };
 
 void buf_init(struct buf *buf, size_t size_max);
+/* The same for a buffer that may hold secrets (a request's body, an answer
+ * with a token): every block it gives back, as it grows and at release,
+ * is wiped first, so that no copy is left behind in freed memory. */
+void buf_init_secret(struct buf *buf, size_t size_max);
 void buf_release(struct buf *buf);
 /* Forgets the contents but keeps the memory. */
 void buf_reset(struct buf *buf);

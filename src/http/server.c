@@ -119,7 +119,9 @@ void http_reply_json(struct http_request *req, int status, const json_t *body)
         http_reply_error(req, QB_E_INTERNAL);
         return;
     }
-    http_reply_raw(req, status, "application/json; charset=utf-8", text, strlen(text));
+    size_t size = strlen(text);
+    http_reply_raw(req, status, "application/json; charset=utf-8", text, size);
+    crypto_wipe(text, size); /* a token, a device key */
     free(text);
 }
 
@@ -285,8 +287,10 @@ struct http_request *http_request_new(struct http_server *server, struct http_co
     req->started_ns = clock_monotonic_ns();
     req->route_index = server->route_count;
     id_new(rand_system(), "req", req->id, sizeof req->id);
-    buf_init(&req->body, server->body_size_max);
-    buf_init(&req->reply, HTTP_REPLY_SIZE_MAX);
+    /* Bodies carry passwords, payment passwords and card numbers, answers
+     * tokens and device keys: wiped before their memory goes back. */
+    buf_init_secret(&req->body, server->body_size_max);
+    buf_init_secret(&req->reply, HTTP_REPLY_SIZE_MAX);
     atomic_fetch_add(&server->requests_in_flight, 1);
     return req;
 }
@@ -368,10 +372,6 @@ bool http_request_is_root(const struct http_request *req)
 void http_request_free(struct http_request *req)
 {
     atomic_fetch_sub(&req->server->requests_in_flight, 1);
-    /* Bodies carry passwords, payment passwords and card numbers: wiped
-     * before the memory goes back to the allocator. */
-    if (req->body.data != NULL)
-        crypto_wipe(req->body.data, req->body.capacity);
     buf_release(&req->body);
     json_decref(req->body_json);
     buf_release(&req->reply);

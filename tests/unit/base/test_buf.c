@@ -212,6 +212,40 @@ TEST(reserve_makes_room_appends_then_use)
     buf_release(&b);
 }
 
+TEST(a_secret_buffer_keeps_its_bytes_as_it_grows_and_stays_secret)
+{
+    // A secret buffer grows by copying into a new block (the old one wiped and freed, which no
+    // test can read back): every byte, NULs included, and the terminator survive each growth;
+    // released, it is empty and still secret, and used again grows the same way.
+    struct buf b;
+    buf_init_secret(&b, 1 << 20);
+    ASSERT(b.secret);
+    unsigned char expect[5000];
+    for (size_t i = 0; i < sizeof expect; i++)
+        expect[i] = (unsigned char)(i * 7 % 251);
+    size_t capacity = 0;
+    int grown = 0;
+    for (size_t i = 0; i < sizeof expect; i += 50) {
+        ASSERT_EQ_INT(buf_append(&b, expect + i, 50), QB_OK);
+        grown += b.capacity != capacity;
+        capacity = b.capacity;
+        ASSERT_EQ_INT(b.size, i + 50);
+        ASSERT(memcmp(b.data, expect, i + 50) == 0);
+        ASSERT_EQ_INT(b.data[b.size], '\0');
+    }
+    ASSERT(grown >= 5);
+    buf_release(&b);
+    ASSERT(b.data == NULL && b.size == 0 && b.capacity == 0 && b.secret);
+    ASSERT_EQ_INT(buf_append_str(&b, "again"), QB_OK);
+    ASSERT_EQ_INT(buf_printf(&b, " and %0300d", 7), QB_OK);
+    ASSERT_EQ_INT(b.size, 5 + 5 + 300);
+    ASSERT(strncmp(b.data, "again and 000", 13) == 0 && b.data[b.size - 1] == '7');
+    buf_release(&b);
+    buf_init(&b, 16);
+    ASSERT(!b.secret);
+    buf_release(&b);
+}
+
 TEST(release_reinitialises)
 {
     // A released buffer is empty, owns nothing and keeps its cap, so it can
@@ -242,6 +276,7 @@ int main(void)
     RUN(little_endian_integers);
     RUN(reset_keeps_memory);
     RUN(reserve_makes_room_appends_then_use);
+    RUN(a_secret_buffer_keeps_its_bytes_as_it_grows_and_stays_secret);
     RUN(release_reinitialises);
     return test_summary();
 }
