@@ -1125,6 +1125,10 @@ void http_handle_admin_audit_list(struct http_request *req)
     const char *from = http_request_query(req, "from");
     const char *to = http_request_query(req, "to");
     /* An empty filter is no filter, as the other lists take it. */
+    if (from != NULL && from[0] == '\0')
+        from = NULL;
+    if (to != NULL && to[0] == '\0')
+        to = NULL;
     f->by = by != NULL && by[0] != '\0' ? by : NULL;
     f->action = action != NULL && action[0] != '\0' ? action : NULL;
     f->target = target != NULL && target[0] != '\0' ? target : NULL;

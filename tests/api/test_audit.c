@@ -152,6 +152,10 @@ TEST(the_trail_filters_by_operator_action_and_time)
     items = S_audit("from=2000-01-01&limit=1");
     ASSERT_EQ_INT((long long)json_array_size(items), 1);
     json_decref(items);
+    /* An empty filter is none, the times' too. */
+    items = S_audit("by=admin:alice&from=&to=&action=");
+    ASSERT_EQ_INT((long long)json_array_size(items), 2);
+    json_decref(items);
 
     const char *bad[] = {"by=alice",     "by=admin:Alice", "action=user-freeze",
                          "target=u%20x", "from=yesterday", "from=2030-01-02&to=2030-01-01",
