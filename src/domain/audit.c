@@ -130,7 +130,10 @@ static enum qb_error S_record(struct ledger_txn *txn, struct ledger_cmd *cmd)
     enum qb_error outcome = *a->outcome;
     struct domain_audit_row row = {
         .at_ms = ledger_txn_now_ms(txn),
-        .changed = outcome == QB_OK && (a->changed == NULL || *a->changed),
+        /* What the command says it changed, a refusal of part of it too
+         * (a payment recorded paid whose return could not be posted);
+         * without a say, whether it did what was asked. */
+        .changed = a->changed != NULL ? *a->changed : outcome == QB_OK,
     };
     memcpy(row.by, a->by, sizeof row.by);
     memcpy(row.action, a->action, sizeof row.action);

@@ -15,7 +15,9 @@
  * its work, the ledger calls the record function (ledger_cmd.record),
  * which reads them and writes the row. A refusal the command answered
  * itself (outcome not QB_OK: no such user, already frozen) is recorded
- * too, changed false: it costs one insert in a transaction already open,
+ * too, changed as the command says (false but for a refusal of part of
+ * what was asked after another part was done): it costs one insert in a
+ * transaction already open,
  * and an auditor asks who tried what as well as who did it. A command
  * whose run failed (its writes rolled back) leaves none; nor does a
  * request refused before it reached the ledger (malformed, not allowed):
@@ -74,7 +76,8 @@ struct domain_audit {
     char reason[DOMAIN_AUDIT_REASON_SIZE_MAX];
     char request_id[DOMAIN_AUDIT_REQUEST_ID_SIZE_MAX];
     const enum qb_error *outcome; /* read once run kept its work */
-    const bool *changed;          /* NULL: it changed something exactly when outcome is QB_OK */
+    const bool *changed;          /* read with outcome, whatever it is; NULL: it changed
+                                   * something exactly when outcome is QB_OK */
 };
 
 /* Whether text is a target the trail takes: 1 to 47 of a-z A-Z 0-9 . _ -

@@ -464,6 +464,22 @@ TEST(a_reseal_seals_the_trail_as_it_stands_and_says_so)
     ASSERT_EQ_INT(check(key, &rows, problem, sizeof problem), QB_OK);
 }
 
+TEST(a_refusal_after_part_of_it_was_done_says_it_changed)
+{
+    /* An operator's query that records a payment paid, though the return the bank also
+     * reported could not be posted, is refused ACCOUNT_FROZEN and changed all the same. */
+    ASSERT_EQ_INT(op_exec("z1", QB_OK, QB_E_ACCOUNT_FROZEN, true, true, "admin", "p_z1"), QB_OK);
+    ASSERT_EQ_INT(op_exec("z2", QB_OK, QB_E_ACCOUNT_FROZEN, false, true, "admin", "p_z2"), QB_OK);
+    struct domain_audit_filter all = {0};
+    struct domain_audit_row rows[2];
+    ASSERT_EQ_INT(list(&all, 0, rows, 2), 2);
+    ASSERT_EQ_STR(rows[0].target, "p_z2");
+    ASSERT(!rows[0].changed);
+    ASSERT_EQ_STR(rows[1].target, "p_z1");
+    ASSERT_EQ_STR(rows[1].result, "ACCOUNT_FROZEN");
+    ASSERT(rows[1].changed);
+}
+
 int main(void)
 {
     if (!crypto_init())
@@ -485,6 +501,7 @@ int main(void)
     RUN(a_row_changed_removed_or_put_in_breaks_the_seals);
     RUN(a_trail_an_earlier_version_kept_is_sealed_at_its_first_start);
     RUN(a_reseal_seals_the_trail_as_it_stands_and_says_so);
+    RUN(a_refusal_after_part_of_it_was_done_says_it_changed);
     stop();
     test_rmtree(dir);
     return test_summary();
