@@ -31,7 +31,8 @@
  * Records expire (ledger_options.idempotency_retention_ms): the ledger
  * deletes their rows oldest first and raises the index's floor, below which
  * no lookup answers. Their slots stay, so probe runs stay whole, until the
- * index is next rebuilt: when it is 70 % full, expired slots included, it
+ * index is next rebuilt: when its table is 70 % full, expired slots
+ * included (the old table's slots not moved yet are not its), it
  * moves what is still live into a new table sized for it (35 % full, and
  * no smaller than a sixteenth of the table before, so that the move, at
  * most IDEM_MOVE_SLOTS slots of the old table a put, ends before the new
@@ -94,6 +95,7 @@ static void idem_move(struct ledger_idem_index *ix, size_t count)
             continue;
         if (s->seq >= ix->floor) {
             idem_insert(ix->slots, ix->capacity, s->fingerprint, s->seq);
+            ix->used++;
             continue;
         }
         QB_ASSERT(ix->expired > 0 && ix->count > 0);
@@ -111,7 +113,10 @@ void ledger_idem_index_put(struct ledger_idem_index *ix, int64_t fingerprint, in
 {
     QB_ASSERT(seq >= ix->floor && seq > 0);
     idem_move(ix, IDEM_MOVE_SLOTS);
-    if ((ix->count + 1) * 10 > ix->capacity * 7) {
+    /* The new table's own fill: records not moved yet, many of them
+     * expired, are not in it (and a rebuild among many expired records
+     * makes a table smaller than they are). */
+    if ((ix->used + 1) * 10 > ix->capacity * 7) {
         /* Never reached while moving (see the top of this file); if it
          * were, the move finishes first, all at once. */
         idem_move(ix, SIZE_MAX);
@@ -127,8 +132,10 @@ void ledger_idem_index_put(struct ledger_idem_index *ix, int64_t fingerprint, in
         ix->moved_to = 0;
         ix->slots = slots;
         ix->capacity = capacity;
+        ix->used = 0;
     }
     idem_insert(ix->slots, ix->capacity, fingerprint, seq);
+    ix->used++;
     ix->count++;
 }
 

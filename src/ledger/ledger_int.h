@@ -90,6 +90,7 @@ struct ledger_idem_index {
     struct ledger_idem_slot *slots;
     size_t capacity; /* a power of two, or 0 */
     size_t count;    /* records in both tables, expired ones included */
+    size_t used;     /* slots of this table taken (by expired records too): its fill */
     /* While it is rebuilt: the table before, whose slots below moved_to
      * are in slots already; the rest move a few with each put (idem.c). */
     struct ledger_idem_slot *old_slots;

@@ -192,6 +192,49 @@ TEST(expired_records_are_forgotten_and_the_index_stops_growing)
     ledger_idem_index_clear(&ix);
 }
 
+TEST(a_rebuild_among_expired_records_still_moves_a_few_slots_a_put)
+{
+    // A steady flow whose records expire as new ones come: each rebuild makes a table sized for
+    // the live records, no larger than the one before, while the records not moved yet
+    // (expired ones among them) are many. Those must not count towards the new table's fill,
+    // or the very next put would move the whole old table at once (the stall the gradual move
+    // is for) and rebuild again. Every put moves at most 64 old slots, an old table ends only
+    // once moved through, and every live record is found throughout.
+    struct ledger_idem_index ix = {0};
+    /* A burst grows the table to 2^20 slots; then records expire a week on, at a rate that
+     * keeps far fewer live: the rebuilds shrink it. */
+    int64_t seq = 0;
+    while (seq < 700000) {
+        seq++;
+        ledger_idem_index_put(&ix, key_fingerprint(seq), seq);
+    }
+    ASSERT_EQ_INT(ix.capacity, (size_t)1 << 20);
+    const int64_t live_max = 100000;
+    ledger_idem_index_expire(&ix, seq - live_max + 1, (size_t)(seq - live_max));
+    int rebuilds = 0;
+    while (seq < 1500000) {
+        const struct ledger_idem_slot *old = ix.old_slots;
+        size_t old_capacity = ix.old_capacity, moved_to = ix.moved_to;
+        seq++;
+        ledger_idem_index_put(&ix, key_fingerprint(seq), seq);
+        if (old == NULL && ix.old_slots != NULL)
+            rebuilds++;
+        if (old != NULL && ix.old_slots == old && ix.moved_to - moved_to > 64)
+            TEST_FAIL_("put %lld moved %zu old slots", (long long)seq, ix.moved_to - moved_to);
+        if (old != NULL && ix.old_slots != old && moved_to + 64 < old_capacity)
+            TEST_FAIL_("put %lld ended an old table at slot %zu of %zu: moved all at once",
+                       (long long)seq, moved_to, old_capacity);
+        if (seq % 1000 == 0)
+            ledger_idem_index_expire(&ix, seq - live_max + 1, 1000);
+    }
+    ASSERT(rebuilds >= 2);
+    ASSERT(ix.capacity < ((size_t)1 << 20));
+    for (int64_t s = seq - live_max + 1; s <= seq; s++)
+        ASSERT(found_alone(&ix, s));
+    ASSERT(!found_alone(&ix, seq - live_max));
+    ledger_idem_index_clear(&ix);
+}
+
 TEST(fingerprint_is_the_documented_one)
 {
     // The fingerprint is stored: it must stay the first 8 bytes of SHA-256(principal NUL key),
@@ -207,6 +250,7 @@ int main(void)
     RUN(growth_moves_a_few_records_a_put_and_loses_none_meanwhile);
     RUN(shared_fingerprints_answer_every_record);
     RUN(expired_records_are_forgotten_and_the_index_stops_growing);
+    RUN(a_rebuild_among_expired_records_still_moves_a_few_slots_a_put);
     RUN(fingerprint_is_the_documented_one);
     return test_summary();
 }
