@@ -3142,6 +3142,13 @@ enum qb_error ledger_open(struct store *writer, const struct ledger_options *opt
         log_event(LOG_ERROR, "ledger.open_failed", "error=\"%s\"", store_last_error(writer));
         err = QB_E_STORAGE;
     }
+    /* What it read may be a commit the process before never synced (it
+     * died between the two, the WAL's tail still in the page cache): made
+     * durable before anything is told of it. */
+    if (err == QB_OK && store_sync(writer) != QB_OK) {
+        log_event(LOG_ERROR, "ledger.open_failed", "error=\"%s\"", store_last_error(writer));
+        err = QB_E_STORAGE;
+    }
     if (err != QB_OK) {
         ledger_free(ledger);
         return err;

@@ -29,6 +29,7 @@ struct faulty {
     _Atomic int fail_commits;    /* the next N commits fail (after rolling back) */
     _Atomic int fail_begins;     /* the next N begins fail */
     _Atomic int fail_savepoints; /* the next N savepoints fail */
+    _Atomic int fail_syncs;      /* the next N syncs fail */
     _Atomic uint64_t commits;    /* commits that returned QB_OK */
     _Atomic uint64_t synced;     /* commits the last returned sync covered */
     _Atomic int sync_hold_ms;    /* each sync waits this long first */
@@ -76,6 +77,8 @@ static enum qb_error f_defer_sync(struct store *s, bool defer)
 static enum qb_error f_sync(struct store *s)
 {
     struct faulty *f = faulty_of(s);
+    if (take(&f->fail_syncs))
+        return QB_E_STORAGE;
     uint64_t covered = atomic_load(&f->commits);
     int hold_ms = atomic_load(&f->sync_hold_ms);
     if (hold_ms > 0)
@@ -414,6 +417,31 @@ TEST(restart_after_failures_sees_only_what_was_acknowledged)
     test_rmtree(w.dir);
 }
 
+TEST(an_open_makes_what_it_read_durable_first)
+{
+    /* A process that died between a commit and its sync leaves the WAL's tail in the page
+     * cache: the next open reads it, and must not hand it on (to readers, to a head written
+     * outside the database) as durable before a sync has made it so. An open whose sync fails
+     * opens nothing. */
+    struct world w;
+    world_new(&w);
+    ASSERT_EQ_INT(run_op(w.ledger, 2, NULL, w.alice, w.bob, 10, NULL), QB_OK);
+    world_close(&w);
+    char err[256];
+    ASSERT_EQ_INT(store_open(w.db, STORE_MODE_WRITE, &w.inner, err, sizeof err), QB_OK);
+    w.store = faulty_wrap(w.inner);
+    store_horizon_init(&w.horizon);
+    struct ledger_options options = {.horizon = &w.horizon};
+    atomic_store(&w.store->fail_syncs, 1);
+    ASSERT_EQ_INT(ledger_open(&w.store->base, &options, &w.ledger), QB_E_STORAGE);
+    ASSERT_EQ_INT(atomic_load(&w.store->fail_syncs), 0);
+    ASSERT_EQ_INT(ledger_open(&w.store->base, &options, &w.ledger), QB_OK);
+    ASSERT_EQ_INT(balance(&w, w.bob), 10);
+    world_close(&w);
+    verify_ok(&w);
+    test_rmtree(w.dir);
+}
+
 static void watched_done(struct ledger_cmd *cmd)
 {
     struct op *op = (struct op *)cmd;
@@ -572,6 +600,7 @@ int main(void)
     RUN(failed_begin_fails_the_batch_then_recovers);
     RUN(failed_savepoint_fails_the_batch_not_just_the_command);
     RUN(restart_after_failures_sees_only_what_was_acknowledged);
+    RUN(an_open_makes_what_it_read_durable_first);
     RUN(commands_complete_only_once_a_sync_covers_their_batch);
     RUN(a_failed_commit_does_not_hold_readers_for_the_reload);
     return test_summary();
