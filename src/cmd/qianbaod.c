@@ -1395,6 +1395,13 @@ static bool S_head_check(const struct daemon_paths *paths, struct store *s, char
     return rc == QB_OK;
 }
 
+/* S_head_check for the running daemon's ledger check
+ * (http_server_options.head_check). */
+static bool S_head_check_live(const void *paths, struct store *reader, char *why, size_t why_size)
+{
+    return S_head_check(paths, reader, why, why_size);
+}
+
 static bool S_head_check_at_start(const struct daemon_paths *paths, struct store *writer)
 {
     char why[4 * CONFIG_PATH_SIZE_MAX + 512];
@@ -1984,6 +1991,8 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         .version = QIANBAOD_VERSION,
         .password_threads = (int)cfg->password_threads,
         .v3_nonce_slots = S_nonce_slots(cfg->v3_signed_per_s),
+        .head_check = S_head_check_live,
+        .head_check_arg = paths,
     };
     rc = http_server_start(&http_options, &server, err, sizeof err);
     if (rc != QB_OK) {

@@ -270,6 +270,8 @@ struct http_server {
     pthread_t touch_thread;
     struct merchant_nonces *nonces; /* of /v3 requests, shared by every thread */
     struct http_verification verification;
+    bool (*head_check)(const void *arg, struct store *reader, char *why, size_t why_size);
+    const void *head_check_arg;
 
     /* Offload threads (http_request_offload) and password threads
      * (http_request_offload_password). Stopped before the ledger is

@@ -1346,6 +1346,8 @@ enum qb_error http_server_start(const struct http_server_options *options, struc
     server->route_count = options->route_count;
     server->body_size_max = options->body_size_max;
     server->pool = options->pool;
+    server->head_check = options->head_check;
+    server->head_check_arg = options->head_check_arg;
     server->env = options->env;
     server->ledger = options->ledger;
     server->started_ns = clock_monotonic_ns();

@@ -182,6 +182,14 @@ struct http_server_options {
     size_t v3_nonce_slots; /* /v3 nonces remembered per generation (a power of two, >= 16):
                             * 3/4 of it per ten minutes, for all merchants; 0: 2^21 (about
                             * 2,600 signed requests a second) */
+    /* Optional, for the ledger check (POST /admin/ledger/verification): holds
+     * the database, through reader, against what this data directory's
+     * daemon made durable, kept outside it (its chain-head: the journal's
+     * head, the audit trail's newest seal). False, with why (empty when
+     * it could not be read), when the database is not that one: rows cut
+     * off, seals removed. NULL: none. */
+    bool (*head_check)(const void *arg, struct store *reader, char *why, size_t why_size);
+    const void *head_check_arg;
 };
 
 /* Binds and starts serving. QB_E_PARAM for a bad listen address or option,

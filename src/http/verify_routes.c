@@ -94,11 +94,24 @@ static void *S_run(void *arg)
     struct store *reader = NULL;
     enum qb_error rc = store_pool_open_extra(server->pool, &reader, err, sizeof err);
     if (rc == QB_OK) {
+        /* First the database against what this daemon made durable, kept
+         * outside it: a trail whose seals were all removed passes its own
+         * check (an earlier version's, never sealed), not this one. Read
+         * before the books, so that the head it names is in what they
+         * read. */
+        char why[sizeof report.problem] = "";
+        if (server->head_check != NULL &&
+            !server->head_check(server->head_check_arg, reader, why, sizeof why)) {
+            rc = why[0] != '\0' ? QB_E_INTERNAL : QB_E_STORAGE;
+            snprintf(report.problem, sizeof report.problem, "%s",
+                     why[0] != '\0' ? why : "cannot read the data directory's chain-head");
+        }
         /* The books at the last midnight too: the day's close, to
          * reconcile with the bank's statement of the day. */
-        rc = wallet_verify(reader, server->env != NULL ? server->env->chain_key : NULL, false,
-                           domain_day_start_ms(clock_now_ms(clock_system())), &report, &counts,
-                           S_progress, v);
+        if (rc == QB_OK)
+            rc = wallet_verify(reader, server->env != NULL ? server->env->chain_key : NULL, false,
+                               domain_day_start_ms(clock_now_ms(clock_system())), &report, &counts,
+                               S_progress, v);
         store_pool_close_extra(server->pool, reader);
     } else {
         /* The reason cut to what fits after the prefix. */

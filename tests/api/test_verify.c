@@ -29,16 +29,16 @@ static struct test_daemon S_daemon;
 static struct client S_client;
 static char S_admin[API_TOKEN_SIZE_MAX];
 
-/* Starts a check and waits until it ends; its final state into *out. */
-static bool S_check(json_t **out)
+/* Starts a check on client's daemon and waits until it ends; its final state into *out. */
+static bool S_check_on(struct client *client, const char *admin, json_t **out)
 {
     struct client_response res;
-    long status = api_call(&S_client, "POST", "/admin/ledger/verification", S_admin, NULL, &res);
+    long status = api_call(client, "POST", "/admin/ledger/verification", admin, NULL, &res);
     client_response_release(&res);
     if (status != 202)
         return false;
     for (int waited = 0; waited < S_WAIT_MS; waited += 20) {
-        status = api_call(&S_client, "GET", "/admin/ledger/verification", S_admin, NULL, &res);
+        status = api_call(client, "GET", "/admin/ledger/verification", admin, NULL, &res);
         json_t *body = status == 200 ? api_json(&res) : NULL;
         client_response_release(&res);
         if (body == NULL)
@@ -52,6 +52,9 @@ static bool S_check(json_t **out)
     }
     return false;
 }
+
+/* The same on the suite's daemon. */
+static bool S_check(json_t **out) { return S_check_on(&S_client, S_admin, out); }
 
 static void S_line_copy(char *line, void *arg)
 {
@@ -738,6 +741,59 @@ TEST(the_operators_audit_trail_cut_or_altered_is_found)
     json_decref(body);
 }
 
+TEST(the_running_check_finds_a_trail_whose_seals_were_all_removed)
+{
+    // A trail none of whose rows is sealed passes the trail's own check, as one an earlier
+    // version kept before its first start with this one. Whoever can write the database could
+    // make a sealed one look so (remove every seal, then edit or delete rows at will): the
+    // running daemon's check also holds the database against the chain-head, whose newest seal
+    // the trail no longer has, and fails, naming the trail.
+    struct test_daemon d;
+    ASSERT(S_funded_and_stopped("audit-unsealed", &d));
+    char dir[TEST_DAEMON_PATH_SIZE_MAX], log_path[TEST_DAEMON_PATH_SIZE_MAX];
+    snprintf(dir, sizeof dir, "%s", d.data_dir);
+    snprintf(log_path, sizeof log_path, "%s/audit-unsealed-again.log", S_root);
+    ASSERT(test_daemon_start(&d, dir, log_path, NULL));
+    char admin[API_TOKEN_SIZE_MAX];
+    ASSERT(test_daemon_admin_token(&d, admin, sizeof admin));
+    struct client c;
+    client_init(&c, d.base_url);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&c, "GET", "/admin/users?limit=1", admin, NULL, &res), 200);
+    client_response_release(&res);
+    char db[TEST_DAEMON_PATH_SIZE_MAX + 32], head[TEST_DAEMON_PATH_SIZE_MAX + 32];
+    snprintf(db, sizeof db, "%s/qianbao.db", dir);
+    snprintf(head, sizeof head, "%s/chain-head", dir);
+    char rows[32] = "", want[64];
+    ASSERT(test_sqlite(db, false, "SELECT max(seq) FROM operator_actions", S_line_copy, rows));
+    snprintf(want, sizeof want, " audit=%s seal=", rows);
+    static char text[64 * 1024];
+    bool named = false;
+    for (int waited = 0; !named && waited < 5000; waited += 50) {
+        named = test_file_read(head, text, sizeof text) && strstr(text, want) != NULL;
+        if (!named)
+            usleep(50 * 1000);
+    }
+    ASSERT(named);
+    json_t *state = NULL;
+    ASSERT(S_check_on(&c, admin, &state));
+    ASSERT_EQ_STR(json_string_value(json_object_get(state, "status")), "ok");
+    json_decref(state);
+
+    ASSERT(test_sqlite(db, true, "UPDATE operator_actions SET mac = x''", NULL, NULL));
+    state = NULL;
+    bool checked = S_check_on(&c, admin, &state);
+    client_release(&c);
+    test_daemon_stop(&d);
+    ASSERT(checked);
+    ASSERT_EQ_STR(json_string_value(json_object_get(state, "status")), "failed");
+    const char *problem = json_string_value(json_object_get(state, "problem"));
+    if (problem == NULL || strstr(problem, "operators' audit trail") == NULL)
+        TEST_FAIL_("the check's problem does not name the audit trail: %s",
+                   problem != NULL ? problem : "(none)");
+    json_decref(state);
+}
+
 TEST(the_repair_refuses_a_journal_that_fails_its_own_checks)
 {
     // The main daemon's journal had an entry altered (above): the journal is the record, and the
@@ -774,6 +830,7 @@ int main(void)
     RUN(a_damaged_file_fails_the_offline_check_though_the_books_add_up);
     RUN(a_checkpoint_a_start_would_not_catch_up_fails_the_offline_check);
     RUN(the_repair_rebuilds_what_a_start_trusts_from_the_journal);
+    RUN(the_running_check_finds_a_trail_whose_seals_were_all_removed);
     RUN(the_repair_refuses_a_journal_that_fails_its_own_checks);
     RUN(an_older_copy_of_the_database_is_refused_until_it_is_meant);
     RUN(the_operators_audit_trail_cut_or_altered_is_found);
