@@ -773,7 +773,35 @@ struct S_admin_query {
     enum qb_error err;               /* before the command: the read's, the bank's */
     const char *refused;             /* err's message, or NULL */
     char reason[S_REASON_SIZE_MAX];
+    struct domain_audit *audit; /* the finish command's record */
+    struct ledger_cmd refusal;  /* the record alone of a refusal before the command */
 };
+
+static enum qb_error S_nothing_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    (void)txn;
+    (void)cmd;
+    return QB_OK;
+}
+
+/* A refusal of q before its command ran, on the trail as the command's
+ * own would be (who tried what): no such payment, one of another kind or
+ * not at the bank yet, a bank that did not answer. Not written when it
+ * cannot be; the refusal is answered all the same. */
+static void S_admin_query_refusal_record(struct http_request *req, struct S_admin_query *q)
+{
+    ledger_cmd_init(&q->refusal, S_nothing_run, NULL);
+    q->finish.outcome = q->err;
+    q->finish.changed = false;
+    domain_audit_attach(q->audit, &q->refusal);
+    enum qb_error err = http_request_execute(req, &q->refusal);
+    if (err == QB_OK)
+        err = q->refusal.result;
+    if (err != QB_OK)
+        log_event(LOG_ERROR, "admin.payment_query_unrecorded", "payment_id=%s error=%s",
+                  q->finish.payment_id, error_name(err));
+    ledger_cmd_release(&q->refusal);
+}
 
 static void S_admin_query_run(struct http_request *req, struct ledger_cmd *cmd)
 {
@@ -789,11 +817,14 @@ static void S_admin_query_run(struct http_request *req, struct ledger_cmd *cmd)
     }
     q->err = wallet_payment_get(reader, q->finish.payment_id, NULL, &p);
     store_pool_release(pool, reader);
+    if (q->err == QB_E_NOT_FOUND)
+        S_admin_query_refusal_record(req, q);
     if (q->err != QB_OK)
         return;
     if (p.kind != WALLET_TOPUP && p.kind != WALLET_WITHDRAWAL) {
         q->err = QB_E_CONFLICT;
         q->refused = "only a top-up or a withdrawal is at a bank";
+        S_admin_query_refusal_record(req, q);
         return;
     }
     /* As the worker's first query (topup.h): a payment the bank has not
@@ -805,6 +836,7 @@ static void S_admin_query_run(struct http_request *req, struct ledger_cmd *cmd)
         q->err = QB_E_CONFLICT;
         q->refused = "the payment may still be on its way to the bank: ask from 6 s after it "
                      "was made (the worker asks then too)";
+        S_admin_query_refusal_record(req, q);
         return;
     }
     struct wallet_bank_answer answer;
@@ -812,6 +844,7 @@ static void S_admin_query_run(struct http_request *req, struct ledger_cmd *cmd)
     if (!answer.answered) {
         q->err = QB_E_BANK_UNAVAILABLE;
         q->refused = "the bank did not answer: nothing changed, ask again";
+        S_admin_query_refusal_record(req, q);
         return;
     }
     q->finish.answer = answer;
@@ -900,6 +933,7 @@ void http_handle_admin_payments_query(struct http_request *req)
     if (audit == NULL)
         return;
     memcpy(audit->reason, reason, sizeof audit->reason);
+    q->audit = audit;
     http_request_offload_first(req, &q->hold, S_admin_query_run, S_admin_query_answer);
 }
 

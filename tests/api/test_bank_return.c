@@ -291,6 +291,23 @@ TEST(only_an_operator_asks_and_only_about_a_bank_payment)
     ASSERT_EQ_INT(S_query_as(S_admin, transfer, NULL, &answer), 409);
     ASSERT_EQ_STR(json_string_value(json_object_get(answer, "code")), "CONFLICT");
     json_decref(answer);
+    /* Who tried what: each refusal the query gave itself is on the audit trail too, of an id
+     * of no payment (well formed) as of a transfer. */
+    ASSERT_EQ_INT(S_query_as(S_admin, "p_00000000000000000000000000", NULL, &answer), 404);
+    json_decref(answer);
+    const char *refused[][2] = {{"p_00000000000000000000000000", "NOT_FOUND"},
+                                {transfer, "CONFLICT"}};
+    for (size_t i = 0; i < 2; i++) {
+        char path[160];
+        snprintf(path, sizeof path, "/admin/audit?action=payment_query&target=%s", refused[i][0]);
+        json_t *trail = th_get_json(&S_client, path, S_admin);
+        json_t *rows = json_object_get(trail, "items");
+        ASSERT_EQ_INT(json_array_size(rows), 1);
+        ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(rows, 0), "result")),
+                      refused[i][1]);
+        ASSERT(json_is_false(json_object_get(json_array_get(rows, 0), "changed")));
+        json_decref(trail);
+    }
 
     json_t *items;
     json_t *page = th_bills(&S_client, &u, "?type=topup", &items);
