@@ -87,8 +87,30 @@ void http_handle_transfers_create(struct http_request *req)
     struct qr_payload code;
     enum wallet_arrival arrival = WALLET_ARRIVAL_INSTANT;
 
+    /* The body's shape first, then the currency, the code, the amount: the
+     * order docs/api.md gives, none of it kept under the key. */
     if ((to == NULL) == (payload == NULL)) {
         http_reply_error_message(req, QB_E_PARAM, "give one of to and payload");
+        goto out;
+    }
+    /* Shapes only: whether the payee exists is the command's to say. A
+     * number may come as people write it: "+86 139-0000-0002". */
+    char phone[SMS_PHONE_SIZE_MAX];
+    if (to != NULL && sms_phone_normalize(to, phone)) {
+        to = phone;
+    } else if (to != NULL && !id_is_valid(to, strlen(to), "u")) {
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "to must be a mobile number or a user id (u_...)");
+        goto out;
+    }
+    if (payment_password != NULL && !http_payment_password_check(req, payment_password))
+        goto out;
+    if (arrival_name != NULL && !wallet_arrival_parse(arrival_name, &arrival)) {
+        http_reply_error_message(req, QB_E_PARAM, "arrival must be \"instant\", \"2h\" or \"24h\"");
+        goto out;
+    }
+    if (amount_member == NULL && payload == NULL) {
+        http_reply_error_message(req, QB_E_PARAM, "field \"amount\" is required");
         goto out;
     }
     const struct currency *currency = NULL;
@@ -109,36 +131,19 @@ void http_handle_transfers_create(struct http_request *req)
             }
             amount = (json_int_t)code.amount_minor;
             currency = code.currency;
+        } else if (amount_member == NULL) {
+            http_reply_error_message(req, QB_E_PARAM, "field \"amount\" is required");
+            goto out;
         }
         if (memo == NULL && code.memo[0] != '\0')
             memo = code.memo;
         to = code.payee;
     }
-    if (amount_member == NULL && (payload == NULL || !code.has_amount)) {
-        http_reply_error_message(req, QB_E_PARAM, "field \"amount\" is required");
-        goto out;
-    }
-    /* After the code's own refusals, in the order docs/api.md lists them:
-     * a code that fixes 12.34 answers a 0 with QR_AMOUNT_MISMATCH. */
+    /* After the code's own refusals: a code that fixes 12.34 answers a 0
+     * with QR_AMOUNT_MISMATCH. */
     if (amount <= 0) {
         http_reply_error_message(req, QB_E_BAD_AMOUNT,
                                  "amount must be a positive integer of minor units (fen)");
-        goto out;
-    }
-    /* Shapes only: whether the payee exists is the command's to say. A
-     * number may come as people write it: "+86 139-0000-0002". */
-    char phone[SMS_PHONE_SIZE_MAX];
-    if (sms_phone_normalize(to, phone)) {
-        to = phone;
-    } else if (!id_is_valid(to, strlen(to), "u")) {
-        http_reply_error_message(req, QB_E_PARAM,
-                                 "to must be a mobile number or a user id (u_...)");
-        goto out;
-    }
-    if (payment_password != NULL && !http_payment_password_check(req, payment_password))
-        goto out;
-    if (arrival_name != NULL && !wallet_arrival_parse(arrival_name, &arrival)) {
-        http_reply_error_message(req, QB_E_PARAM, "arrival must be \"instant\", \"2h\" or \"24h\"");
         goto out;
     }
     if (env == NULL) {

@@ -131,6 +131,20 @@ TEST(bad_bodies_and_keys_are_refused_before_anything)
              TH_PAY_PASSWORD);
     EXPECT_TRANSFER(a.token, "k1", memo_body, 400, "PARAM_ERROR");
 
+    /* Several things wrong at once: the first in the order docs/api.md gives answers, the
+     * body's shape before the currency, the currency before the amount. */
+    EXPECT_TRANSFER(a.token, "k1", "{\"to\":\"12345\",\"amount\":0}", 400, "PARAM_ERROR");
+    EXPECT_TRANSFER(a.token, "k1",
+                    "{\"to\":\"13800000000\",\"amount\":0,\"payment_password\":\"12\"}", 400,
+                    "PARAM_ERROR");
+    EXPECT_TRANSFER(a.token, "k1", "{\"to\":\"13800000000\",\"amount\":0,\"arrival\":\"1h\"}", 400,
+                    "PARAM_ERROR");
+    EXPECT_TRANSFER(a.token, "k1", "{\"to\":\"13800000000\",\"amount\":0,\"currency\":\"XYZ\"}",
+                    400, "INVALID_CURRENCY");
+    EXPECT_TRANSFER(a.token, "k1",
+                    "{\"payload\":\"hello\",\"amount\":5,\"payment_password\":\"1\"}", 400,
+                    "PARAM_ERROR");
+
     /* "k1" was never stored: a valid request under it runs (and finds no money). */
     EXPECT_TRANSFER(a.token, "k1", body, 402, "INSUFFICIENT_BALANCE");
 }
