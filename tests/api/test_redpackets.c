@@ -155,6 +155,13 @@ TEST(bad_inputs_are_refused_and_move_nothing)
                 400, "PARAM_ERROR");
     EXPECT_SEND(a.token, "b1", "{\"type\":\"equal\",\"total_amount\":-300,\"count\":3" PW, 400,
                 "INVALID_AMOUNT");
+    /* Several things wrong at once: the order the table gives, shape, currency, amount. */
+    EXPECT_SEND(a.token, "b1",
+                "{\"type\":\"lucky\",\"total_amount\":0,\"count\":1,\"payment_password\":\"12\"}",
+                400, "PARAM_ERROR");
+    EXPECT_SEND(a.token, "b1",
+                "{\"type\":\"lucky\",\"total_amount\":0,\"count\":1,\"currency\":\"XYZ\"" PW, 400,
+                "INVALID_CURRENCY");
     /* An amount given as null is not given: the message says which one the type needs. */
     struct client_response null_amount;
     S_send_on(__LINE__, &S_client, a.token, "b1",
