@@ -563,8 +563,11 @@ static bool S_conn_send(struct http_conn *c)
 
 /* A refusal of what the connection sent that ends it: the reply, then a
  * half-close and a drain (closing with bytes unread would reset the
- * connection and could destroy the reply before the client reads it). */
-static void S_refuse(struct http_conn *c, enum qb_error err, const char *message)
+ * connection and could destroy the reply before the client reads it). A
+ * head that parsed (refused for how it frames or names its request) has
+ * the access line name its method and path. */
+static void S_refuse_as(struct http_conn *c, enum qb_error err, const char *message,
+                        bool head_parsed)
 {
     if (c->req == NULL) {
         c->req = http_request_new(c->worker->server, c);
@@ -572,9 +575,13 @@ static void S_refuse(struct http_conn *c, enum qb_error err, const char *message
             S_conn_close(c);
             return;
         }
-        c->head.header_count = 0; /* a head that failed to parse: none of it */
-        snprintf(c->req->method, sizeof c->req->method, "-");
-        snprintf(c->req->path, sizeof c->req->path, "-");
+        if (head_parsed) {
+            http_request_start(c->req, &c->head);
+        } else {
+            c->head.header_count = 0; /* a head that failed to parse: none of it */
+            snprintf(c->req->method, sizeof c->req->method, "-");
+            snprintf(c->req->path, sizeof c->req->path, "-");
+        }
     }
     c->keep_alive = false;
     c->linger = true;
@@ -589,19 +596,14 @@ static void S_refuse(struct http_conn *c, enum qb_error err, const char *message
     S_reply_start(c);
 }
 
-/* The same for a head that parsed but frames or names its request in a
- * way refused: the access line names its method and path. */
+static void S_refuse(struct http_conn *c, enum qb_error err, const char *message)
+{
+    S_refuse_as(c, err, message, false);
+}
+
 static void S_refuse_head(struct http_conn *c, enum qb_error err, const char *message)
 {
-    if (c->req == NULL) {
-        c->req = http_request_new(c->worker->server, c);
-        if (c->req == NULL) {
-            S_conn_close(c);
-            return;
-        }
-        http_request_start(c->req, &c->head);
-    }
-    S_refuse(c, err, message);
+    S_refuse_as(c, err, message, true);
 }
 
 /* A parked request whose client left (c->hup): takes its waiter back and
