@@ -559,11 +559,7 @@ static enum qb_error S_close_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
          * take a payer's money for a sale the till took as closed; an
          * order created later is made, as WeChat makes it: its payer can
          * only be one the merchant shows it to. */
-        char principal[MERCHANT_CODEPAY_PRINCIPAL_SIZE];
-        merchant_codepay_principal(c->mchid, principal);
-        bool kept;
-        err = domain_txn_answer_set_error(txn, principal, c->out_trade_no, QB_E_ORDER_CLOSED, NULL,
-                                          &kept);
+        err = merchant_txn_codepay_refuse(txn, c->mchid, c->out_trade_no, QB_E_ORDER_CLOSED);
         if (err != QB_OK)
             return err;
         c->outcome = QB_OK;

@@ -1020,6 +1020,15 @@ void merchant_codepay_principal(const char *mchid, char out[MERCHANT_CODEPAY_PRI
     QB_ASSERT(n > 0 && n < MERCHANT_CODEPAY_PRINCIPAL_SIZE);
 }
 
+enum qb_error merchant_txn_codepay_refuse(struct ledger_txn *txn, const char *mchid,
+                                          const char *out_trade_no, enum qb_error answer)
+{
+    char principal[MERCHANT_CODEPAY_PRINCIPAL_SIZE];
+    merchant_codepay_principal(mchid, principal);
+    bool kept;
+    return domain_txn_answer_set_error(txn, principal, out_trade_no, answer, NULL, &kept);
+}
+
 static enum qb_error S_reverse_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 {
     struct merchant_reverse_cmd *c = (struct merchant_reverse_cmd *)cmd;
@@ -1027,17 +1036,13 @@ static enum qb_error S_reverse_run(struct ledger_txn *txn, struct ledger_cmd *cm
     struct merchant_order *o = &c->order;
     c->outcome = QB_E_INTERNAL;
     int64_t now_ms = ledger_txn_now_ms(txn);
-    char principal[MERCHANT_CODEPAY_PRINCIPAL_SIZE];
-    merchant_codepay_principal(c->mchid, principal);
-    bool kept;
     enum qb_error err = merchant_txn_order_by_number(txn, c->mchid, c->out_trade_no, o);
     if (err == QB_E_ORDER_NOT_EXIST) {
         /* A till that timed out may reverse a sale whose codepay has not
          * arrived yet (still in a queue or a proxy): the number is closed
          * to it, so that it cannot take the money of a sale the cashier
          * took as cancelled. */
-        err = domain_txn_answer_set_error(txn, principal, c->out_trade_no, QB_E_ORDER_REVERSED,
-                                          NULL, &kept);
+        err = merchant_txn_codepay_refuse(txn, c->mchid, c->out_trade_no, QB_E_ORDER_REVERSED);
         if (err != QB_OK)
             return err;
         c->outcome = QB_E_ORDER_NOT_EXIST;
@@ -1098,8 +1103,7 @@ static enum qb_error S_reverse_run(struct ledger_txn *txn, struct ledger_cmd *cm
     }
     /* Also when it was REVOKED already: a reversal after the confirmation
      * time ran out leaves no retry answered USERPAYING either. */
-    err = domain_txn_answer_set_error(txn, principal, o->out_trade_no, QB_E_ORDER_REVERSED, NULL,
-                                      &kept);
+    err = merchant_txn_codepay_refuse(txn, c->mchid, o->out_trade_no, QB_E_ORDER_REVERSED);
     if (err != QB_OK)
         return err;
     c->outcome = QB_OK;

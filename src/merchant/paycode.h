@@ -159,6 +159,14 @@ void merchant_code_settings_set_cmd_init(struct merchant_code_settings_set_cmd *
 #define MERCHANT_CODEPAY_PRINCIPAL_SIZE (MERCHANT_MCHID_SIZE + 4)
 /* "mch:<mchid>": whose codepay requests the idempotency records keep. */
 void merchant_codepay_principal(const char *mchid, char out[MERCHANT_CODEPAY_PRINCIPAL_SIZE]);
+/* Inside a command: from now on a codepay of mchid under out_trade_no,
+ * whatever its body, is answered the refusal answer (a reversal's
+ * ORDERREVERSED, a close's ORDER_CLOSED), its first answer too, for the
+ * idempotency retention: the number is closed to a codepay still on its
+ * way. QB_E_STORAGE, QB_E_INTERNAL. */
+QB_MUST_USE enum qb_error merchant_txn_codepay_refuse(struct ledger_txn *txn, const char *mchid,
+                                                      const char *out_trade_no,
+                                                      enum qb_error answer);
 struct merchant_codepay_cmd {
     struct ledger_cmd cmd;
     const struct domain_env *env;
