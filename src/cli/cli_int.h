@@ -508,6 +508,10 @@ int cli_run_paycode(struct cli *cli, const struct cli_args *args);
  * the server took the revocation. CLI_EXIT_OK when the profile has no
  * device; else as cli_call, nothing changed. */
 int cli_paycode_forget(struct cli *cli, bool *revoked);
+/* Removes profile name's seed file, if any, without asking the server: the
+ * profile now holds another user (cli_profile_save), whose codes it must
+ * not show. False when it cannot be removed. */
+bool cli_paycode_seed_drop(const char *name);
 int cli_run_paycode_pending(struct cli *cli, const struct cli_args *args);
 int cli_run_paycode_confirm(struct cli *cli, const struct cli_args *args);
 int cli_run_paycode_limits(struct cli *cli, const struct cli_args *args);

@@ -44,20 +44,33 @@ struct S_seed_file {
     int last_counter;
 };
 
-/* The seed file's directory and path for the current profile. */
-static bool S_paths(const struct cli *cli, char *dir, size_t dir_size, char *path,
-                    size_t path_size)
+/* The seed file's directory and path for profile name. */
+static bool S_paths_of(const char *name, char *dir, size_t dir_size, char *path, size_t path_size)
 {
     char profile[S_PATH_SIZE_MAX];
-    if (!cli_profile_path(cli->profile, profile, sizeof profile))
+    if (!cli_profile_path(name, profile, sizeof profile))
         return false;
     char *slash = strrchr(profile, '/');
     if (slash == NULL)
         return false;
     *slash = '\0';
     int n = snprintf(dir, dir_size, "%s/paycode", profile);
-    int m = snprintf(path, path_size, "%s/paycode/%s", profile, cli->profile);
+    int m = snprintf(path, path_size, "%s/paycode/%s", profile, name);
     return n > 0 && (size_t)n < dir_size && m > 0 && (size_t)m < path_size;
+}
+
+/* The same for the current profile. */
+static bool S_paths(const struct cli *cli, char *dir, size_t dir_size, char *path, size_t path_size)
+{
+    return S_paths_of(cli->profile, dir, dir_size, path, path_size);
+}
+
+bool cli_paycode_seed_drop(const char *name)
+{
+    char dir[S_PATH_SIZE_MAX], path[S_PATH_SIZE_MAX];
+    if (!S_paths_of(name, dir, sizeof dir, path, sizeof path))
+        return false;
+    return unlink(path) == 0 || errno == ENOENT;
 }
 
 static bool S_hex_decode(const char *hex, uint8_t *out, size_t size)
@@ -268,7 +281,11 @@ int cli_run_paycode(struct cli *cli, const struct cli_args *args)
         long long seconds = strtoll(at, &end, 10);
         if (errno != 0 || end == at || *end != '\0' || seconds < 60 ||
             seconds > 253402300799LL)
-            return cli_usage_error(cli, "--at must be Unix seconds");
+            return cli_usage_error(cli, "--at must be Unix seconds, from 60 on");
+        /* A code of a later minute would be the last one shown: none of
+         * this profile's codes would be shown again until that minute. */
+        if ((int64_t)seconds * 1000 > now_ms + PAYCODE_STEP_MS)
+            return cli_usage_error(cli, "--at must not be ahead of this computer's clock");
         now_ms = (int64_t)seconds * 1000;
     }
     struct S_seed_file f;
@@ -418,11 +435,12 @@ int cli_paycode_forget(struct cli *cli, bool *revoked)
     *revoked = rc == CLI_EXIT_OK;
     if (unlink(file) != 0)
         return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "SEED_NOT_REMOVED", "cannot remove %s", file);
-    if (!*revoked)
+    if (status == 401)
         cli_hint(cli,
                  "the session had ended: revoke the payment-code device %s from another login "
                  "with `qianbao security revoke-device %s`",
                  id, id);
+    /* 404: revoked already (from another login, or at a freeze). */
     return CLI_EXIT_OK;
 }
 

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/crypto.h"
 #include "cli/cli_int.h"
 
 #define S_PATH_SIZE_MAX 1024
@@ -182,6 +183,18 @@ enum qb_error cli_profile_save(const char *name, const struct cli_profile *profi
     char dir[S_PATH_SIZE_MAX];
     if (!S_dir(dir, sizeof dir))
         return QB_E_PARAM;
+    /* A profile that held another user (a login as someone else, the demo
+     * replacing it) held their payment-code seed too: it is not this
+     * user's to show at a till. */
+    struct cli_profile *before = calloc(1, sizeof *before);
+    if (before == NULL)
+        return QB_E_INTERNAL;
+    bool other = cli_profile_load(name, before) == QB_OK &&
+                 (before->kind != profile->kind || strcmp(before->user_id, profile->user_id) != 0);
+    crypto_wipe(before, sizeof *before);
+    free(before);
+    if (other && !cli_paycode_seed_drop(name))
+        return QB_E_STORAGE;
     /* The parent ($XDG_CONFIG_HOME or ~/.config) may not exist yet. */
     char parent[S_PATH_SIZE_MAX];
     snprintf(parent, sizeof parent, "%s", dir);

@@ -3196,6 +3196,33 @@ TEST(a_withdrawal_the_bank_took_back_is_reconciled)
     S_END();
 }
 
+TEST(a_profile_logged_in_as_someone_else_shows_none_of_the_first_ones_codes)
+{
+    // A shared computer: user X adds this profile's payment-code device, then user Y logs in
+    // with the same profile. X's seed must not stay behind it: a till would charge X for Y's
+    // shopping. Y's profile has no device until Y adds one. A code asked for a later minute
+    // than the clock's would stop every code until then, and is refused.
+    S_BEGIN();
+    struct api_user x, y;
+    API_MUST(api_user_new(&S_client, S_admin, &x));
+    API_MUST(api_user_new(&S_client, S_admin, &y));
+    API_MUST(api_payment_password_set(&S_client, S_admin, &x, "258036"));
+    char password[80];
+    snprintf(password, sizeof password, "%s\n", x.password);
+    S_login_new_device(NULL, "shared", x.phone, password);
+    S_case(NULL, S_PAY, "--profile", "shared", "device", "add", "--name", "shared laptop",
+           "--password-stdin", NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    S_case("paycode-at-ahead", NULL, "--profile", "shared", "paycode", "--at", "253402300000",
+           NULL);
+    S_case(NULL, NULL, "--profile", "shared", "paycode", NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    snprintf(password, sizeof password, "%s\n", y.password);
+    S_login_new_device(NULL, "shared", y.phone, password);
+    S_case("paycode-after-another-login", NULL, "--profile", "shared", "paycode", NULL);
+    S_END();
+}
+
 /* The daemon of the last case, with an admin listener of its own. */
 static struct test_daemon S_daemon_apart;
 
@@ -3310,6 +3337,7 @@ int main(void)
     RUN(withdrawing_past_the_lifetime_limit);
     /* Before bills_of_a_day_that_ended moves the ledger's clock to the next day. */
     RUN(a_withdrawal_the_bank_took_back_is_reconciled);
+    RUN(a_profile_logged_in_as_someone_else_shows_none_of_the_first_ones_codes);
     RUN(demo);
     RUN(logout);
     RUN(generated_documents);
