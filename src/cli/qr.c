@@ -230,11 +230,22 @@ int cli_run_merchant_till_code(struct cli *cli, const struct cli_args *args)
 
 /* --- pay and scan ------------------------------------------------------------------ */
 
+/* A bad --amount is a usage error, found before any request is sent. */
+static int S_amount_option_check(struct cli *cli, const struct cli_args *args)
+{
+    const char *amount_text = cli_arg(cli, args, "amount");
+    int64_t amount;
+    return amount_text != NULL ? cli_money_amount_arg(cli, amount_text, &amount) : CLI_EXIT_OK;
+}
+
 int cli_run_pay(struct cli *cli, const struct cli_args *args)
 {
     const char *payload = args->positionals[0];
+    int rc = S_amount_option_check(cli, args);
+    if (rc != CLI_EXIT_OK)
+        return rc;
     struct cli_response res;
-    int rc = S_resolve(cli, payload, &res);
+    rc = S_resolve(cli, payload, &res);
     if (rc == CLI_EXIT_OK) {
         if (!cli->json)
             S_resolved_print(cli, res.json);
@@ -246,6 +257,9 @@ int cli_run_pay(struct cli *cli, const struct cli_args *args)
 
 int cli_run_scan(struct cli *cli, const struct cli_args *args)
 {
+    int rc = S_amount_option_check(cli, args);
+    if (rc != CLI_EXIT_OK)
+        return rc;
     char payload[QR_PAYLOAD_SIZE_MAX * 4];
     const char *problem = cli_image_qr_read(args->positionals[0], payload, sizeof payload);
     if (problem != NULL) {
@@ -254,7 +268,7 @@ int cli_run_scan(struct cli *cli, const struct cli_args *args)
         return cli_fail(cli, CLI_EXIT_USAGE, "SCAN_FAILED", "%s: %s", clean, problem);
     }
     struct cli_response res;
-    int rc = S_resolve(cli, payload, &res);
+    rc = S_resolve(cli, payload, &res);
     if (rc != CLI_EXIT_OK) {
         cli_response_release(&res);
         return rc;

@@ -1450,6 +1450,9 @@ TEST(qr_codes)
     S_case(NULL, NULL, "--profile", "b", "receive", NULL);
     snprintf(payload, sizeof payload, "%.*s", (int)strcspn(S_last.out, "\n"), S_last.out);
     S_case("pay-open-no-amount", S_PAY, "pay", payload, "--password-stdin", NULL);
+    /* A bad amount is a usage error before any request: -v would show one (the code's). */
+    S_case("pay-bad-amount", S_PAY, "-v", "pay", payload, "--amount", "abc", "--password-stdin",
+           NULL);
     S_case("pay-open-json", S_PAY, "pay", payload, "--amount", "0.50", "--password-stdin",
            "--json", NULL);
     S_case("pay-not-a-code", S_PAY, "pay", "https://example.com/", "--password-stdin", NULL);
