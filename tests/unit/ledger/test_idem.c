@@ -201,18 +201,18 @@ TEST(a_rebuild_among_expired_records_still_moves_a_few_slots_a_put)
     // is for) and rebuild again. Every put moves at most 64 old slots, an old table ends only
     // once moved through, and every live record is found throughout.
     struct ledger_idem_index ix = {0};
-    /* A burst grows the table to 2^20 slots; then records expire a week on, at a rate that
+    /* A burst grows the table to 2^18 slots; then records expire a week on, at a rate that
      * keeps far fewer live: the rebuilds shrink it. */
     int64_t seq = 0;
-    while (seq < 700000) {
+    while (seq < 180000) {
         seq++;
         ledger_idem_index_put(&ix, key_fingerprint(seq), seq);
     }
-    ASSERT_EQ_INT(ix.capacity, (size_t)1 << 20);
-    const int64_t live_max = 100000;
+    ASSERT_EQ_INT(ix.capacity, (size_t)1 << 18);
+    const int64_t live_max = 25000;
     ledger_idem_index_expire(&ix, seq - live_max + 1, (size_t)(seq - live_max));
     int rebuilds = 0;
-    while (seq < 1500000) {
+    while (seq < 400000) {
         const struct ledger_idem_slot *old = ix.old_slots;
         size_t old_capacity = ix.old_capacity, moved_to = ix.moved_to;
         seq++;
@@ -228,7 +228,7 @@ TEST(a_rebuild_among_expired_records_still_moves_a_few_slots_a_put)
             ledger_idem_index_expire(&ix, seq - live_max + 1, 1000);
     }
     ASSERT(rebuilds >= 2);
-    ASSERT(ix.capacity < ((size_t)1 << 20));
+    ASSERT(ix.capacity < ((size_t)1 << 18));
     for (int64_t s = seq - live_max + 1; s <= seq; s++)
         ASSERT(found_alone(&ix, s));
     ASSERT(!found_alone(&ix, seq - live_max));
