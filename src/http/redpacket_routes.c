@@ -137,8 +137,9 @@ void http_handle_red_packets_create(struct http_request *req)
         per_share_minor = total_minor / count;
     }
     const struct currency *currency = NULL;
-    if (currency_code != NULL && (currency = currency_find(currency_code)) == NULL) {
-        http_reply_error(req, QB_E_BAD_CURRENCY);
+    if (currency_code != NULL &&
+        (currency = currency_find(currency_code)) != currency_find("CNY")) {
+        http_reply_error_message(req, QB_E_BAD_CURRENCY, "red packets are in CNY only");
         goto out;
     }
     /* A positive amount is a shape, refused before the key keeps anything;

@@ -114,8 +114,10 @@ void http_handle_transfers_create(struct http_request *req)
         goto out;
     }
     const struct currency *currency = NULL;
-    if (currency_code != NULL && (currency = currency_find(currency_code)) == NULL) {
-        http_reply_error(req, QB_E_BAD_CURRENCY);
+    /* Any other than CNY, known or not, before the code and the amount. */
+    if (currency_code != NULL &&
+        (currency = currency_find(currency_code)) != currency_find("CNY")) {
+        http_reply_error_message(req, QB_E_BAD_CURRENCY, "transfers are in CNY only");
         goto out;
     }
     if (payload != NULL) {

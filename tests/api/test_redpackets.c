@@ -162,6 +162,9 @@ TEST(bad_inputs_are_refused_and_move_nothing)
     EXPECT_SEND(a.token, "b1",
                 "{\"type\":\"lucky\",\"total_amount\":0,\"count\":1,\"currency\":\"XYZ\"" PW, 400,
                 "INVALID_CURRENCY");
+    EXPECT_SEND(a.token, "b1",
+                "{\"type\":\"lucky\",\"total_amount\":0,\"count\":1,\"currency\":\"USD\"" PW, 400,
+                "INVALID_CURRENCY");
     /* An amount given as null is not given: the message says which one the type needs. */
     struct client_response null_amount;
     S_send_on(__LINE__, &S_client, a.token, "b1",

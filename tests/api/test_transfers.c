@@ -141,6 +141,11 @@ TEST(bad_bodies_and_keys_are_refused_before_anything)
                     "PARAM_ERROR");
     EXPECT_TRANSFER(a.token, "k1", "{\"to\":\"13800000000\",\"amount\":0,\"currency\":\"XYZ\"}",
                     400, "INVALID_CURRENCY");
+    /* A currency the daemon knows but transfers do not take, as one it knows nothing of. */
+    EXPECT_TRANSFER(a.token, "k1", "{\"to\":\"13800000000\",\"amount\":0,\"currency\":\"USD\"}",
+                    400, "INVALID_CURRENCY");
+    EXPECT_TRANSFER(a.token, "k1", "{\"payload\":\"hello\",\"amount\":-5,\"currency\":\"USD\"}",
+                    400, "INVALID_CURRENCY");
     EXPECT_TRANSFER(a.token, "k1",
                     "{\"payload\":\"hello\",\"amount\":5,\"payment_password\":\"1\"}", 400,
                     "PARAM_ERROR");
