@@ -791,6 +791,9 @@ TEST(the_running_check_finds_a_trail_whose_seals_were_all_removed)
     if (problem == NULL || strstr(problem, "operators' audit trail") == NULL)
         TEST_FAIL_("the check's problem does not name the audit trail: %s",
                    problem != NULL ? problem : "(none)");
+    /* Whole, to what the operator runs next, as the start and --verify print it. */
+    if (strstr(problem, "run qianbaod --reseal-audit-trail") == NULL)
+        TEST_FAIL_("the check's problem is cut before what to do: %s", problem);
     json_decref(state);
 }
 

@@ -103,7 +103,7 @@ static enum qb_error S_verify(struct fx *f, char *problem, size_t problem_size)
  * named (NULL-terminated), then undoes the edit and expects it to pass. */
 static void S_expect_found(struct fx *f, const char *edit, const char *undo, const char *named[])
 {
-    char problem[512];
+    char problem[sizeof((struct ledger_verify_report *)0)->problem];
     wx_hand_edit(f->shop.wx, edit);
     ASSERT_EQ_INT(S_verify(f, problem, sizeof problem), QB_E_INTERNAL);
     for (size_t i = 0; named[i] != NULL; i++)
@@ -125,7 +125,7 @@ TEST(paid_refunded_reversed_and_open_orders_pass_the_check)
     struct fx f;
     S_fx_open(&f);
     int64_t orders = -1;
-    char problem[512];
+    char problem[sizeof((struct ledger_verify_report *)0)->problem];
     ASSERT_EQ_INT(merchant_orders_check(f.shop.wx->reader, &orders, problem, sizeof problem),
                   QB_OK);
     ASSERT_EQ_STR(problem, "");
