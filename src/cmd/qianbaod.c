@@ -1340,6 +1340,48 @@ static bool S_head_read(const char *path, bool *found, struct S_head_file *out)
     return true;
 }
 
+/* Whether a database about to be made new (found: what was there,
+ * S_db_is_new) is one this data directory never had: no -wal is left of an
+ * earlier one (SQLite opening an empty file would delete it, and every
+ * commit in it not yet copied back), and the chain-head names no entry or
+ * audit row made durable. Either is a database moved aside or lost, not a
+ * first start. False, named on stderr, before anything is made. */
+static bool S_db_new_is_first(const struct daemon_paths *paths, const char *found)
+{
+    const char *what = strcmp(found, "no_file") == 0      ? "missing"
+                       : strcmp(found, "empty_file") == 0 ? "empty"
+                                                          : "without tables";
+    char wal[sizeof paths->db_file + 8];
+    snprintf(wal, sizeof wal, "%s-wal", paths->db_file);
+    struct stat st;
+    if (paths->db_file[0] != '\0' && strcmp(found, "file_without_schema") != 0 &&
+        stat(wal, &st) == 0 && st.st_size > 0) {
+        fprintf(stderr,
+                "qianbaod: refusing to start: the database \"%s\" is %s, but \"%s\" beside it "
+                "holds %lld bytes of its commits: put the database back beside its -wal (the two "
+                "go together, never one without the other); to make a new, empty wallet "
+                "instead, move both aside; nothing was written\n",
+                paths->db_file, what, wal, (long long)st.st_size);
+        return false;
+    }
+    bool head_found = false;
+    struct S_head_file head;
+    if (!S_head_read(paths->chain_head, &head_found, &head))
+        return false;
+    if (head_found && (head.entry_id > 0 || head.audit_seq > 0)) {
+        fprintf(stderr,
+                "qianbaod: refusing to start: the database \"%s\" is %s, but this data "
+                "directory's daemon made %s %lld durable (\"%s\"): restore the database "
+                "from the backup of this data directory (docs/operations.md, \"Restoring\"); "
+                "nothing was written\n",
+                paths->db_file[0] != '\0' ? paths->db_file : paths->db_url, what,
+                head.entry_id > 0 ? "entry" : "audit row",
+                (long long)(head.entry_id > 0 ? head.entry_id : head.audit_seq), paths->chain_head);
+        return false;
+    }
+    return true;
+}
+
 /* Whether the database read through s still holds the chain head of the
  * data directory; when not, why (false with why "" when the file itself
  * was refused, named on stderr). */
@@ -1713,7 +1755,8 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
      * meanwhile. */
     bool db_new = true;
     const char *db_found = NULL;
-    if (!S_db_is_new(paths, &db_new, &db_found) || (!db_new && !S_secrets_present(paths)))
+    if (!S_db_is_new(paths, &db_new, &db_found) || (!db_new && !S_secrets_present(paths)) ||
+        (db_new && !S_db_new_is_first(paths, db_found)))
         goto out;
     S_data_dir_keep(paths->dir, &dir_made);
     unlink(paths->listen_address); /* a stale one would point at a dead port */

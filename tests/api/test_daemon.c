@@ -1343,6 +1343,67 @@ TEST(a_journal_kept_without_a_chain_key_gets_one_at_its_next_start)
     ASSERT(strstr(S_log, "the journal is not keyed, but its chain key was made before") != NULL);
 }
 
+TEST(a_database_gone_from_beside_its_wal_or_chain_head_is_not_made_anew)
+{
+    // qianbao.db moved aside without its -wal, or lost: SQLite opening an empty file deletes the
+    // -wal beside it, and with it every commit not yet copied back. A start must refuse before
+    // anything is made, name what is missing, and leave the -wal as it was; so too when the
+    // chain-head says this directory's daemon made entries durable, which a new database cannot
+    // hold.
+    char dir[600], log_path[600], output[600], db[700], wal[720], head[700];
+    S_path(dir, sizeof dir, "db-gone");
+    S_path(log_path, sizeof log_path, "db-gone.log");
+    S_path(output, sizeof output, "db-gone-refused.log");
+    snprintf(db, sizeof db, "%s/qianbao.db", dir);
+    snprintf(wal, sizeof wal, "%s-wal", db);
+    snprintf(head, sizeof head, "%s/chain-head", dir);
+    struct test_daemon daemon;
+    ASSERT(test_daemon_start(&daemon, dir, log_path, NULL));
+    test_daemon_kill(&daemon); /* the schema and the system accounts still in the -wal */
+    struct stat before, after;
+    ASSERT_EQ_INT(stat(wal, &before), 0);
+    ASSERT(before.st_size > 0);
+    const char *args[] = {"--data-dir", dir, "--listen", "127.0.0.1:0", NULL};
+    for (int empty = 0; empty < 2; empty++) {
+        /* Missing, then empty (a copy cut short). */
+        ASSERT(unlink(db) == 0 || errno == ENOENT);
+        if (empty) {
+            int fd = open(db, O_WRONLY | O_CREAT | O_EXCL, 0600);
+            ASSERT(fd >= 0);
+            close(fd);
+        }
+        ASSERT_EQ_INT(test_daemon_run(args, output, 10000), 1);
+        ASSERT(test_file_read(output, S_log, sizeof S_log));
+        if (strstr(S_log, "beside it holds") == NULL || strstr(S_log, wal) == NULL)
+            TEST_FAIL_("the refusal does not name the -wal left without its database:\n%s", S_log);
+        ASSERT_EQ_INT(stat(wal, &after), 0);
+        ASSERT_EQ_INT(after.st_size, before.st_size);
+        struct stat db_st;
+        if (empty) {
+            ASSERT_EQ_INT(stat(db, &db_st), 0);
+            ASSERT_EQ_INT(db_st.st_size, 0);
+        } else {
+            ASSERT(stat(db, &db_st) != 0); /* nothing made */
+        }
+    }
+
+    /* No -wal, but a chain-head naming entry 7: a database this directory had is gone. */
+    ASSERT_EQ_INT(unlink(wal), 0);
+    ASSERT_EQ_INT(unlink(db), 0);
+    char shm[720];
+    snprintf(shm, sizeof shm, "%s-shm", db);
+    unlink(shm);
+    FILE *f = fopen(head, "w");
+    ASSERT(f != NULL);
+    fprintf(f, "entry=7 hash=%064d\n", 0);
+    fclose(f);
+    ASSERT_EQ_INT(test_daemon_run(args, output, 10000), 1);
+    ASSERT(test_file_read(output, S_log, sizeof S_log));
+    if (strstr(S_log, "made entry 7 durable") == NULL)
+        TEST_FAIL_("the refusal does not say the chain-head names entry 7:\n%s", S_log);
+    ASSERT(access(db, F_OK) != 0);
+}
+
 TEST(a_database_file_without_tables_is_reported_as_a_new_wallet)
 {
     // A copy of qianbao.db taken without its -wal can be an SQLite file with no tables at all:
@@ -2017,6 +2078,7 @@ int main(void)
     RUN(a_lost_secret_stops_the_start_instead_of_being_made_anew);
     RUN(secrets_of_another_installation_stop_the_start);
     RUN(a_journal_kept_without_a_chain_key_gets_one_at_its_next_start);
+    RUN(a_database_gone_from_beside_its_wal_or_chain_head_is_not_made_anew);
     RUN(a_database_file_without_tables_is_reported_as_a_new_wallet);
     RUN(secrets_nothing_depends_on_yet_are_made_anew);
     RUN(sighup_rotates_the_admin_token_and_goes_on_serving);
