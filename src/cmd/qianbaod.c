@@ -1201,8 +1201,9 @@ static bool S_head_file_write(const struct daemon_paths *paths, int64_t id,
     return S_file_write_atomic(paths->dir, paths->chain_head, text, (size_t)size, 0600);
 }
 
-/* Writes the ledger's durable head when it moved. */
-static void S_head_write(struct S_head *h)
+/* Writes the ledger's durable head when it moved; false when that failed
+ * (errno says why). */
+static bool S_head_write(struct S_head *h)
 {
     int64_t id = 0;
     uint8_t hash[CRYPTO_SHA256_SIZE];
@@ -1215,17 +1216,20 @@ static void S_head_write(struct S_head *h)
         memcpy(h->audit_mac, mac, sizeof mac);
     }
     if (id == h->written_id && h->audit_seq == h->written_seal)
-        return;
+        return true;
     if (!S_head_file_write(h->paths, id, hash, h->audit_seq, h->audit_mac)) {
+        int saved = errno;
         if (!h->failure_logged)
             log_event(LOG_ERROR, "daemon.chain_head_failed", "path=\"%s\" errno=%d",
-                      h->paths->chain_head, errno);
+                      h->paths->chain_head, saved);
         h->failure_logged = true;
-        return;
+        errno = saved;
+        return false;
     }
     h->written_id = id;
     h->written_seal = h->audit_seq;
     h->failure_logged = false;
+    return true;
 }
 
 static void *S_head_main(void *arg)
@@ -1253,12 +1257,28 @@ static bool S_head_start(struct S_head *h, const struct daemon_paths *paths, str
     *h =
         (struct S_head){.paths = paths, .ledger = ledger, .written_id = -1, .audit_seq = audit_seq};
     memcpy(h->audit_mac, audit_mac, CRYPTO_SHA256_SIZE);
+    /* The head the start found: a start stopped later keeps it. One that
+     * cannot be written (a data directory the daemon's user may not write)
+     * would leave the file naming an ever older entry while payments are
+     * acknowledged: any older copy of the database would then pass. */
+    if (!S_head_write(h)) {
+        fprintf(stderr,
+                "qianbaod: refusing to start: cannot write \"%s\": %s; the daemon's user "
+                "(uid %ld) must be able to write the data directory \"%s\", where it records "
+                "what it made durable\n",
+                paths->chain_head, strerror(errno), (long)geteuid(), paths->dir);
+        return false;
+    }
     pthread_mutex_init(&h->lock, NULL);
     pthread_cond_init(&h->wake, NULL);
-    S_head_write(h); /* the head the start found: a start stopped later keeps it */
     h->started = thread_start(&h->thread, -1, S_head_main, h);
-    if (h->started)
+    if (h->started) {
         thread_name(h->thread, "qb-chain-head");
+    } else {
+        fprintf(stderr, "qianbaod: cannot start the thread that records the chain's head\n");
+        pthread_cond_destroy(&h->wake);
+        pthread_mutex_destroy(&h->lock);
+    }
     return h->started;
 }
 
@@ -1842,10 +1862,8 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         fprintf(stderr, "qianbaod: cannot read the operators' audit trail (%s)\n", error_name(rc));
         goto out;
     }
-    if (!S_head_start(&head, paths, ledger, audit_seq, audit_mac)) {
-        fprintf(stderr, "qianbaod: cannot start the thread that records the chain's head\n");
+    if (!S_head_start(&head, paths, ledger, audit_seq, audit_mac))
         goto out;
-    }
 
     /* The domain: its keys come from the two secret files, its settings
      * from the defaults with the configured overrides. */

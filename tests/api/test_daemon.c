@@ -1404,6 +1404,28 @@ TEST(a_database_gone_from_beside_its_wal_or_chain_head_is_not_made_anew)
     ASSERT(access(db, F_OK) != 0);
 }
 
+TEST(a_chain_head_that_cannot_be_written_stops_the_start)
+{
+    // A data directory the daemon's user may not write (a restore done as root) let the start go
+    // on serving with the chain-head frozen at what it named: every acknowledged payment after it
+    // unguarded, any older copy of the database passing the check. The start must refuse, naming
+    // the file. A directory where the file's temporary copy goes stands in for the permission,
+    // which root does not need.
+    char dir[600], output[600], blocker[720];
+    S_path(dir, sizeof dir, "head-unwritable");
+    S_path(output, sizeof output, "head-unwritable.log");
+    ASSERT_EQ_INT(mkdir(dir, 0700), 0);
+    snprintf(blocker, sizeof blocker, "%s/chain-head.tmp", dir);
+    ASSERT_EQ_INT(mkdir(blocker, 0700), 0);
+    const char *args[] = {"--data-dir", dir, "--listen", "127.0.0.1:0", NULL};
+    ASSERT_EQ_INT(test_daemon_run(args, output, 10000), 1);
+    ASSERT(test_file_read(output, S_log, sizeof S_log));
+    if (strstr(S_log, "refusing to start: cannot write") == NULL ||
+        strstr(S_log, "/chain-head\"") == NULL)
+        TEST_FAIL_("the refusal does not name the chain-head it cannot write:\n%s", S_log);
+    ASSERT(strstr(S_log, "event=daemon.start ") == NULL);
+}
+
 TEST(a_database_file_without_tables_is_reported_as_a_new_wallet)
 {
     // A copy of qianbao.db taken without its -wal can be an SQLite file with no tables at all:
@@ -2079,6 +2101,7 @@ int main(void)
     RUN(secrets_of_another_installation_stop_the_start);
     RUN(a_journal_kept_without_a_chain_key_gets_one_at_its_next_start);
     RUN(a_database_gone_from_beside_its_wal_or_chain_head_is_not_made_anew);
+    RUN(a_chain_head_that_cannot_be_written_stops_the_start);
     RUN(a_database_file_without_tables_is_reported_as_a_new_wallet);
     RUN(secrets_nothing_depends_on_yet_are_made_anew);
     RUN(sighup_rotates_the_admin_token_and_goes_on_serving);
