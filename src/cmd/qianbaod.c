@@ -942,7 +942,22 @@ static bool S_db_is_new(const struct daemon_paths *paths, bool *db_new, const ch
             /* One that does not open is left to store_open, to name why. */
             *db_new = store_schema_version(probe) == 0;
             *found = "file_without_schema";
+            /* Tables but no version of ours: another program's file,
+             * refused before secrets are made beside it. */
+            int64_t objects = 0;
+            bool foreign = *db_new &&
+                           store_int64(probe, "SELECT count(*) FROM sqlite_schema", NULL, 0,
+                                       &objects) == QB_OK &&
+                           objects > 0;
             store_close(probe);
+            if (foreign) {
+                fprintf(stderr,
+                        "qianbaod: refusing the database \"%s\": it holds %lld tables and "
+                        "indexes but no schema version: not a Qianbao database (another "
+                        "program's file? check --db); nothing was written\n",
+                        paths->db_file, (long long)objects);
+                return false;
+            }
         }
         return true;
     }

@@ -827,6 +827,13 @@ static enum qb_error sqlite_migrate(struct sqlite_store *s)
     int64_t objects = 0;
     if (err == QB_OK && version == 0)
         err = sqlite_query_int64(s, "SELECT count(*) FROM sqlite_schema", &objects);
+    /* Tables with no version of ours: another program's file (--db
+     * pointed at the wrong one), never made a wallet behind its back. */
+    if (err == QB_OK && version == 0 && objects > 0)
+        err = sqlite_refuse(s, QB_E_STORAGE,
+                            "refusing the database: it holds %lld tables and indexes but no "
+                            "schema version: not a Qianbao database (another program's file?)",
+                            (long long)objects);
     if (err == QB_OK && version == 0 && objects == 0) {
         /* An empty file: what the migrations would make, at once. */
         QB_ASSERT(store_sqlite_fresh_version == store_sqlite_migration_count);

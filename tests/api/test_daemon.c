@@ -1426,6 +1426,37 @@ TEST(a_chain_head_that_cannot_be_written_stops_the_start)
     ASSERT(strstr(S_log, "event=daemon.start ") == NULL);
 }
 
+/* A line of sqlite3's output into arg (32 bytes). */
+static void S_line_copy(char *line, void *arg) { snprintf(arg, 32, "%s", line); }
+
+TEST(another_programs_database_is_refused_before_anything_is_made)
+{
+    // --db at another program's SQLite file (tables, no schema version of ours) was taken for a
+    // wallet that crashed early: new secrets were made beside it and every migration run over
+    // it. The start must refuse, say the file is not Qianbao's, and make nothing.
+    char dir[600], output[600], db[700], pepper[700];
+    S_path(dir, sizeof dir, "foreign-db");
+    S_path(output, sizeof output, "foreign-db.log");
+    ASSERT_EQ_INT(mkdir(dir, 0700), 0);
+    snprintf(db, sizeof db, "%s/notes.db", dir);
+    snprintf(pepper, sizeof pepper, "%s/pepper", dir);
+    ASSERT(test_sqlite(db, true, "CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT);", NULL,
+                       NULL));
+    ASSERT_EQ_INT(chmod(db, 0600), 0);
+    const char *args[] = {"--data-dir", dir, "--db", db, "--listen", "127.0.0.1:0", NULL};
+    ASSERT_EQ_INT(test_daemon_run(args, output, 10000), 1);
+    ASSERT(test_file_read(output, S_log, sizeof S_log));
+    if (strstr(S_log, "not a Qianbao database") == NULL)
+        TEST_FAIL_("the refusal does not say the file is not Qianbao's:\n%s", S_log);
+    ASSERT(access(pepper, F_OK) != 0);
+    char got[32] = "";
+    ASSERT(test_sqlite(db, false,
+                       "SELECT count(*) || ' ' || (SELECT user_version FROM "
+                       "pragma_user_version) FROM sqlite_schema;",
+                       S_line_copy, got));
+    ASSERT_EQ_STR(got, "1 0");
+}
+
 TEST(a_database_file_without_tables_is_reported_as_a_new_wallet)
 {
     // A copy of qianbao.db taken without its -wal can be an SQLite file with no tables at all:
@@ -2102,6 +2133,7 @@ int main(void)
     RUN(a_journal_kept_without_a_chain_key_gets_one_at_its_next_start);
     RUN(a_database_gone_from_beside_its_wal_or_chain_head_is_not_made_anew);
     RUN(a_chain_head_that_cannot_be_written_stops_the_start);
+    RUN(another_programs_database_is_refused_before_anything_is_made);
     RUN(a_database_file_without_tables_is_reported_as_a_new_wallet);
     RUN(secrets_nothing_depends_on_yet_are_made_anew);
     RUN(sighup_rotates_the_admin_token_and_goes_on_serving);

@@ -56,6 +56,25 @@ static void raw_exec(const char *sql)
     ASSERT_EQ_INT(rc, SQLITE_OK);
 }
 
+/* A new file of 1 KiB pages (the page-based thresholds reached with little
+ * data) holding tables (SQL) beside the wallet's schema, at its version. */
+static void raw_small_pages(const char *tables)
+{
+    sqlite3 *db = NULL;
+    ASSERT_EQ_INT(sqlite3_open(db_path, &db), SQLITE_OK);
+    int rc = sqlite3_exec(db, "PRAGMA page_size=1024", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, tables, NULL, NULL, NULL);
+    for (size_t i = 0; rc == SQLITE_OK && i < store_sqlite_fresh_statement_count; i++)
+        rc = sqlite3_exec(db, store_sqlite_fresh_schema[i], NULL, NULL, NULL);
+    char version[64];
+    snprintf(version, sizeof version, "PRAGMA user_version=%zu", store_sqlite_fresh_version);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, version, NULL, NULL, NULL);
+    sqlite3_close(db);
+    ASSERT_EQ_INT(rc, SQLITE_OK);
+}
+
 static void pragma_text(struct store *store, const char *sql, char *out, size_t out_size)
 {
     struct store_stmt *st = NULL;
@@ -216,6 +235,25 @@ static void S_describe(sqlite3 *db, struct buf *out)
     sqlite3_finalize(st);
 }
 
+TEST(another_programs_database_is_refused)
+{
+    // --db pointed at another program's SQLite file: it has tables but no schema version of
+    // Qianbao's, and running every migration over it made it a wallet (WAL mode, 40 tables of
+    // ours among its own). It is refused, named as not Qianbao's, and left as it was.
+    fresh_dir();
+    raw_exec("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT); INSERT INTO notes (text) "
+             "VALUES ('mine')");
+    char err[256] = "";
+    struct store *store = NULL;
+    ASSERT_EQ_INT(store_open(db_path, STORE_MODE_WRITE, &store, err, sizeof err), QB_E_STORAGE);
+    ASSERT(store == NULL);
+    if (strstr(err, "not a Qianbao database") == NULL)
+        TEST_FAIL_("the refusal does not say whose the file is not: %s", err);
+    ASSERT_EQ_INT(raw_int("PRAGMA user_version"), 0);
+    ASSERT_EQ_INT(raw_int("SELECT count(*) FROM sqlite_schema"), 1);
+    test_rmtree(dir);
+}
+
 TEST(a_fresh_database_is_what_the_migrations_make)
 {
     // store_open makes an empty file with the fresh schema, written at build time from the
@@ -255,15 +293,20 @@ TEST(a_failed_migration_leaves_the_old_version_whole)
 {
     // The missing migrations run in one transaction: when one fails, the database stays at the
     // version it had, with none of the earlier ones half kept, so the next start (or an older
-    // qianbaod) finds it as it was. The last migration fails here, on a table in its way.
+    // qianbaod) finds it as it was. A database of version 35 is three behind the one that makes
+    // group collections (38), which fails here on a table in its way.
     fresh_dir();
+    for (size_t v = 0; v < 35; v++)
+        raw_exec(store_sqlite_migrations[v]);
+    raw_exec("PRAGMA user_version=35");
     raw_exec("CREATE TABLE collection_payments (x INTEGER)");
+    int64_t objects = raw_int("SELECT count(*) FROM sqlite_schema");
     char err[256] = "";
     struct store *store = NULL;
     ASSERT_EQ_INT(store_open(db_path, STORE_MODE_WRITE, &store, err, sizeof err), QB_E_STORAGE);
     ASSERT(store == NULL);
-    ASSERT_EQ_INT(raw_int("PRAGMA user_version"), 0);
-    ASSERT_EQ_INT(raw_int("SELECT count(*) FROM sqlite_schema WHERE name = 'accounts'"), 0);
+    ASSERT_EQ_INT(raw_int("PRAGMA user_version"), 35);
+    ASSERT_EQ_INT(raw_int("SELECT count(*) FROM sqlite_schema"), objects);
     // Out of the way, the same file migrates to the newest version.
     raw_exec("DROP TABLE collection_payments");
     store = open_or_fail(db_path, STORE_MODE_WRITE);
@@ -465,11 +508,10 @@ TEST(checkpoints_keep_the_writer_cache)
     // read are never read from the file again, however many checkpoints run meanwhile.
     fresh_dir();
     store_sqlite_wal_pages_set(S_WAL_WAKE_PAGES, S_WAL_WAIT_PAGES);
-    raw_exec("PRAGMA page_size=1024;"
-             "CREATE TABLE bulk (k INTEGER PRIMARY KEY, b BLOB NOT NULL);"
-             "CREATE TABLE hot (k INTEGER PRIMARY KEY, b BLOB NOT NULL);"
-             "WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < 2000)"
-             " INSERT INTO hot SELECT k, zeroblob(300) FROM n;");
+    raw_small_pages("CREATE TABLE bulk (k INTEGER PRIMARY KEY, b BLOB NOT NULL);"
+                    "CREATE TABLE hot (k INTEGER PRIMARY KEY, b BLOB NOT NULL);"
+                    "WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < 2000)"
+                    " INSERT INTO hot SELECT k, zeroblob(300) FROM n;");
     struct store *store = open_or_fail(db_path, STORE_MODE_WRITE);
     struct store_stmt *put = NULL, *hot = NULL;
     ASSERT_EQ_INT(store_prepare(store, "INSERT INTO bulk (k, b) VALUES ($1, $2)", &put), QB_OK);
@@ -508,7 +550,7 @@ TEST(checkpointer_bounds_the_wal)
     fresh_dir();
     store_sqlite_wal_pages_set(S_WAL_WAKE_PAGES, S_WAL_WAIT_PAGES);
     /* Small pages make the page-based thresholds reachable with a modest amount of data. */
-    raw_exec("PRAGMA page_size=1024; CREATE TABLE bulk (k INTEGER PRIMARY KEY, b BLOB NOT NULL)");
+    raw_small_pages("CREATE TABLE bulk (k INTEGER PRIMARY KEY, b BLOB NOT NULL)");
     struct store *store = open_or_fail(db_path, STORE_MODE_WRITE);
     char wal_path[PATH_SIZE_MAX + 8];
     snprintf(wal_path, sizeof wal_path, "%s-wal", db_path);
@@ -594,7 +636,7 @@ TEST(checkpoints_pace_their_copy_while_the_wal_has_room)
     // copy keeps a pace (pausing when ahead of it) and starts its write-back as it goes; past halfway it
     // must not pause at all, or the writer would end up waiting for a copy that sleeps.
     fresh_dir();
-    raw_exec("PRAGMA page_size=1024; CREATE TABLE bulk (k INTEGER PRIMARY KEY, b BLOB NOT NULL)");
+    raw_small_pages("CREATE TABLE bulk (k INTEGER PRIMARY KEY, b BLOB NOT NULL)");
     int64_t key = 0;
     /* 2 MiB/s: a copy of a few MiB is ahead of it after its first pages. */
     store_sqlite_checkpoint_pace_set(2 * 1024 * 1024);
@@ -648,7 +690,7 @@ TEST(checkpointer_hands_over_to_restart_the_wal)
     // pauses a millisecond after each commit of about 32 KiB, as the ledger's commits are spaced by
     // the disk's syncs: under 32 MiB/s.
     fresh_dir();
-    raw_exec("PRAGMA page_size=1024; CREATE TABLE bulk (k INTEGER PRIMARY KEY, b BLOB NOT NULL)");
+    raw_small_pages("CREATE TABLE bulk (k INTEGER PRIMARY KEY, b BLOB NOT NULL)");
     store_sqlite_wal_pages_set(1000, 1000000);
     struct store *store = open_or_fail(db_path, STORE_MODE_WRITE);
     struct store_stats stats;
@@ -690,7 +732,7 @@ TEST(a_reader_s_snapshot_does_not_hold_up_every_commit)
     // until the read ends: the writer must wait once, not at every commit, and the WAL grows
     // meanwhile; once the read ends, the WAL is copied back and restarts as before.
     fresh_dir();
-    raw_exec("PRAGMA page_size=1024; CREATE TABLE bulk (k INTEGER PRIMARY KEY, b BLOB NOT NULL)");
+    raw_small_pages("CREATE TABLE bulk (k INTEGER PRIMARY KEY, b BLOB NOT NULL)");
     store_sqlite_wal_pages_set(500, 2000);
     struct store *store = open_or_fail(db_path, STORE_MODE_WRITE);
     int64_t key = 0;
@@ -860,6 +902,7 @@ int main(void)
 #endif
     RUN(refuses_newer_schema);
     RUN(a_failed_migration_leaves_the_old_version_whole);
+    RUN(another_programs_database_is_refused);
     RUN(a_fresh_database_is_what_the_migrations_make);
     RUN(durability_pragmas_read_back);
     RUN(refuses_a_database_without_wal);
