@@ -31,8 +31,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <sodium.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -304,5 +306,85 @@ enum qb_error crypto_secret_read(const char *path, uint8_t *out, size_t size)
     }
     enum qb_error err = crypto_secret_read_fd(fd, path, out, size);
     close(fd);
+    return err;
+}
+
+#define S_GCM_TAG_SIZE 16
+
+enum qb_error crypto_aead_gcm_encrypt(const uint8_t key[32], const char *nonce,
+                                      const char *associated_data, const void *plaintext,
+                                      size_t size, struct buf *out)
+{
+    QB_ASSERT(key != NULL && nonce != NULL && associated_data != NULL);
+    if (size > (size_t)INT32_MAX / 2)
+        return QB_E_TOO_LARGE;
+    unsigned char *cipher = malloc(size + S_GCM_TAG_SIZE);
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int n = 0;
+    int final = 0;
+    size_t aad_size = strlen(associated_data);
+    bool ok =
+        cipher != NULL && ctx != NULL &&
+        EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, (int)strlen(nonce), NULL) == 1 &&
+        EVP_EncryptInit_ex(ctx, NULL, NULL, key, (const unsigned char *)nonce) == 1 &&
+        (aad_size == 0 || EVP_EncryptUpdate(ctx, NULL, &n, (const unsigned char *)associated_data,
+                                            (int)aad_size) == 1) &&
+        EVP_EncryptUpdate(ctx, cipher, &n, plaintext, (int)size) == 1 &&
+        EVP_EncryptFinal_ex(ctx, cipher + n, &final) == 1 &&
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, S_GCM_TAG_SIZE, cipher + size) == 1;
+    EVP_CIPHER_CTX_free(ctx);
+    enum qb_error err = ok ? QB_OK : QB_E_INTERNAL;
+    if (ok) {
+        size_t total = size + S_GCM_TAG_SIZE;
+        size_t b64_size = sodium_base64_ENCODED_LEN(total, sodium_base64_VARIANT_ORIGINAL);
+        char *b64 = malloc(b64_size);
+        if (b64 == NULL) {
+            err = QB_E_INTERNAL;
+        } else {
+            sodium_bin2base64(b64, b64_size, cipher, total, sodium_base64_VARIANT_ORIGINAL);
+            err = buf_append_str(out, b64);
+            free(b64);
+        }
+    }
+    free(cipher);
+    return err;
+}
+
+enum qb_error crypto_aead_gcm_decrypt(const uint8_t key[32], const char *nonce,
+                                      const char *associated_data, const char *ciphertext_b64,
+                                      struct buf *out)
+{
+    size_t b64_size = strlen(ciphertext_b64);
+    unsigned char *raw = malloc(b64_size + 1);
+    size_t raw_size = 0;
+    if (raw == NULL)
+        return QB_E_INTERNAL;
+    enum qb_error err = QB_E_PARAM;
+    if (sodium_base642bin(raw, b64_size + 1, ciphertext_b64, b64_size, NULL, &raw_size, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) == 0 &&
+        raw_size >= S_GCM_TAG_SIZE && raw_size < (size_t)INT32_MAX) {
+        size_t size = raw_size - S_GCM_TAG_SIZE;
+        unsigned char *plain = malloc(size + 1);
+        EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+        int n = 0;
+        int final = 0;
+        size_t aad_size = strlen(associated_data);
+        bool ok = plain != NULL && ctx != NULL &&
+                  EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
+                  EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, (int)strlen(nonce), NULL) == 1 &&
+                  EVP_DecryptInit_ex(ctx, NULL, NULL, key, (const unsigned char *)nonce) == 1 &&
+                  (aad_size == 0 ||
+                   EVP_DecryptUpdate(ctx, NULL, &n, (const unsigned char *)associated_data,
+                                     (int)aad_size) == 1) &&
+                  EVP_DecryptUpdate(ctx, plain, &n, raw, (int)size) == 1 &&
+                  EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, S_GCM_TAG_SIZE, raw + size) == 1 &&
+                  EVP_DecryptFinal_ex(ctx, plain + n, &final) == 1;
+        EVP_CIPHER_CTX_free(ctx);
+        if (ok)
+            err = buf_append(out, plain, size);
+        free(plain);
+    }
+    free(raw);
     return err;
 }

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "base/assert.h"
+#include "base/buf.h"
 #include "base/error.h"
 
 #define CRYPTO_SHA256_SIZE 32
@@ -72,5 +73,19 @@ QB_MUST_USE enum qb_error crypto_secret_read(const char *path, uint8_t *out, siz
 
 /* Wipes a secret from memory (not optimised away). */
 void crypto_wipe(void *data, size_t size);
+
+/* AEAD_AES_256_GCM: encrypts plaintext under key (32 bytes) with nonce (its
+ * bytes as given, 12 characters in WeChat's use) and associated data, and
+ * appends base64(ciphertext || tag) to out: how the merchant API hands a
+ * merchant the platform's certificates and its notifications' resources.
+ * The decryption, for the CLI, tests and tools: appends the plaintext to
+ * out; QB_E_PARAM when it does not open. */
+QB_MUST_USE enum qb_error crypto_aead_gcm_encrypt(const uint8_t key[32], const char *nonce,
+                                                  const char *associated_data,
+                                                  const void *plaintext, size_t size,
+                                                  struct buf *out);
+QB_MUST_USE enum qb_error crypto_aead_gcm_decrypt(const uint8_t key[32], const char *nonce,
+                                                  const char *associated_data,
+                                                  const char *ciphertext_b64, struct buf *out);
 
 #endif

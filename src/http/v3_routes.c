@@ -608,9 +608,9 @@ static json_t *S_certificate_json(const struct domain_env *env, const char *key,
     nonce[12] = '\0';
     struct buf ciphertext;
     buf_init(&ciphertext, 64 * 1024);
-    enum qb_error err = merchant_aead_encrypt((const uint8_t *)key, nonce, "certificate",
-                                              platform->certificate_pem.data,
-                                              platform->certificate_pem.size, &ciphertext);
+    enum qb_error err = crypto_aead_gcm_encrypt((const uint8_t *)key, nonce, "certificate",
+                                                platform->certificate_pem.data,
+                                                platform->certificate_pem.size, &ciphertext);
     json_t *item = NULL;
     if (err == QB_OK)
         item =

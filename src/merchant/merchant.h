@@ -478,18 +478,6 @@ merchant_request_verify(const struct merchant *m, const char *public_key_pem,
                         const struct merchant_auth *auth, const char *method, const char *uri,
                         const void *body, size_t body_size, int64_t now_ms, const char **reason);
 
-/* AEAD_AES_256_GCM: encrypts plaintext under key (32 bytes) with nonce (its
- * bytes as given, 12 characters in WeChat's use) and associated data, and
- * appends base64(ciphertext || tag) to out. The decryption, for tests and
- * tools: appends the plaintext to out; QB_E_PARAM when it does not open. */
-QB_MUST_USE enum qb_error merchant_aead_encrypt(const uint8_t key[32], const char *nonce,
-                                                const char *associated_data,
-                                                const void *plaintext, size_t size,
-                                                struct buf *out);
-QB_MUST_USE enum qb_error merchant_aead_decrypt(const uint8_t key[32], const char *nonce,
-                                                const char *associated_data,
-                                                const char *ciphertext_b64, struct buf *out);
-
 /* A user's openid under an appid: the per-app pseudonym the merchant API
  * shows instead of the user's id. "o" and the first 27 characters of
  * base64url(HMAC-SHA-256(env->openid_key, appid || 0x00 || user_id)): 28

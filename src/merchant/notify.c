@@ -306,8 +306,8 @@ enum qb_error merchant_notify_envelope(const uint8_t key[32], const char *id, in
     QB_ASSERT(key != NULL && id != NULL && resource_json != NULL && nonce != NULL);
     struct buf ciphertext;
     buf_init(&ciphertext, 4 * MERCHANT_NOTIFY_RESOURCE_SIZE_MAX);
-    enum qb_error err = merchant_aead_encrypt(key, nonce, original_type, resource_json,
-                                              strlen(resource_json), &ciphertext);
+    enum qb_error err = crypto_aead_gcm_encrypt(key, nonce, original_type, resource_json,
+                                                strlen(resource_json), &ciphertext);
     json_t *body = NULL;
     if (err == QB_OK && buf_append(&ciphertext, "", 1) == QB_OK)
         body = json_pack("{s:s, s:o, s:s, s:s, s:s, s:{s:s, s:s, s:s, s:s, s:s}}", "id", id,

@@ -306,21 +306,21 @@ TEST(aead_matches_the_known_answer_and_refuses_tampering)
     const uint8_t *key = (const uint8_t *)"0123456789abcdefghijABCDEFGHIJ01";
     struct buf out;
     buf_init(&out, 4096);
-    ASSERT_EQ_INT(merchant_aead_encrypt(key, "fixednonce12", "certificate", "hello qianbao", 13,
-                                        &out),
-                  QB_OK);
+    ASSERT_EQ_INT(
+        crypto_aead_gcm_encrypt(key, "fixednonce12", "certificate", "hello qianbao", 13, &out),
+        QB_OK);
     ASSERT_EQ_STR(out.data, "cCGllQ0QttsgH8mPSbWDBCBriedQgpa/N9W3cUs=");
     struct buf plain;
     buf_init(&plain, 4096);
-    ASSERT_EQ_INT(merchant_aead_decrypt(key, "fixednonce12", "certificate", out.data, &plain),
+    ASSERT_EQ_INT(crypto_aead_gcm_decrypt(key, "fixednonce12", "certificate", out.data, &plain),
                   QB_OK);
     ASSERT_EQ_STR(plain.data, "hello qianbao");
-    ASSERT_EQ_INT(merchant_aead_decrypt(key, "fixednonce12", "transaction", out.data, &plain),
+    ASSERT_EQ_INT(crypto_aead_gcm_decrypt(key, "fixednonce12", "transaction", out.data, &plain),
                   QB_E_PARAM);
-    ASSERT_EQ_INT(merchant_aead_decrypt(key, "fixednonce13", "certificate", out.data, &plain),
+    ASSERT_EQ_INT(crypto_aead_gcm_decrypt(key, "fixednonce13", "certificate", out.data, &plain),
                   QB_E_PARAM);
     out.data[0] = 'd';
-    ASSERT_EQ_INT(merchant_aead_decrypt(key, "fixednonce12", "certificate", out.data, &plain),
+    ASSERT_EQ_INT(crypto_aead_gcm_decrypt(key, "fixednonce12", "certificate", out.data, &plain),
                   QB_E_PARAM);
     buf_release(&out);
     buf_release(&plain);
