@@ -26,12 +26,16 @@
 #include <time.h>
 
 #include <curl/curl.h>
+#include <openssl/bio.h>
+#include <openssl/bn.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
 #include "base/clock.h"
+#include "base/crypto.h"
 #include "cli/cli_int.h"
 
 #define S_CONNECT_TIMEOUT_MS 5000L
@@ -912,6 +916,110 @@ static bool S_merchant_credential(const struct cli_profile *profile, const char 
     return n > 0 && (size_t)n < out_size;
 }
 
+/* The public key of the certificate in pem (base64 DER, as the profile
+ * keeps it) into out, when the certificate is the one of serial and has not
+ * expired. */
+static bool S_certificate_key(const struct buf *pem, const char *serial, char *out, size_t out_size)
+{
+    BIO *bio = BIO_new_mem_buf(pem->data, (int)pem->size);
+    X509 *cert = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    BIGNUM *number = cert != NULL ? ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL) : NULL;
+    char *hex = number != NULL ? BN_bn2hex(number) : NULL;
+    unsigned char *der = NULL;
+    int der_size = 0;
+    bool ok = hex != NULL && strcasecmp(hex, serial) == 0 &&
+              X509_cmp_current_time(X509_get0_notAfter(cert)) > 0 &&
+              (der_size = i2d_PUBKEY(X509_get0_pubkey(cert), &der)) > 0 &&
+              4 * (((size_t)der_size + 2) / 3) < out_size;
+    if (ok)
+        EVP_EncodeBlock((unsigned char *)out, der, der_size);
+    OPENSSL_free(der);
+    OPENSSL_free(hex);
+    BN_free(number);
+    X509_free(cert);
+    return ok;
+}
+
+/* Fetches the platform certificate of serial as WeChat's SDKs do when an
+ * answer names one they do not know (the platform rotated its key:
+ * docs/operations.md, "Rotating the platform key"): GET /v3/certificates,
+ * its entry opened with the profile's API v3 key, which only the platform
+ * shares with the merchant, and the list's own answer verified under the
+ * key it holds. True with the key in profile; false leaves profile as it
+ * was. */
+static bool S_platform_fetch(struct cli *cli, struct cli_profile *profile, const char *serial)
+{
+    static const char path[] = "/v3/certificates";
+    char url[CLI_URL_SIZE_MAX + sizeof path];
+    snprintf(url, sizeof url, "%s%s", cli->server, path);
+    char credential[1800];
+    if (strlen(profile->apiv3_key) != 32 || strlen(serial) >= sizeof profile->platform_serial_no ||
+        !S_merchant_credential(profile, "GET", path, NULL, credential, sizeof credential))
+        return false;
+    struct cli_response list;
+    memset(&list, 0, sizeof list);
+    buf_init(&list.body, CLI_RESPONSE_SIZE_MAX);
+    bool too_large = false;
+    char key[CLI_KEY_B64_SIZE_MAX] = "";
+    if (S_perform(cli, url, "GET", credential, NULL, NULL, &list, &too_large) == CURLE_OK &&
+        list.status == 200)
+        list.json = json_loadb(list.body.data, list.body.size, 0, NULL);
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(list.json, "data"), i, item)
+    {
+        const json_t *sealed = json_object_get(item, "encrypt_certificate");
+        const char *nonce = json_string_value(json_object_get(sealed, "nonce"));
+        const char *associated = json_string_value(json_object_get(sealed, "associated_data"));
+        const char *ciphertext = json_string_value(json_object_get(sealed, "ciphertext"));
+        if (strcasecmp(cli_json_str(item, "serial_no"), serial) != 0 || nonce == NULL ||
+            associated == NULL || ciphertext == NULL ||
+            strcmp(cli_json_str(sealed, "algorithm"), "AEAD_AES_256_GCM") != 0)
+            continue;
+        struct buf pem;
+        buf_init(&pem, 64 * 1024);
+        if (crypto_aead_gcm_decrypt((const uint8_t *)profile->apiv3_key, nonce, associated,
+                                    ciphertext, &pem) == QB_OK &&
+            !S_certificate_key(&pem, serial, key, sizeof key))
+            key[0] = '\0';
+        buf_release(&pem);
+        break;
+    }
+    bool ok = key[0] != '\0';
+    if (ok) {
+        struct cli_profile *trial = calloc(1, sizeof *trial);
+        QB_ASSERT(trial != NULL);
+        memcpy(trial->platform_serial_no, serial, strlen(serial) + 1);
+        memcpy(trial->platform_public_key, key, sizeof key);
+        ok = S_answer_verified(trial, &list);
+        free(trial);
+    }
+    if (ok) {
+        snprintf(profile->platform_serial_no, sizeof profile->platform_serial_no, "%s", serial);
+        memcpy(profile->platform_public_key, key, sizeof key);
+    }
+    cli_response_release(&list);
+    return ok;
+}
+
+/* Keeps the platform certificate S_platform_fetch found in the profile,
+ * so that the next command trusts it at once. */
+static void S_platform_keep(struct cli *cli, const struct cli_profile *profile)
+{
+    const char *name = cli->profile_explicit ? cli->profile : CLI_MERCHANT_PROFILE;
+    if (cli_profile_save(name, profile) == QB_OK)
+        cli_hint(cli,
+                 "the platform's signing key changed: the profile \"%s\" now trusts certificate "
+                 "%s, from GET /v3/certificates",
+                 name, profile->platform_serial_no);
+    else
+        cli_hint(cli,
+                 "the platform's signing key changed (certificate %s), but the profile \"%s\" "
+                 "cannot be written: each command fetches it again",
+                 profile->platform_serial_no, name);
+}
+
 static int S_call_merchant(struct cli *cli, const char *method, const char *path,
                            const json_t *body, bool unsigned_ok, const char *key_option,
                            const char *key, struct cli_response *res)
@@ -945,7 +1053,16 @@ static int S_call_merchant(struct cli *cli, const char *method, const char *path
         CURLcode code = S_perform(cli, url, method, credential, serial, body_text, res, &too_large);
         bool unsigned_200 = unsigned_ok && res->status == 200 &&
                             res->wechatpay_signature[0] == '\0';
-        if (code == CURLE_OK && !unsigned_200 && !S_answer_verified(profile, res))
+        bool verified = code != CURLE_OK || unsigned_200 || S_answer_verified(profile, res);
+        /* Signed under another serial than the profile's: the platform's
+         * new key, once its certificate is fetched and opens. */
+        bool rotated = !verified && res->wechatpay_serial[0] != '\0' &&
+                       strcasecmp(res->wechatpay_serial, profile->platform_serial_no) != 0 &&
+                       S_platform_fetch(cli, profile, res->wechatpay_serial) &&
+                       S_answer_verified(profile, res);
+        if (rotated)
+            S_platform_keep(cli, profile);
+        if (!verified && !rotated)
             rc = cli_fail(cli, CLI_EXIT_UNAVAILABLE, "SIGNATURE_INVALID",
                           "%s: the answer from %s is not signed by the platform key of the "
                           "merchant profile (HTTP %ld): it was not accepted",

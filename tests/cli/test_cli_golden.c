@@ -59,7 +59,9 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/bn.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "api/lib/api.h"
@@ -3117,6 +3119,88 @@ TEST(withdrawing_within_a_free_allowance)
     S_END();
 }
 
+/* The server line of profile name into out. */
+static void S_profile_server(const char *name, char *out, size_t out_size)
+{
+    char path[800], text[16384];
+    snprintf(path, sizeof path, "%s/config/qianbao/%s", S_root, name);
+    ASSERT(test_file_read(path, text, sizeof text));
+    const char *at = strstr(text, "server=");
+    ASSERT(at != NULL);
+    at += strlen("server=");
+    snprintf(out, out_size, "%.*s", (int)strcspn(at, "\n"), at);
+}
+
+/* qianbaod --platform-key-rotate step on the stopped daemon's directory,
+ * then the daemon started again and the merchant profile moved to it. */
+static void S_platform_rotate(const char *step)
+{
+    char output[1100];
+    snprintf(output, sizeof output, "%s/rotate-%s.log", S_root, step);
+    const char *rotate[] = {"--data-dir", S_daemon.data_dir, "--platform-key-rotate", step, NULL};
+    ASSERT_EQ_INT(test_daemon_run(rotate, output, 60000), 0);
+    char old_url[128];
+    S_profile_server("merchant", old_url, sizeof old_url);
+    const char *daemon_args[] = {"--sms-cooldown-s", "0", "--sms-daily-max", "1000", NULL};
+    API_MUST(api_daemon_start(&S_daemon, S_root, "data", daemon_args, S_admin));
+    client_release(&S_client);
+    client_init(&S_client, S_daemon.base_url);
+    S_substitute(S_daemon.base_url, "http://127.0.0.1:PORT");
+    S_profile_server_move("merchant", old_url, S_daemon.base_url);
+}
+
+TEST(a_rotated_platform_key_is_fetched_and_kept)
+{
+    // The operator rotates the platform key (docs/operations.md): once the next key signs, the
+    // merchant profile's pinned certificate no longer verifies the answers, and every signed
+    // command was refused for good. The CLI fetches the certificate the answer names from GET
+    // /v3/certificates, as WeChat's SDKs do, opens it with the API v3 key, says so once and keeps
+    // it in the profile.
+    S_BEGIN();
+    S_platform_rotate("begin");
+    /* The next certificate, listed from now on; its serial shown as SERIAL. */
+    char cert_path[1100];
+    snprintf(cert_path, sizeof cert_path, "%s/platform-cert-next.pem", S_daemon.data_dir);
+    FILE *f = fopen(cert_path, "r");
+    ASSERT(f != NULL);
+    X509 *cert = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    ASSERT(cert != NULL);
+    BIGNUM *number = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+    char *serial = BN_bn2hex(number);
+    char next_serial[64];
+    snprintf(next_serial, sizeof next_serial, "%s", serial);
+    OPENSSL_free(serial);
+    BN_free(number);
+    X509_free(cert);
+    S_substitute(next_serial, "SERIAL");
+    /* The old key still signs: nothing to fetch. */
+    S_case(NULL, NULL, "--profile", "merchant", "order", "show", "golden-0001", NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    ASSERT(strstr(S_last.err, "signing key changed") == NULL);
+    ASSERT_EQ_INT(test_daemon_stop(&S_daemon), 0);
+
+    S_platform_rotate("finish");
+    S_case("merchant-platform-key-rotated", NULL, "--profile", "merchant", "order", "show",
+           "golden-0001", NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    char profile_path[800], profile[16384];
+    snprintf(profile_path, sizeof profile_path, "%s/config/qianbao/merchant", S_root);
+    ASSERT(test_file_read(profile_path, profile, sizeof profile));
+    const char *kept = strstr(profile, "platform_serial_no=");
+    ASSERT(kept != NULL);
+    kept += strlen("platform_serial_no=");
+    ASSERT_EQ_INT(strcspn(kept, "\n"), strlen(next_serial));
+    ASSERT(strncasecmp(kept, next_serial, strlen(next_serial)) == 0);
+    /* Kept: the next command trusts it at once. */
+    S_case("merchant-platform-key-kept", NULL, "--profile", "merchant", "order", "show",
+           "golden-0001", NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    ASSERT(strstr(S_last.err, "signing key changed") == NULL);
+    ASSERT_EQ_INT(test_daemon_stop(&S_daemon), 0);
+    S_END();
+}
+
 TEST(a_withdrawal_the_bank_took_back_is_reconciled)
 {
     // The bank paid a withdrawal to 9999000000000129 and took it back 3 s later (退票,
@@ -3350,6 +3434,7 @@ int main(void)
     RUN(the_phone_number_is_changed);
     RUN(daemon_down);
     RUN(withdrawing_within_a_free_allowance);
+    RUN(a_rotated_platform_key_is_fetched_and_kept);
     RUN(demo_on_a_daemon_with_an_admin_listener);
 
     client_release(&S_client);
