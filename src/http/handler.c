@@ -481,8 +481,9 @@ bool http_identity_refused(struct http_request *req, const struct identity_cmd *
             const char *reason, *message;
         } blockers[] = {
             {"balance", "the wallet still has a balance: withdraw it to a card, or spend it"},
-            {"pending", "money is held for a withdrawal the bank has not settled yet, or for a "
-                        "transfer that has not arrived: wait for it, or cancel the transfer"},
+            {"pending", "money is on its way: a top-up or withdrawal the bank has not settled "
+                        "yet, or a transfer that has not arrived: wait for it, or cancel the "
+                        "transfer"},
             {"red_packet", "a red packet you sent still takes claims: what is left comes back to "
                            "the wallet when it expires"},
             {"merchant", "you own a merchant that is not closed: withdraw its balance, then close "

@@ -363,6 +363,15 @@ TEST(a_top_up_the_bank_has_not_confirmed_keeps_the_wallet_open)
     API_MUST(api_sms_code_get(&S_client, S_admin, u.phone, "close_account", code));
     EXPECT_CLOSE(&u, TH_PAY_PASSWORD, code, 409, "ACCOUNT_NOT_EMPTY", "pending");
     EXPECT_ADMIN_CLOSE(&u, "{\"reason\":\"ticket 4714\"}", 409, "ACCOUNT_NOT_EMPTY", "pending");
+    /* The refusal names what to wait for: a top-up, not a withdrawal or transfer to cancel. */
+    char close_path[128];
+    snprintf(close_path, sizeof close_path, "/admin/users/%s/close", u.id);
+    ASSERT_EQ_INT(
+        api_call(&S_client, "POST", close_path, S_admin, "{\"reason\":\"ticket 4714\"}", &res),
+        409);
+    if (strstr(api_json_str(&res, "message"), "top-up") == NULL)
+        TEST_FAIL_("the refusal does not name the top-up: %s", api_json_str(&res, "message"));
+    client_response_release(&res);
     /* The bank answers; the worker settles it within seconds. */
     char status[32] = "";
     for (int i = 0; i < 150 && strcmp(status, "SUCCESS") != 0; i++) {
