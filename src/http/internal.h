@@ -911,6 +911,8 @@ void http_handle_admin_merchants_list(struct http_request *req);
 void http_handle_admin_merchants_get(struct http_request *req);
 void http_handle_admin_merchants_suspend(struct http_request *req);
 void http_handle_admin_merchants_resume(struct http_request *req);
+void http_handle_admin_merchants_apiv3_key(struct http_request *req);
+void http_handle_admin_merchants_certificate(struct http_request *req);
 void http_handle_admin_audit_list(struct http_request *req);
 void http_handle_admin_users_transactions_list(struct http_request *req);
 void http_handle_admin_users_transactions_csv(struct http_request *req);

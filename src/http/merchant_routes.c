@@ -834,7 +834,8 @@ static void S_keys_resume(struct http_request *req, struct ledger_cmd *cmd)
     enum qb_error outcome = cmd->result != QB_OK ? cmd->result : c->outcome;
     crypto_wipe(c->payment_password, sizeof c->payment_password);
     log_event(LOG_AUDIT, c->apiv3 ? "merchant.apiv3_key_reset" : "merchant.certificate_replaced",
-              "mchid=%s by=%s result=%s keep_old_hours=%lld", c->mchid, c->owner_user_id,
+              "mchid=%s by=%s result=%s keep_old_hours=%lld", c->mchid,
+              c->by_operator ? http_request_by(req) : c->owner_user_id,
               outcome == QB_OK ? "ok" : error_api_code(outcome),
               (long long)(c->keep_old_ms / (3600 * 1000)));
     if (outcome == QB_OK) {
@@ -871,7 +872,8 @@ static void S_keys_resume(struct http_request *req, struct ledger_cmd *cmd)
             http_reply_error(req, QB_E_INTERNAL);
         }
     } else if (outcome == QB_E_NOT_FOUND) {
-        http_reply_error_message(req, outcome, "no such merchant of yours");
+        http_reply_error_message(req, outcome,
+                                 c->by_operator ? "no such merchant" : "no such merchant of yours");
     } else if (outcome == QB_E_PASSWORD_WRONG || outcome == QB_E_PASSWORD_LOCKED) {
         http_reply_password_refusal(req, outcome, &c->password_try);
     } else {
@@ -882,9 +884,59 @@ static void S_keys_resume(struct http_request *req, struct ledger_cmd *cmd)
     ledger_cmd_release(cmd);
 }
 
-/* Both routes: the owner's body, then what replaces the merchant's, made
- * here (a key pair takes tens of milliseconds), then the command. */
-static void S_keys_replace(struct http_request *req, bool apiv3)
+/* An operator's: {reason, public_key, keep_old_hours}, the merchant named
+ * by the path. The reason is required: the answer hands the operator a
+ * merchant's secrets. */
+static const struct http_field S_operator_keys_fields[] = {
+    {"reason", HTTP_FIELD_STRING, true, DOMAIN_AUDIT_REASON_SIZE_MAX - 1, 0, 0},
+    {"public_key", HTTP_FIELD_STRING, false, S_PUBLIC_KEY_B64_SIZE_MAX, 0, 0},
+    {"keep_old_hours", HTTP_FIELD_INTEGER, false, 0, 0, MERCHANT_CERT_OVERLAP_HOURS_MAX},
+};
+
+/* Reads an operator's body and the merchant the path names into m, its
+ * reason into reason; NULL after replying; else the body (the caller
+ * decrefs). An API v3 key's reset takes the reason alone. */
+static json_t *S_operator_action_read(struct http_request *req, bool apiv3, struct merchant *m,
+                                      char reason[DOMAIN_AUDIT_REASON_SIZE_MAX])
+{
+    const char *mchid = http_request_param(req, "mchid");
+    if (mchid == NULL || !merchant_mchid_is_valid(mchid)) {
+        http_reply_error_message(req, QB_E_NOT_FOUND, "no such merchant");
+        return NULL;
+    }
+    json_t *body = http_json_body(req, S_operator_keys_fields,
+                                  apiv3 ? 1 : QB_ARRAY_COUNT(S_operator_keys_fields));
+    if (body == NULL)
+        return NULL;
+    snprintf(reason, DOMAIN_AUDIT_REASON_SIZE_MAX, "%s", http_json_string(body, "reason"));
+    if (reason[strspn(reason, " ")] == '\0') {
+        http_reply_error_message(
+            req, QB_E_PARAM, "reason must say why: a ticket number, how the merchant was verified");
+        json_decref(body);
+        return NULL;
+    }
+    struct store *reader = http_reader_acquire(req);
+    if (reader == NULL) {
+        json_decref(body);
+        return NULL;
+    }
+    enum qb_error err = merchant_get(reader, mchid, m);
+    http_reader_release(req, reader);
+    if (err != QB_OK) {
+        if (err == QB_E_NOT_FOUND)
+            http_reply_error_message(req, err, "no such merchant");
+        else
+            http_reply_error(req, err);
+        json_decref(body);
+        return NULL;
+    }
+    return body;
+}
+
+/* Every route: the owner's or the operator's body, then what replaces the
+ * merchant's, made here (a key pair takes tens of milliseconds), then the
+ * command. */
+static void S_keys_replace(struct http_request *req, bool apiv3, bool by_operator)
 {
     struct merchant *m = http_request_alloc(req, sizeof *m);
     struct S_keys *k = http_request_alloc(req, sizeof *k);
@@ -897,18 +949,34 @@ static void S_keys_replace(struct http_request *req, bool apiv3)
     struct merchant_keys_cmd *c = &k->c;
     merchant_keys_cmd_init(c, env);
     merchant_credentials_init(&k->cred);
+    char reason[DOMAIN_AUDIT_REASON_SIZE_MAX] = "";
     json_t *body =
-        apiv3 ? S_owner_action_read(req, S_owner_action_fields,
-                                    QB_ARRAY_COUNT(S_owner_action_fields), m, c->payment_password)
-              : S_owner_action_read(req, S_certificate_fields, QB_ARRAY_COUNT(S_certificate_fields),
-                                    m, c->payment_password);
-    if (body == NULL) {
+        by_operator ? S_operator_action_read(req, apiv3, m, reason)
+        : apiv3     ? S_owner_action_read(req, S_owner_action_fields,
+                                          QB_ARRAY_COUNT(S_owner_action_fields), m, c->payment_password)
+                    : S_owner_action_read(req, S_certificate_fields,
+                                          QB_ARRAY_COUNT(S_certificate_fields), m, c->payment_password);
+    snprintf(c->mchid, sizeof c->mchid, "%s", body != NULL ? m->mchid : "");
+    /* The operator's answers for it in the trail, whatever comes of it. */
+    struct domain_audit *audit = body != NULL && by_operator
+                                     ? http_request_audit(req, &c->cmd,
+                                                          apiv3 ? "merchant_apiv3_key_reset"
+                                                                : "merchant_certificate_replace",
+                                                          c->mchid, &c->outcome, &c->changed)
+                                     : NULL;
+    if (body == NULL || (by_operator && audit == NULL)) {
+        json_decref(body);
         merchant_credentials_release(&k->cred);
         ledger_cmd_release(&c->cmd);
         return;
     }
-    snprintf(c->mchid, sizeof c->mchid, "%s", m->mchid);
-    snprintf(c->owner_user_id, sizeof c->owner_user_id, "%s", http_request_session(req)->user_id);
+    if (by_operator) {
+        c->by_operator = true;
+        memcpy(audit->reason, reason, sizeof audit->reason);
+    } else {
+        snprintf(c->owner_user_id, sizeof c->owner_user_id, "%s",
+                 http_request_session(req)->user_id);
+    }
     if (apiv3) {
         json_decref(body);
         c->apiv3 = true;
@@ -931,12 +999,32 @@ static void S_keys_replace(struct http_request *req, bool apiv3)
 /* The owner resets a merchant's API v3 key (重置APIv3密钥), which decrypts
  * its certificates and notifications, after it leaked: a new one, shown
  * once, replaces it at once. */
-void http_handle_merchants_me_apiv3_key(struct http_request *req) { S_keys_replace(req, true); }
+void http_handle_merchants_me_apiv3_key(struct http_request *req)
+{
+    S_keys_replace(req, true, false);
+}
 
 /* The owner replaces a merchant's API certificate (商户API证书), whose
  * private key signs its /v3 requests, after it leaked: the old key signs
  * nothing from then on. */
-void http_handle_merchants_me_certificate(struct http_request *req) { S_keys_replace(req, false); }
+void http_handle_merchants_me_certificate(struct http_request *req)
+{
+    S_keys_replace(req, false, false);
+}
+
+/* The same by an operator, for a merchant no owner can act for (one made
+ * by POST /admin/merchants without one): the new secrets go to the
+ * operator, to hand to the merchant, and the audit trail keeps who and
+ * why. */
+void http_handle_admin_merchants_apiv3_key(struct http_request *req)
+{
+    S_keys_replace(req, true, true);
+}
+
+void http_handle_admin_merchants_certificate(struct http_request *req)
+{
+    S_keys_replace(req, false, true);
+}
 
 static json_t *S_bucket_json(const char *key, json_t *value,
                              const struct merchant_analytics_bucket *b)

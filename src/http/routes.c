@@ -247,6 +247,10 @@ const struct http_route http_routes[] = {
      HTTP_AUTH_ADMIN, NULL},
     {"POST", "/admin/merchants/{mchid}/resume", http_handle_admin_merchants_resume, HTTP_AUTH_ADMIN,
      NULL},
+    {"POST", "/admin/merchants/{mchid}/apiv3-key", http_handle_admin_merchants_apiv3_key,
+     HTTP_AUTH_ADMIN, NULL},
+    {"POST", "/admin/merchants/{mchid}/certificate", http_handle_admin_merchants_certificate,
+     HTTP_AUTH_ADMIN, NULL},
     {"GET", "/admin/audit", http_handle_admin_audit_list, HTTP_AUTH_ADMIN,
      "by action target from to limit cursor"},
 

@@ -832,44 +832,10 @@ enum qb_error merchant_txn_owner_pays(struct ledger_txn *txn, const struct domai
     return QB_OK;
 }
 
-static enum qb_error S_keys_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+/* Replaces what c names, once it is allowed; c->merchant as it is after. */
+static enum qb_error S_keys_write(struct ledger_txn *txn, struct merchant_keys_cmd *c)
 {
-    struct merchant_keys_cmd *c = (struct merchant_keys_cmd *)cmd;
     struct store *store = ledger_txn_store(txn);
-    QB_ASSERT(c->env != NULL && memchr(c->owner_user_id, '\0', sizeof c->owner_user_id) != NULL &&
-              memchr(c->payment_password, '\0', sizeof c->payment_password) != NULL &&
-              (c->apiv3 || c->certificate));
-    QB_ASSERT(!c->certificate ||
-              (memchr(c->public_key_pem, '\0', sizeof c->public_key_pem) != NULL &&
-               memchr(c->serial_no, '\0', sizeof c->serial_no) != NULL && c->serial_no[0] != '\0'));
-    QB_ASSERT(c->keep_old_ms >= 0 && c->keep_old_ms <= MERCHANT_CERT_OVERLAP_MS_MAX);
-    c->outcome = QB_E_INTERNAL;
-    c->password_try = (struct identity_password_try){0, 0};
-    enum qb_error err = merchant_get(store, c->mchid, &c->merchant);
-    if (err == QB_OK && strcmp(c->merchant.owner_user_id, c->owner_user_id) != 0)
-        err = QB_E_NOT_FOUND; /* another owner's is not found, as one that never was */
-    if (err == QB_E_NOT_FOUND) {
-        c->outcome = err;
-        return QB_OK;
-    }
-    if (err != QB_OK)
-        return err;
-    bool pays = true;
-    err = merchant_txn_owner_pays(txn, c->env, &c->merchant, &pays);
-    if (err != QB_OK)
-        return err;
-    if (!pays) {
-        c->outcome = QB_E_ACCOUNT_FROZEN;
-        return QB_OK;
-    }
-    err = identity_txn_payment_password_verify(txn, c->env, c->owner_user_id, c->payment_password,
-                                               &c->password_try);
-    if (err == QB_E_PASSWORD_WRONG || err == QB_E_PASSWORD_LOCKED || err == QB_E_PASSWORD_NOT_SET) {
-        c->outcome = err; /* a wrong one stays counted */
-        return QB_OK;
-    }
-    if (err != QB_OK)
-        return err;
     int64_t now_ms = ledger_txn_now_ms(txn);
     const struct store_param key[] = {
         STORE_TEXT(c->mchid),
@@ -899,11 +865,55 @@ static enum qb_error S_keys_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
                   " previous_valid_until_ms = $6 WHERE mchid = $1",
                   certificate, QB_ARRAY_COUNT(certificate)) != QB_OK)
         return QB_E_STORAGE;
-    err = merchant_get(store, c->mchid, &c->merchant);
+    enum qb_error err = merchant_get(store, c->mchid, &c->merchant);
     if (err != QB_OK)
         return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
     c->outcome = QB_OK;
+    c->changed = true;
     return QB_OK;
+}
+
+static enum qb_error S_keys_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct merchant_keys_cmd *c = (struct merchant_keys_cmd *)cmd;
+    struct store *store = ledger_txn_store(txn);
+    QB_ASSERT(c->env != NULL && memchr(c->owner_user_id, '\0', sizeof c->owner_user_id) != NULL &&
+              memchr(c->payment_password, '\0', sizeof c->payment_password) != NULL &&
+              (c->apiv3 || c->certificate));
+    QB_ASSERT(!c->certificate ||
+              (memchr(c->public_key_pem, '\0', sizeof c->public_key_pem) != NULL &&
+               memchr(c->serial_no, '\0', sizeof c->serial_no) != NULL && c->serial_no[0] != '\0'));
+    QB_ASSERT(c->keep_old_ms >= 0 && c->keep_old_ms <= MERCHANT_CERT_OVERLAP_MS_MAX);
+    c->outcome = QB_E_INTERNAL;
+    c->password_try = (struct identity_password_try){0, 0};
+    enum qb_error err = merchant_get(store, c->mchid, &c->merchant);
+    if (err == QB_OK && !c->by_operator && strcmp(c->merchant.owner_user_id, c->owner_user_id) != 0)
+        err = QB_E_NOT_FOUND; /* another owner's is not found, as one that never was */
+    if (err == QB_E_NOT_FOUND) {
+        c->outcome = err;
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+    if (c->by_operator)
+        return S_keys_write(txn, c);
+    bool pays = true;
+    err = merchant_txn_owner_pays(txn, c->env, &c->merchant, &pays);
+    if (err != QB_OK)
+        return err;
+    if (!pays) {
+        c->outcome = QB_E_ACCOUNT_FROZEN;
+        return QB_OK;
+    }
+    err = identity_txn_payment_password_verify(txn, c->env, c->owner_user_id, c->payment_password,
+                                               &c->password_try);
+    if (err == QB_E_PASSWORD_WRONG || err == QB_E_PASSWORD_LOCKED || err == QB_E_PASSWORD_NOT_SET) {
+        c->outcome = err; /* a wrong one stays counted */
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
+    return S_keys_write(txn, c);
 }
 
 void merchant_keys_cmd_init(struct merchant_keys_cmd *c, const struct domain_env *env)

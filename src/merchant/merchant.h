@@ -311,6 +311,10 @@ struct merchant_keys_cmd {
     struct ledger_cmd cmd; /* first: see domain.h */
     const struct domain_env *env;
     char mchid[MERCHANT_MCHID_SIZE];
+    /* The owner's, with their payment password; or an operator's
+     * (by_operator: any merchant, no password: the operator answers for it
+     * in the audit trail), for a merchant without an owner who could. */
+    bool by_operator;
     char owner_user_id[ID_TEXT_SIZE_MAX];
     char payment_password[8];
     bool apiv3;
@@ -320,6 +324,7 @@ struct merchant_keys_cmd {
     char serial_no[MERCHANT_SERIAL_SIZE];
     int64_t keep_old_ms; /* 0..MERCHANT_CERT_OVERLAP_MS_MAX */
     enum qb_error outcome;
+    bool changed;                              /* the keys were replaced (outcome QB_OK) */
     struct identity_password_try password_try; /* PASSWORD_WRONG, _LOCKED */
     struct merchant merchant;
 };

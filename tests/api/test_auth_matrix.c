@@ -351,6 +351,11 @@ static const struct matrix_row S_matrix[] = {
      ADMIN_ROUTE(200)},
     {"POST", "/admin/merchants/{mchid}/resume", ID_MERCHANT_OF_B, SETUP_NONE, NULL,
      ADMIN_ROUTE(200)},
+    /* Without the reason they need: the keys of B's merchant stay. */
+    {"POST", "/admin/merchants/{mchid}/apiv3-key", ID_MERCHANT_OF_B, SETUP_NONE, "{}",
+     ADMIN_ROUTE(400)},
+    {"POST", "/admin/merchants/{mchid}/certificate", ID_MERCHANT_OF_B, SETUP_NONE, "{}",
+     ADMIN_ROUTE(400)},
     {"GET", "/admin/audit", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(200)},
     /* The root token's alone (a named operator's is 403: test_logging.c). */
     {"GET", "/admin/operators", ID_NONE, SETUP_NONE, NULL, ADMIN_ROUTE(200)},

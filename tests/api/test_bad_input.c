@@ -239,6 +239,8 @@ static const struct route_entry S_routes[] = {
     {"GET", "/admin/merchants/{mchid}/payouts", "", false, false},
     {"POST", "/admin/merchants/{mchid}/suspend", "", false, false},
     {"POST", "/admin/merchants/{mchid}/resume", "", false, false},
+    {"POST", "/admin/merchants/{mchid}/apiv3-key", "", false, false},
+    {"POST", "/admin/merchants/{mchid}/certificate", "", false, false},
     {"GET", "/admin/audit", "", false, false},
     {"GET", "/admin/operators", "", false, false},
     {"POST", "/admin/operators", "", false, false},

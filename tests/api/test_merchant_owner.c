@@ -740,6 +740,88 @@ TEST(the_owner_replaces_a_leaked_api_certificate)
     mh_release(&m);
 }
 
+/* POST /admin/merchants/{mchid}/what as token with body: the status; the
+ * answer stays in res (release it). */
+static long S_admin_keys(const char *token, const char *mchid, const char *what, const char *body,
+                         struct client_response *res)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/admin/merchants/%s/%s", mchid, what);
+    return api_call(&S_client, "POST", path, token, body, res);
+}
+
+TEST(an_operator_replaces_the_keys_of_a_merchant_without_an_owner)
+{
+    // A merchant an operator onboarded without an owner has nobody to call the owner's routes:
+    // after a leak its keys could only be changed in the database. An operator replaces them,
+    // with a reason the audit trail keeps: the new API v3 key opens the certificates and the old
+    // does not; the new private key signs and the old does not. No reason, a bad or unknown
+    // mchid, a user's token change nothing.
+    struct api_user user;
+    API_MUST(th_user_new(&S_client, S_admin, &user));
+    struct mh_merchant m;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
+    struct client_response res;
+    ASSERT_EQ_INT(S_admin_keys(S_admin, m.mchid, "apiv3-key", "{}", &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_admin_keys(S_admin, m.mchid, "apiv3-key", "{\"reason\":\"  \"}", &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_admin_keys(S_admin, "1234567890", "apiv3-key", "{\"reason\":\"t-1\"}", &res),
+                  404);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_admin_keys(S_admin, "12x", "certificate", "{\"reason\":\"t-1\"}", &res), 404);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_admin_keys(user.token, m.mchid, "apiv3-key", "{\"reason\":\"t-1\"}", &res),
+                  403);
+    client_response_release(&res);
+    ASSERT(S_certificate_opens(&m, m.apiv3_key));
+    ASSERT_EQ_INT(S_signed_status(&m), 200);
+
+    ASSERT_EQ_INT(S_admin_keys(S_admin, m.mchid, "apiv3-key",
+                               "{\"reason\":\"ticket 7001: key seen in a public repository\"}",
+                               &res),
+                  200);
+    char key[40];
+    snprintf(key, sizeof key, "%s", api_json_str(&res, "apiv3_key"));
+    ASSERT_EQ_STR(api_json_str(&res, "mchid"), m.mchid);
+    client_response_release(&res);
+    ASSERT(strlen(key) == 32 && strcmp(key, m.apiv3_key) != 0);
+    ASSERT(S_certificate_opens(&m, key));
+    ASSERT(!S_certificate_opens(&m, m.apiv3_key));
+
+    ASSERT_EQ_INT(
+        S_admin_keys(S_admin, m.mchid, "certificate", "{\"reason\":\"ticket 7002\"}", &res), 200);
+    json_t *j = api_json(&res);
+    client_response_release(&res);
+    struct mh_merchant renewed = m;
+    snprintf(renewed.serial_no, sizeof renewed.serial_no, "%s",
+             json_string_value(json_object_get(j, "serial_no")));
+    renewed.key = mh_pem_key(json_string_value(json_object_get(j, "private_key_pem")), true);
+    json_decref(j);
+    ASSERT(renewed.key != NULL && strcmp(renewed.serial_no, m.serial_no) != 0);
+    ASSERT_EQ_INT(S_signed_status(&m), 401);
+    ASSERT_EQ_INT(S_signed_status(&renewed), 200);
+    EVP_PKEY_free(renewed.key);
+
+    /* The trail says who replaced which, and why. */
+    char path[128];
+    snprintf(path, sizeof path, "/admin/audit?target=%s", m.mchid);
+    json_t *page = th_get_json(&S_client, path, S_admin);
+    json_t *items = json_object_get(page, "items");
+    ASSERT_EQ_INT(json_array_size(items), 3); /* and the onboarding */
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(items, 0), "action")),
+                  "merchant_certificate_replace");
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(items, 1), "action")),
+                  "merchant_apiv3_key_reset");
+    ASSERT_EQ_STR(json_string_value(json_object_get(json_array_get(items, 1), "reason")),
+                  "ticket 7001: key seen in a public repository");
+    ASSERT(json_is_true(json_object_get(json_array_get(items, 1), "changed")));
+    json_decref(page);
+    mh_release(&m);
+}
+
 #define S_SERIAL_SIZE 48 /* 40 hex digits, a NUL, slack */
 
 /* m's view by its owner u: its previous_serial_no ("" for null) into
@@ -1183,6 +1265,7 @@ int main(void)
     RUN(the_merchant_api_reads_the_balance_and_what_a_withdrawal_holds);
     RUN(the_owner_resets_a_leaked_apiv3_key);
     RUN(the_owner_replaces_a_leaked_api_certificate);
+    RUN(an_operator_replaces_the_keys_of_a_merchant_without_an_owner);
     RUN(a_planned_certificate_replacement_keeps_the_old_key_for_its_overlap);
     RUN(the_owners_phone_hears_of_each_payment_and_lists_it);
     RUN(the_owner_refunds_a_payment_from_the_phone);
