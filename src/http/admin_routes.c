@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "base/text.h"
 #include "http/internal.h"
 #include "merchant/payout.h"
 #include "wallet/bills.h"
@@ -171,7 +172,7 @@ static bool S_reason_read(struct http_request *req, bool required, char reason[S
     const char *text = http_json_string(body, "reason");
     snprintf(reason, S_REASON_SIZE_MAX, "%s", text != NULL ? text : "");
     json_decref(body);
-    if (required && reason[strspn(reason, " ")] == '\0') {
+    if (required && text_is_blank(reason, strlen(reason))) {
         http_reply_error_message(
             req, QB_E_PARAM, "reason must say why: a ticket number, how the caller was verified");
         return false;

@@ -909,7 +909,7 @@ static json_t *S_operator_action_read(struct http_request *req, bool apiv3, stru
     if (body == NULL)
         return NULL;
     snprintf(reason, DOMAIN_AUDIT_REASON_SIZE_MAX, "%s", http_json_string(body, "reason"));
-    if (reason[strspn(reason, " ")] == '\0') {
+    if (text_is_blank(reason, strlen(reason))) {
         http_reply_error_message(
             req, QB_E_PARAM, "reason must say why: a ticket number, how the merchant was verified");
         json_decref(body);

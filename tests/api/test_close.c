@@ -308,6 +308,9 @@ TEST(an_operator_closes_an_empty_wallet_for_an_owner_who_lost_the_phone)
     const char *why = "{\"reason\":\"ticket 4713: id card seen at the counter, phone lost\"}";
     EXPECT_ADMIN_CLOSE(&u, "{}", 400, "PARAM_ERROR", "");
     EXPECT_ADMIN_CLOSE(&u, "{\"reason\":\"   \"}", 400, "PARAM_ERROR", "");
+    /* Blank in any script: an ideographic space, a no-break space. */
+    EXPECT_ADMIN_CLOSE(&u, "{\"reason\":\"\\u3000\"}", 400, "PARAM_ERROR", "");
+    EXPECT_ADMIN_CLOSE(&u, "{\"reason\":\" \\u00a0 \"}", 400, "PARAM_ERROR", "");
     char error[32];
     ASSERT_EQ_INT(S_transfer(&payer, u.id, 300, "admin-close-1", error), 201);
     EXPECT_ADMIN_CLOSE(&u, why, 409, "ACCOUNT_NOT_EMPTY", "balance");

@@ -768,6 +768,10 @@ TEST(an_operator_replaces_the_keys_of_a_merchant_without_an_owner)
     ASSERT_EQ_INT(S_admin_keys(S_admin, m.mchid, "apiv3-key", "{\"reason\":\"  \"}", &res), 400);
     ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
     client_response_release(&res);
+    ASSERT_EQ_INT(S_admin_keys(S_admin, m.mchid, "certificate", "{\"reason\":\"\\u3000\"}", &res),
+                  400);
+    ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+    client_response_release(&res);
     ASSERT_EQ_INT(S_admin_keys(S_admin, "1234567890", "apiv3-key", "{\"reason\":\"t-1\"}", &res),
                   404);
     client_response_release(&res);
