@@ -566,6 +566,27 @@ static bool S_conn_send(struct http_conn *c)
  * connection and could destroy the reply before the client reads it). A
  * head that parsed (refused for how it frames or names its request) has
  * the access line name its method and path. */
+/* Whether every Content-Encoding line of head lists identity alone: no
+ * coding is decoded here (RFC 9110 8.4), so a body in one would be read as
+ * the JSON it is not, and a plain one said to be compressed taken as it
+ * came. */
+static bool S_identity_coded(const struct http_wire_head *head)
+{
+    for (int i = 0; i < head->header_count; i++) {
+        if (strcasecmp(head->headers[i].name, "Content-Encoding") != 0)
+            continue;
+        const char *p = head->headers[i].value;
+        while (*p != '\0') {
+            p += strspn(p, " \t,");
+            size_t n = strcspn(p, " \t,");
+            if (n > 0 && (n != 8 || strncasecmp(p, "identity", 8) != 0))
+                return false;
+            p += n;
+        }
+    }
+    return true;
+}
+
 static void S_refuse_as(struct http_conn *c, enum qb_error err, const char *message,
                         bool head_parsed)
 {
@@ -714,6 +735,11 @@ static void S_conn_head(struct http_conn *c, size_t head_size)
     }
     if (c->head.minor_version == 1 && host_count == 0) {
         S_refuse_head(c, QB_E_HTTP_MALFORMED, "an HTTP/1.1 request needs a Host header");
+        return;
+    }
+    if (!S_identity_coded(&c->head)) {
+        S_refuse_head(c, QB_E_MEDIA_TYPE,
+                      "no Content-Encoding but identity is accepted: send the body as it is");
         return;
     }
     const char *connection = http_wire_header(&c->head, "Connection");

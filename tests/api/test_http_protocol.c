@@ -980,6 +980,47 @@ TEST(a_chunked_payment_moves_money_once)
     ASSERT_EQ_INT(th_balance(&S_client, &b), 2100);
 }
 
+TEST(a_body_in_a_content_coding_is_refused)
+{
+    // No content coding is decoded here: a body said to be gzip was taken as it came, so a plain
+    // one passed for a compressed one (a payment made) and a compressed one was called JSON with
+    // a NUL byte. Any coding but identity is 415 and moves nothing; identity is as none.
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(api_user_new(&S_client, S_admin, &b));
+    API_MUST(th_fund(&S_client, S_admin, &a, 3000));
+    char body[256], request[S_REQUEST_SIZE_MAX];
+    S_transfer_body(body, sizeof body, b.phone, 300);
+    static const char *const codings[] = {"gzip", "deflate, identity", "br"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(codings); i++) {
+        snprintf(request, sizeof request,
+                 S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1\r\nContent-Encoding: %s\r\n"
+                                         "Content-Length: %zu\r\n\r\n%s",
+                 a.token, "proto-coding", codings[i], strlen(body), body);
+        struct S_conn c;
+        struct S_reply r;
+        ASSERT(S_open(&c));
+        ASSERT(S_send_text(&c, request));
+        S_MUST_REPLY(&c, false, &r);
+        S_close(&c);
+        if (r.status != 415 || strstr(r.body, "\"UNSUPPORTED_MEDIA_TYPE\"") == NULL)
+            TEST_FAIL_("Content-Encoding: %s: %d %s", codings[i], r.status, r.body);
+    }
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 0);
+    snprintf(request, sizeof request,
+             S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1\r\nContent-Encoding: identity\r\n"
+                                     "Content-Length: %zu\r\n\r\n%s",
+             a.token, "proto-coding", strlen(body), body);
+    struct S_conn c;
+    struct S_reply r;
+    ASSERT(S_open(&c));
+    ASSERT(S_send_text(&c, request));
+    S_MUST_REPLY(&c, false, &r);
+    S_close(&c);
+    ASSERT_EQ_INT(r.status, 201);
+    ASSERT_EQ_INT(th_balance(&S_client, &b), 300);
+}
+
 TEST(a_chunked_body_past_the_limit_is_refused_as_it_passes)
 {
     // A chunked body has no length to refuse from the head: it is refused once it passes
@@ -1167,6 +1208,7 @@ int main(void)
     RUN(a_request_pipelined_behind_a_close_does_not_reset_the_connection);
     RUN(a_half_closed_connection_closes_after_its_replies);
     RUN(a_chunked_payment_moves_money_once);
+    RUN(a_body_in_a_content_coding_is_refused);
     RUN(a_chunked_body_past_the_limit_is_refused_as_it_passes);
     RUN(escapes_in_path_parameters_and_queries_are_decoded);
     RUN(escaped_paths_do_not_reach_the_routes_they_decode_to);
