@@ -19,8 +19,8 @@
  * Every refusal before the command is PARAM_ERROR, as WeChat answers; a
  * refund's fingerprint, kept with it, is its body re-serialised with
  * sorted keys, while a retry is told from another refund by its order and
- * amounts (merchant/refund.h, check 1). A notify_url is resolved here, on
- * the HTTP thread, never inside the command.
+ * amounts (merchant/refund.h, check 1). A notify_url is checked here,
+ * without a lookup (http_v3_notify_url_allowed), never inside the command.
  */
 #include <stdio.h>
 #include <string.h>
@@ -34,9 +34,12 @@ bool http_v3_notify_url_allowed(struct http_request *req, const char *url)
 {
     const struct domain_env *env = http_request_env(req);
     const char *reason = "";
+    /* Not looked up here: a resolver that takes seconds would hold every
+     * connection of this HTTP thread. An address, or a localhost name, is
+     * judged at once; any other name when a notification goes to it, where
+     * the host is resolved and the connection pinned to what was checked. */
     enum qb_error err = merchant_notify_url_check(
-        url, env != NULL && env->settings.notify_private_allowed, NULL, 0, &reason);
-    /* A host that does not resolve now may later; delivery checks again. */
+        url, env != NULL && env->settings.notify_private_allowed, false, NULL, 0, &reason);
     if (err == QB_OK || err == QB_E_NOT_FOUND)
         return true;
     http_reply_error_message(req, QB_E_PARAM, reason);

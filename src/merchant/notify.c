@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "merchant/notify.h"
@@ -245,9 +246,23 @@ bool merchant_address_is_private(const void *sockaddr)
            (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d && a[3] == 0xb8); /* documentation */
 }
 
-enum qb_error merchant_notify_url_check(const char *url, bool private_allowed, char *pin,
-                                        size_t pin_size, const char **reason)
+/* Whether host is "localhost" or under it, which resolves to a loopback
+ * address wherever it is looked up (RFC 6761 6.3). */
+static bool S_host_is_localhost(const char *host)
 {
+    static const char name[] = "localhost";
+    size_t size = strlen(host);
+    if (size > 0 && host[size - 1] == '.')
+        size--; /* the root's dot */
+    const size_t n = sizeof name - 1;
+    return size >= n && strncasecmp(host + size - n, name, n) == 0 &&
+           (size == n || host[size - n - 1] == '.');
+}
+
+enum qb_error merchant_notify_url_check(const char *url, bool private_allowed, bool resolve,
+                                        char *pin, size_t pin_size, const char **reason)
+{
+    QB_ASSERT(resolve || pin == NULL);
     *reason = "";
     char host[MERCHANT_NOTIFY_HOST_SIZE_MAX];
     int port = 0;
@@ -255,13 +270,19 @@ enum qb_error merchant_notify_url_check(const char *url, bool private_allowed, c
         *reason = "notify_url must be an http or https URL";
         return QB_E_PARAM;
     }
+    if (!private_allowed && S_host_is_localhost(host)) {
+        *reason = "notify_url must not point at a loopback, private or link-local address";
+        return QB_E_PARAM;
+    }
     struct addrinfo hints;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = resolve ? 0 : AI_NUMERICHOST;
     struct addrinfo *list = NULL;
     if (getaddrinfo(host, NULL, &hints, &list) != 0 || list == NULL) {
-        *reason = "the host of notify_url does not resolve";
+        *reason = resolve ? "the host of notify_url does not resolve"
+                          : "the host of notify_url is a name, not looked up here";
         return QB_E_NOT_FOUND;
     }
     enum qb_error err = QB_OK;

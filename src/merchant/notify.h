@@ -150,13 +150,17 @@ QB_MUST_USE bool merchant_notify_url_parse(const char *url, char host[MERCHANT_N
  * (64:ff9b:1::/48, mapped as its operator chooses) and any Teredo address
  * (2001::/32, a tunnel through a NAT to an IPv4 host). */
 QB_MUST_USE bool merchant_address_is_private(const void *sockaddr);
-/* Resolves url's host (blocking: never inside a command) and checks every
- * address. QB_OK with pin "host:port:address" for CURLOPT_RESOLVE (pin may
- * be NULL); QB_E_PARAM with *reason when the URL is bad or an address is
- * private and private_allowed is false; QB_E_NOT_FOUND when the host does
- * not resolve. */
+/* Checks url and the addresses of its host: with resolve, every address
+ * the host resolves to (blocking: only on a thread that may wait, never an
+ * HTTP thread or inside a command); without, only a host that is an
+ * address (any form getaddrinfo reads as one) or a localhost name (RFC
+ * 6761), with no lookup, so that a slow resolver holds nothing up. QB_OK
+ * with pin "host:port:address" for CURLOPT_RESOLVE (pin may be NULL; only
+ * with resolve); QB_E_PARAM with *reason when the URL is bad or an address
+ * is private and private_allowed is false; QB_E_NOT_FOUND when the host
+ * does not resolve, or, without resolve, is a name not looked up. */
 QB_MUST_USE enum qb_error merchant_notify_url_check(const char *url, bool private_allowed,
-                                                    char *pin, size_t pin_size,
+                                                    bool resolve, char *pin, size_t pin_size,
                                                     const char **reason);
 
 /* --- the envelope (pure) ---------------------------------------------------------- */

@@ -416,8 +416,8 @@ static enum S_outcome S_deliver(const struct domain_env *env, struct store_pool 
     const char *reason = "";
     if (err == QB_E_NOT_FOUND) {
         snprintf(c.error, sizeof c.error, "the merchant is gone");
-    } else if (merchant_notify_url_check(r->notify_url, env->settings.notify_private_allowed, pin,
-                                         sizeof pin, &reason) != QB_OK) {
+    } else if (merchant_notify_url_check(r->notify_url, env->settings.notify_private_allowed, true,
+                                         pin, sizeof pin, &reason) != QB_OK) {
         snprintf(c.error, sizeof c.error, "%s", reason);
     } else if (S_build(env, &m, r, &body, &headers, c.error)) {
         S_post(r->notify_url, pin, headers, &body, &c.http_status, c.error);

@@ -155,17 +155,41 @@ TEST(notify_urls_parse_and_private_addresses_are_told_apart)
     ASSERT(!S_private_v6("::ffff:8.8.8.8"));
 
     const char *reason = NULL;
-    ASSERT_EQ_INT(merchant_notify_url_check("http://127.0.0.1:9/n", false, NULL, 0, &reason),
+    ASSERT_EQ_INT(merchant_notify_url_check("http://127.0.0.1:9/n", false, false, NULL, 0, &reason),
                   QB_E_PARAM);
-    ASSERT_EQ_INT(merchant_notify_url_check("http://[fe80::1]/n", false, NULL, 0, &reason),
+    ASSERT_EQ_INT(merchant_notify_url_check("http://[fe80::1]/n", false, false, NULL, 0, &reason),
                   QB_E_PARAM);
     char pin[300];
-    ASSERT_EQ_INT(merchant_notify_url_check("http://127.0.0.1:9/n", true, pin, sizeof pin, &reason),
-                  QB_OK);
+    ASSERT_EQ_INT(
+        merchant_notify_url_check("http://127.0.0.1:9/n", true, true, pin, sizeof pin, &reason),
+        QB_OK);
     ASSERT_EQ_STR(pin, "127.0.0.1:9:127.0.0.1");
-    ASSERT_EQ_INT(merchant_notify_url_check("https://8.8.8.8/n", false, pin, sizeof pin, &reason),
-                  QB_OK);
+    ASSERT_EQ_INT(
+        merchant_notify_url_check("https://8.8.8.8/n", false, true, pin, sizeof pin, &reason),
+        QB_OK);
     ASSERT_EQ_STR(pin, "8.8.8.8:443:8.8.8.8");
+
+    /* Without a lookup (an order's or refund's check on the HTTP thread): an address in any form
+     * the resolver reads as one, and a localhost name, are judged; another name is left to the
+     * delivery, which resolves it. */
+    const char *refused[] = {"http://2130706433/n", "http://0x7f.1/n",        "http://localhost/n",
+                             "http://LocalHost./n", "http://api.localhost/n", "http://10.1/n"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+        ASSERT_EQ_STR(merchant_notify_url_check(refused[i], false, false, NULL, 0, &reason) ==
+                              QB_E_PARAM
+                          ? "refused"
+                          : refused[i],
+                      "refused");
+    ASSERT_EQ_INT(merchant_notify_url_check("http://localhost/n", true, false, NULL, 0, &reason),
+                  QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(
+        merchant_notify_url_check("https://notlocalhost/n", false, false, NULL, 0, &reason),
+        QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(
+        merchant_notify_url_check("https://pay.example.com/n", false, false, NULL, 0, &reason),
+        QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(merchant_notify_url_check("https://8.8.8.8/n", false, false, NULL, 0, &reason),
+                  QB_OK);
 }
 
 /* Records attempt number attempt of id, begun at at_ms, with status; answers the outcome. */
@@ -432,10 +456,12 @@ TEST(ipv6_addresses_that_carry_an_ipv4_one_are_judged_by_it)
     for (size_t i = 0; i < sizeof public6 / sizeof public6[0]; i++)
         ASSERT_EQ_STR(S_private_v6(public6[i]) ? public6[i] : "public", "public");
     const char *reason = NULL;
-    ASSERT_EQ_INT(merchant_notify_url_check("http://[64:ff9b::a00:1]/n", false, NULL, 0, &reason),
-                  QB_E_PARAM);
-    ASSERT_EQ_INT(merchant_notify_url_check("http://[2002:a00:1::1]/n", false, NULL, 0, &reason),
-                  QB_E_PARAM);
+    ASSERT_EQ_INT(
+        merchant_notify_url_check("http://[64:ff9b::a00:1]/n", false, false, NULL, 0, &reason),
+        QB_E_PARAM);
+    ASSERT_EQ_INT(
+        merchant_notify_url_check("http://[2002:a00:1::1]/n", false, false, NULL, 0, &reason),
+        QB_E_PARAM);
 }
 
 int main(void)
