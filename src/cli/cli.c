@@ -513,6 +513,19 @@ static int S_unknown_command(struct cli *cli, const char *name)
                     "unknown command \"%s\" (see `qianbao --help`)", clean);
 }
 
+/* Whether value is one of the space-separated words of choices. */
+static bool S_choice_is_one(const char *choices, const char *value)
+{
+    size_t size = strlen(value);
+    for (const char *p = choices; *p != '\0';) {
+        size_t n = strcspn(p, " ");
+        if (n == size && size > 0 && strncmp(p, value, n) == 0)
+            return true;
+        p += n + (p[n] == ' ');
+    }
+    return false;
+}
+
 /* Parses words (after the command's name) against cmd's options. */
 static int S_parse_args(struct cli *cli, const struct cli_command *cmd, char **words,
                         size_t word_count, struct cli_args *args)
@@ -565,6 +578,13 @@ static int S_parse_args(struct cli *cli, const struct cli_command *cmd, char **w
             args->values[index] = words[++i];
         } else {
             return cli_usage_error(cli, "--%s needs a value (%s)", o->name, o->value_name);
+        }
+        /* An option with choices takes one of them: anything else is the
+         * caller's mistake, not the server's to refuse. */
+        if (o->choices != NULL && !S_choice_is_one(o->choices, args->values[index])) {
+            char value[64];
+            cli_text_clean(args->values[index], value, sizeof value);
+            return cli_usage_error(cli, "--%s %s is none of: %s", o->name, value, o->choices);
         }
     }
     for (size_t j = 0; j < CLI_OPTIONS_MAX && cmd->options[j].name != NULL; j++) {

@@ -667,9 +667,6 @@ int cli_run_merchant_bill(struct cli *cli, const struct cli_args *args)
         strspn(date, "0123456789-") != 10)
         return cli_usage_error(cli, "the date must be YYYY-MM-DD");
     bool fundflow = type != NULL && strcmp(type, "FUNDFLOW") == 0;
-    if (type != NULL && !fundflow && strcmp(type, "ALL") != 0 && strcmp(type, "SUCCESS") != 0 &&
-        strcmp(type, "REFUND") != 0)
-        return cli_usage_error(cli, "--type must be ALL, SUCCESS, REFUND or FUNDFLOW");
     if (cli->json && output == NULL)
         return cli_usage_error(cli, "--json prints what was downloaded: give --output FILE for "
                                     "the bill itself");

@@ -1278,6 +1278,8 @@ TEST(bills_and_statement)
     S_case("bills-csv-all", NULL, "bills", "--csv", "--type", "withdrawal", "--limit", "1",
            "--all", NULL);
     S_case("bills-bad-direction", NULL, "bills", "--direction", "sideways", NULL);
+    S_case("bills-bad-type", NULL, "bills", "--type", "salary", NULL);
+    S_case("sms-code-bad-purpose", NULL, "sms-code", "13800000000", "--purpose", "signup", NULL);
     S_case("bills-csv-json", NULL, "bills", "--csv", "--json", NULL);
     S_case("bills-bad-limit", NULL, "bills", "--limit", "101", NULL);
 
