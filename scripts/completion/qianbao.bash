@@ -5,7 +5,7 @@ _qianbao()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
     local globals='--server --profile --json --verbose --help'
-    local known='|sms-code|register|login|logout|me|balance|security|security sessions|security events|security revoke|security devices|security revoke-device|security freeze|security unfreeze|device|device add|paycode|paycode pending|paycode limits|paycode confirm|kyc|password|password set|phone-change|close-account|name-change|payment-password|payment-password set|card|card add|card list|card remove|topup|withdraw|payment|payment show|send|cancel-transfer|payouts|accept-payout|send-back|payees|receive|scan|pay|limits|limits set|bills|notices|watch|statement|collect|collections|collection|collection show|collection code|collection pay|collection close|redpacket|redpacket send|redpacket grab|redpacket show|redpacket verify|merchant|merchant notifications|merchant notification-resend|merchant create|merchant order|merchant order native|merchant order jsapi|merchant order h5|merchant bill|merchant balance|merchant till-code|merchant analytics|merchant payments|merchant show|merchant withdraw|merchant refund|merchant watch|merchant close|merchant apiv3-key-reset|merchant certificate-replace|order|order show|order close|order reverse|refund|refund show|transfer-bill|transfer-bill show|transfer-bill cancel|admin|admin users|admin freeze|admin unfreeze|admin user-unlock|admin user-close|admin kyc-level|admin sms-outbox|admin user|admin bills|admin security-events|admin notices|admin merchants|admin merchant|admin merchant-suspend|admin merchant-resume|admin merchant-payouts|admin operators|admin audit|admin operator-add|admin operator-token|admin operator-revoke|admin payments|admin reconcile|admin payment|admin payment-query|admin transfer-cancel|admin payout-cancel|admin red-packet|admin collection|admin verify|demo|version|help|completion|man|'
+    local known='|sms-code|register|login|logout|me|balance|security|security sessions|security events|security revoke|security devices|security revoke-device|security freeze|security unfreeze|device|device add|paycode|paycode pending|paycode limits|paycode confirm|kyc|password|password set|phone-change|close-account|name-change|payment-password|payment-password set|card|card add|card list|card remove|topup|withdraw|payment|payment show|send|cancel-transfer|payouts|accept-payout|send-back|payees|receive|scan|pay|limits|limits set|bills|notices|watch|statement|collect|collections|collection|collection show|collection code|collection pay|collection close|redpacket|redpacket send|redpacket grab|redpacket show|redpacket verify|merchant|merchant notifications|merchant notification-resend|merchant create|merchant order|merchant order native|merchant order jsapi|merchant order h5|merchant bill|merchant balance|merchant till-code|merchant analytics|merchant payments|merchant show|merchant withdraw|merchant refund|merchant watch|merchant close|merchant apiv3-key-reset|merchant certificate-replace|order|order show|order close|order reverse|refund|refund show|transfer-bill|transfer-bill show|transfer-bill cancel|admin|admin users|admin freeze|admin unfreeze|admin user-unlock|admin user-close|admin kyc-level|admin sms-outbox|admin user|admin bills|admin security-events|admin notices|admin merchants|admin merchant|admin merchant-suspend|admin merchant-resume|admin merchant-apiv3-key|admin merchant-certificate|admin merchant-payouts|admin operators|admin audit|admin operator-add|admin operator-token|admin operator-revoke|admin payments|admin reconcile|admin payment|admin payment-query|admin transfer-cancel|admin payout-cancel|admin red-packet|admin collection|admin verify|demo|version|help|completion|man|'
     local cmd='' i w
     for ((i = 1; i < COMP_CWORD; i++)); do
         w=${COMP_WORDS[i]}
@@ -446,7 +446,7 @@ _qianbao()
     'transfer-bill cancel')
         words='' ;;
     'admin')
-        words='users freeze unfreeze user-unlock user-close kyc-level sms-outbox user bills security-events notices merchants merchant merchant-suspend merchant-resume merchant-payouts operators audit operator-add operator-token operator-revoke payments reconcile payment payment-query transfer-cancel payout-cancel red-packet collection verify' ;;
+        words='users freeze unfreeze user-unlock user-close kyc-level sms-outbox user bills security-events notices merchants merchant merchant-suspend merchant-resume merchant-apiv3-key merchant-certificate merchant-payouts operators audit operator-add operator-token operator-revoke payments reconcile payment payment-query transfer-cancel payout-cancel red-packet collection verify' ;;
     'admin users')
         case $prev in
         --phone) return ;;
@@ -531,6 +531,17 @@ _qianbao()
         --reason) return ;;
         esac
         words='--reason' ;;
+    'admin merchant-apiv3-key')
+        case $prev in
+        --reason) return ;;
+        esac
+        words='--reason' ;;
+    'admin merchant-certificate')
+        case $prev in
+        --reason) return ;;
+        --keep-old) return ;;
+        esac
+        words='--reason --keep-old' ;;
     'admin merchant-payouts')
         case $prev in
         --limit) return ;;

@@ -1076,6 +1076,21 @@ int cli_run_merchant_watch(struct cli *cli, const struct cli_args *args)
  * merchant: the API v3 key, or the key pair and serial. Printed nowhere. */
 #define S_KEEP_OLD_HOURS_MAX 168 /* the server's most (a week) */
 
+int cli_keep_old_hours(struct cli *cli, const struct cli_args *args, long long *hours)
+{
+    *hours = 0;
+    const char *keep_old = cli_arg(cli, args, "keep-old");
+    if (keep_old == NULL)
+        return CLI_EXIT_OK;
+    char *end = NULL;
+    *hours = strtoll(keep_old, &end, 10);
+    if (keep_old[0] < '0' || keep_old[0] > '9' || *end != '\0' || *hours < 1 ||
+        *hours > S_KEEP_OLD_HOURS_MAX)
+        return cli_usage_error(cli, "--keep-old must be whole hours, 1 to %d",
+                               S_KEEP_OLD_HOURS_MAX);
+    return CLI_EXIT_OK;
+}
+
 static int S_keys_replace(struct cli *cli, const struct cli_args *args, const char *path,
                           bool apiv3)
 {
@@ -1089,19 +1104,13 @@ static int S_keys_replace(struct cli *cli, const struct cli_args *args, const ch
                                     "`qianbao merchant create --save-as NAME`)");
     }
     long long keep_old_hours = 0;
-    const char *keep_old = apiv3 ? NULL : cli_arg(cli, args, "keep-old");
-    if (keep_old != NULL) {
-        char *end = NULL;
-        keep_old_hours = strtoll(keep_old, &end, 10);
-        if (keep_old[0] < '0' || keep_old[0] > '9' || *end != '\0' || keep_old_hours < 1 ||
-            keep_old_hours > S_KEEP_OLD_HOURS_MAX) {
-            free(profile);
-            return cli_usage_error(cli, "--keep-old must be whole hours, 1 to %d",
-                                   S_KEEP_OLD_HOURS_MAX);
-        }
+    int rc = apiv3 ? CLI_EXIT_OK : cli_keep_old_hours(cli, args, &keep_old_hours);
+    if (rc != CLI_EXIT_OK) {
+        free(profile);
+        return rc;
     }
     char password[CLI_SECRET_SIZE_MAX] = "";
-    int rc = cli_money_payment_password(cli, args, password, sizeof password);
+    rc = cli_money_payment_password(cli, args, password, sizeof password);
     json_t *body = rc == CLI_EXIT_OK ? json_pack("{s:s, s:s}", "payment_password", password,
                                                  "mchid", profile->mchid)
                                      : NULL;

@@ -2166,6 +2166,36 @@ TEST(operator)
     S_case("admin-merchant", NULL, "admin", "merchant", mchid, NULL);
     S_case("admin-merchant-unknown", NULL, "admin", "merchant", "1000000000", NULL);
     S_case("admin-merchant-bad-id", NULL, "admin", "merchant", "面馆", NULL);
+    /* A merchant onboarded without an owner, whose keys leaked: the operator replaces them and
+     * hands them over; a reason is required, and blank is none. */
+    {
+        struct client_response made;
+        ASSERT_EQ_INT(api_call(&S_client, "POST", "/admin/merchants", S_admin,
+                               "{\"name\":\"无主商户\"}", &made),
+                      201);
+        char orphan[16];
+        snprintf(orphan, sizeof orphan, "%s", api_json_str(&made, "mchid"));
+        client_response_release(&made);
+        S_substitute(orphan, "MCHID_ORPHAN");
+        S_case("admin-merchant-apiv3-key-no-reason", NULL, "admin", "merchant-apiv3-key", orphan,
+               NULL);
+        S_case("admin-merchant-apiv3-key-blank-reason", NULL, "admin", "merchant-apiv3-key", orphan,
+               "--reason", "\u3000", NULL);
+        S_case("admin-merchant-certificate-bad-keep-old", NULL, "admin", "merchant-certificate",
+               orphan, "--reason", "ticket 8002", "--keep-old", "0", NULL);
+        S_case(NULL, NULL, "admin", "merchant-apiv3-key", orphan, "--reason",
+               "ticket 8001: key pasted in a chat", "--json", NULL);
+        ASSERT_EQ_INT(S_last.exit_status, 0);
+        json_t *answer = json_loads(S_last.out, 0, NULL);
+        ASSERT_EQ_INT(strlen(json_string_value(json_object_get(answer, "apiv3_key"))), 32);
+        json_decref(answer);
+        S_case(NULL, NULL, "admin", "merchant-certificate", orphan, "--reason", "ticket 8002",
+               NULL);
+        ASSERT_EQ_INT(S_last.exit_status, 0);
+        ASSERT(strstr(S_last.out, "-----BEGIN CERTIFICATE-----") != NULL);
+        ASSERT(strstr(S_last.out, "-----BEGIN PRIVATE KEY-----") != NULL);
+        ASSERT(strstr(S_last.err, "shown this once") != NULL);
+    }
     S_case("admin-merchant-suspend", NULL, "admin", "merchant-suspend", mchid, "--reason",
            "ticket 4711: card-testing reports", NULL);
     S_case("admin-merchant-suspend-again-json", NULL, "admin", "merchant-suspend", mchid, "--json",
