@@ -49,6 +49,9 @@
 #include "base/thread.h"
 #include "merchant/notify.h"
 
+/* MERCHANT_NOTIFY_ATTEMPTS_TOTAL_MAX - 1, as SQL text. */
+#define S_ATTEMPT_COUNT_LAST "31"
+_Static_assert(MERCHANT_NOTIFY_ATTEMPTS_TOTAL_MAX == 32, "S_ATTEMPT_COUNT_LAST follows it");
 #define S_ACQUIRE_WAIT_MS 5000
 
 /* What a delivery needs of one row. */
@@ -120,7 +123,10 @@ static void S_due_sql(char *out, size_t out_size)
         &sql, "SELECT n.id, n.mchid, n.event_type, n.original_type, n.summary, n.notify_url,"
               " n.resource, n.attempt_count, n.created_at_ms," S_SHARE_SQL ", n.mac"
               " FROM notifications n LEFT JOIN merchants m ON m.mchid = n.mchid"
-              " WHERE n.status = 1 AND n.next_attempt_at_ms <= $1 AND n.id NOT IN (");
+              " WHERE n.status = 1 AND n.next_attempt_at_ms <= $1"
+              /* A count no attempt can follow (no writer of this module made
+               * it) is left alone, not read to take a place under the limit. */
+              " AND n.attempt_count BETWEEN 0 AND " S_ATTEMPT_COUNT_LAST " AND n.id NOT IN (");
     int param = 3;
     for (size_t i = 0; err == QB_OK && i < MERCHANT_NOTIFY_THREADS; i++)
         err = buf_printf(&sql, i == 0 ? "$%d" : ", $%d", param++);
@@ -175,15 +181,19 @@ static enum qb_error S_read_due(struct merchant_notify_worker *w, int64_t now_ms
         store_column_text_copy(st, 3, r->original_type, sizeof r->original_type);
         store_column_text_copy(st, 4, r->summary, sizeof r->summary);
         store_column_text_copy(st, 5, r->notify_url, sizeof r->notify_url);
+        /* A resource longer than any this module writes is an altered row's:
+         * tried as one (not sent, its attempt saying why), so that it takes
+         * its place under the limit for something and then leaves. */
         size_t size = store_column_size(st, 6);
-        if (size > MERCHANT_NOTIFY_RESOURCE_SIZE_MAX)
-            continue; /* no writer of this module made it */
-        r->resource = malloc(size + 1);
+        bool oversized = size > MERCHANT_NOTIFY_RESOURCE_SIZE_MAX;
+        r->resource = malloc(oversized ? 1 : size + 1);
         if (r->resource == NULL) {
             err = QB_E_INTERNAL;
             break;
         }
-        store_column_text_copy(st, 6, r->resource, size + 1);
+        r->resource[0] = '\0';
+        if (!oversized)
+            store_column_text_copy(st, 6, r->resource, size + 1);
         int64_t attempts = store_column_int64(st, 7);
         r->attempt_count =
             attempts >= 0 && attempts < MERCHANT_NOTIFY_ATTEMPTS_TOTAL_MAX ? (int)attempts : -1;
@@ -201,13 +211,9 @@ static enum qb_error S_read_due(struct merchant_notify_worker *w, int64_t now_ms
                 text[i] = "";
         merchant_notify_mac(w->env, text[0], text[1], text[2], text[3], text[4], text[5],
                             r->resource, r->created_at_ms, mac);
-        r->sealed = store_column_size(st, 10) == sizeof mac &&
+        r->sealed = !oversized && store_column_size(st, 10) == sizeof mac &&
                     crypto_equal(store_column_blob(st, 10), mac, sizeof mac);
-        if (r->attempt_count < 0) {
-            free(r->resource);
-            r->resource = NULL;
-            continue;
-        }
+        QB_ASSERT(r->attempt_count >= 0); /* the query's range */
         (*count)++;
     }
     if (err == QB_OK && rc < 0)
