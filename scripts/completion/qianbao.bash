@@ -539,9 +539,8 @@ _qianbao()
     'admin merchant-certificate')
         case $prev in
         --reason) return ;;
-        --keep-old) return ;;
         esac
-        words='--reason --keep-old' ;;
+        words='--reason' ;;
     'admin merchant-payouts')
         case $prev in
         --limit) return ;;

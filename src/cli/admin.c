@@ -871,16 +871,11 @@ static int S_merchant_keys(struct cli *cli, const struct cli_args *args, bool ap
     char path[64];
     int rc = S_merchant_path(cli, args->positionals[0], apiv3 ? "apiv3-key" : "certificate", path,
                              sizeof path);
-    long long keep_old_hours = 0;
-    if (rc == CLI_EXIT_OK && !apiv3)
-        rc = cli_keep_old_hours(cli, args, &keep_old_hours);
     if (rc != CLI_EXIT_OK)
         return rc;
     json_t *body = json_pack("{s:s}", "reason", cli_arg(cli, args, "reason"));
     if (body == NULL)
         return cli_usage_error(cli, "--reason must be UTF-8 text");
-    if (keep_old_hours > 0)
-        QB_ASSERT(json_object_set_new(body, "keep_old_hours", json_integer(keep_old_hours)) == 0);
     struct cli_response res;
     rc = cli_call(cli, "POST", path, CLI_AUTH_ADMIN, body, &res);
     json_decref(body);
@@ -892,9 +887,6 @@ static int S_merchant_keys(struct cli *cli, const struct cli_args *args, bool ap
             cli_print_field(cli, "apiv3_key", cli_json_str(res.json, "apiv3_key"));
         } else {
             cli_print_field(cli, "serial_no", cli_json_str(res.json, "serial_no"));
-            const char *until = cli_json_str(res.json, "previous_valid_until");
-            if (until[0] != '\0')
-                cli_print_field(cli, "old key until", until);
             printf("%s%s", cli_json_str(res.json, "certificate_pem"),
                    cli_json_str(res.json, "private_key_pem"));
         }

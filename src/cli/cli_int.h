@@ -390,9 +390,6 @@ void cli_transfer_print(const struct cli *cli, const json_t *t);
 /* An order payment as POST /v1/me/order-payments answers it, field by field. */
 void cli_order_payment_print(const struct cli *cli, const json_t *p);
 /* The payment password: six digits from the terminal or --password-stdin. */
-/* --keep-old HOURS of a certificate's replacement into *hours (0 without
- * it): 1 to 168 whole hours, else a usage error. */
-int cli_keep_old_hours(struct cli *cli, const struct cli_args *args, long long *hours);
 int cli_money_payment_password(struct cli *cli, const struct cli_args *args, char *out,
                                size_t out_size);
 /* A hint when the answer is the stored one of an earlier try (nothing moved again). */

@@ -1076,7 +1076,9 @@ int cli_run_merchant_watch(struct cli *cli, const struct cli_args *args)
  * merchant: the API v3 key, or the key pair and serial. Printed nowhere. */
 #define S_KEEP_OLD_HOURS_MAX 168 /* the server's most (a week) */
 
-int cli_keep_old_hours(struct cli *cli, const struct cli_args *args, long long *hours)
+/* --keep-old HOURS of a certificate's replacement into *hours (0 without
+ * it): 1 to 168 whole hours, else a usage error. */
+static int S_keep_old_hours(struct cli *cli, const struct cli_args *args, long long *hours)
 {
     *hours = 0;
     const char *keep_old = cli_arg(cli, args, "keep-old");
@@ -1104,7 +1106,7 @@ static int S_keys_replace(struct cli *cli, const struct cli_args *args, const ch
                                     "`qianbao merchant create --save-as NAME`)");
     }
     long long keep_old_hours = 0;
-    int rc = apiv3 ? CLI_EXIT_OK : cli_keep_old_hours(cli, args, &keep_old_hours);
+    int rc = apiv3 ? CLI_EXIT_OK : S_keep_old_hours(cli, args, &keep_old_hours);
     if (rc != CLI_EXIT_OK) {
         free(profile);
         return rc;

@@ -1264,9 +1264,9 @@ static const struct cli_command S_commands[] = {
      1,
      1,
      "give a merchant a new API v3 key, the old one having leaked",
-     "For a merchant no owner can act for (one onboarded without an owner), or whose owner "
-     "cannot: prints the new key this once, to hand to the merchant; the old one decrypts "
-     "nothing from now on. Its owner does it with `qianbao merchant apiv3-key-reset`.",
+     "For a merchant onboarded without an owner: prints the new key this once, to hand to the "
+     "merchant; the old one decrypts nothing from now on. A merchant with an owner is refused "
+     "(CONFLICT): its owner does it with `qianbao merchant apiv3-key-reset`.",
      {{"reason", "TEXT", true, NULL,
        "why, for the audit trail: a ticket number, how the merchant was verified"}},
      cli_run_admin_merchant_apiv3_key},
@@ -1275,14 +1275,12 @@ static const struct cli_command S_commands[] = {
      1,
      1,
      "give a merchant a new API certificate and private key, the old key having leaked",
-     "For a merchant no owner can act for, or whose owner cannot: prints the serial, the "
-     "certificate and the new private key this once, to hand to the merchant; the old key signs "
-     "nothing from now on, unless --keep-old gives it an overlap. Its owner does it with "
-     "`qianbao merchant certificate-replace`.",
+     "For a merchant onboarded without an owner: prints the serial, the certificate and the "
+     "new private key this once, to hand to the merchant; the old key signs nothing from now "
+     "on. A merchant with an owner is refused (CONFLICT): its owner does it with `qianbao "
+     "merchant certificate-replace`.",
      {{"reason", "TEXT", true, NULL,
-       "why, for the audit trail: a ticket number, how the merchant was verified"},
-      {"keep-old", "HOURS", false, NULL,
-       "a planned replacement: the old key still signs for HOURS (1 to 168); never after a leak"}},
+       "why, for the audit trail: a ticket number, how the merchant was verified"}},
      cli_run_admin_merchant_certificate},
     {"admin merchant-payouts",
      "MCHID",

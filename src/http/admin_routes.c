@@ -126,11 +126,7 @@ struct S_admin_reasoned {
     struct domain_audit *audit; /* the command's record on the audit trail */
 };
 
-/* The reason as one quoted log value: its text is clean (no controls, no
- * invisible formatting: HTTP_FIELD_STRING), log_event escapes backslashes,
- * and a double quote, which would end the value, is written as a single
- * one. */
-static void S_reason_for_log(const char *reason, char *out, size_t out_size)
+void http_reason_for_log(const char *reason, char *out, size_t out_size)
 {
     size_t o = 0;
     for (const char *p = reason; *p != '\0' && o + 1 < out_size; p++)
@@ -143,7 +139,7 @@ static void S_admin_freeze_resume(struct http_request *req, struct ledger_cmd *c
     const struct S_admin_reasoned *f = (const struct S_admin_reasoned *)cmd;
     enum qb_error outcome = cmd->result != QB_OK ? cmd->result : f->c.outcome;
     char reason[S_REASON_SIZE_MAX];
-    S_reason_for_log(f->reason, reason, sizeof reason);
+    http_reason_for_log(f->reason, reason, sizeof reason);
     log_event(LOG_AUDIT, "admin.user_changed", "action=%s user_id=%s result=%s by=%s reason=\"%s\"",
               f->c.op == IDENTITY_OP_ADMIN_FREEZE ? "freeze" : "unfreeze", f->c.user_id,
               outcome == QB_OK ? "ok" : error_api_code(outcome), http_request_by(req), reason);
@@ -263,7 +259,7 @@ static void S_admin_reasoned_resume(struct http_request *req, struct ledger_cmd 
     enum qb_error outcome = cmd->result != QB_OK ? cmd->result : f->c.outcome;
     const char *result = outcome == QB_OK ? "ok" : error_api_code(outcome);
     char reason[S_REASON_SIZE_MAX];
-    S_reason_for_log(f->reason, reason, sizeof reason);
+    http_reason_for_log(f->reason, reason, sizeof reason);
     if (f->c.op == IDENTITY_OP_ADMIN_CLOSE)
         log_event(LOG_AUDIT, "admin.user_changed",
                   "action=close user_id=%s result=%s by=%s reason=\"%s\"", f->c.user_id, result,
@@ -443,7 +439,7 @@ static void S_merchant_status_resume(struct http_request *req, struct ledger_cmd
     const struct merchant_status_cmd *c = (const struct merchant_status_cmd *)cmd;
     enum qb_error outcome = cmd->result != QB_OK ? cmd->result : c->outcome;
     char reason[S_REASON_SIZE_MAX];
-    S_reason_for_log(c->reason, reason, sizeof reason);
+    http_reason_for_log(c->reason, reason, sizeof reason);
     log_event(LOG_AUDIT, "admin.merchant_changed",
               "action=%s mchid=%s result=%s changed=%s by=%s reason=\"%s\"",
               c->status == MERCHANT_SUSPENDED ? "suspend" : "resume", c->mchid,
@@ -517,7 +513,7 @@ static void S_admin_kyc_level_resume(struct http_request *req, struct ledger_cmd
     const struct S_admin_reasoned *f = (const struct S_admin_reasoned *)cmd;
     enum qb_error outcome = cmd->result != QB_OK ? cmd->result : f->c.outcome;
     char reason[S_REASON_SIZE_MAX];
-    S_reason_for_log(f->reason, reason, sizeof reason);
+    http_reason_for_log(f->reason, reason, sizeof reason);
     log_event(LOG_AUDIT, "admin.user_changed",
               "action=kyc_level user_id=%s kyc_level=%d result=%s by=%s reason=\"%s\"",
               f->c.user_id, f->c.kyc_level, outcome == QB_OK ? "ok" : error_api_code(outcome),
@@ -860,7 +856,7 @@ static void S_admin_query_answer(struct http_request *req, struct ledger_cmd *cm
     const struct wallet_finish_cmd *f = &q->finish;
     enum qb_error outcome = q->err != QB_OK ? q->err : f->outcome;
     char reason[S_REASON_SIZE_MAX];
-    S_reason_for_log(q->reason, reason, sizeof reason);
+    http_reason_for_log(q->reason, reason, sizeof reason);
     const struct bank_result *r = &f->answer.result;
     log_event(LOG_AUDIT, "admin.payment_queried",
               "payment_id=%s result=%s bank=%s changed=%s by=%s reason=\"%s\"", f->payment_id,
@@ -958,7 +954,7 @@ static void S_admin_transfer_stop_resume(struct http_request *req, struct ledger
     struct S_admin_transfer_stop *s = (struct S_admin_transfer_stop *)cmd;
     enum qb_error outcome = cmd->result != QB_OK ? cmd->result : s->c.outcome;
     char reason[S_REASON_SIZE_MAX];
-    S_reason_for_log(s->reason, reason, sizeof reason);
+    http_reason_for_log(s->reason, reason, sizeof reason);
     log_event(LOG_AUDIT, "admin.transfer_changed",
               "action=cancel payment_id=%s result=%s changed=%s by=%s reason=\"%s\"",
               s->c.transfer_id, outcome == QB_OK ? "ok" : error_api_code(outcome),
@@ -1029,7 +1025,7 @@ static void S_admin_payout_stop_resume(struct http_request *req, struct ledger_c
     struct S_admin_payout_stop *s = (struct S_admin_payout_stop *)cmd;
     enum qb_error outcome = cmd->result != QB_OK ? cmd->result : s->c.outcome;
     char reason[S_REASON_SIZE_MAX];
-    S_reason_for_log(s->reason, reason, sizeof reason);
+    http_reason_for_log(s->reason, reason, sizeof reason);
     log_event(LOG_AUDIT, "admin.payout_changed",
               "action=cancel transfer_bill_no=%s result=%s changed=%s by=%s reason=\"%s\"",
               s->c.transfer_bill_no, outcome == QB_OK ? "ok" : error_api_code(outcome),

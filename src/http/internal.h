@@ -911,6 +911,11 @@ void http_handle_admin_merchants_list(struct http_request *req);
 void http_handle_admin_merchants_get(struct http_request *req);
 void http_handle_admin_merchants_suspend(struct http_request *req);
 void http_handle_admin_merchants_resume(struct http_request *req);
+/* An operator's reason as one quoted log value: its text is clean (no
+ * controls, no invisible formatting: HTTP_FIELD_STRING), log_event escapes
+ * backslashes, and a double quote, which would end the value, is written as
+ * a single one. */
+void http_reason_for_log(const char *reason, char *out, size_t out_size);
 void http_handle_admin_merchants_apiv3_key(struct http_request *req);
 void http_handle_admin_merchants_certificate(struct http_request *req);
 void http_handle_admin_audit_list(struct http_request *req);

@@ -803,6 +803,7 @@ struct S_keys {
     char apiv3_key[MERCHANT_APIV3_KEY_SIZE + 1]; /* apiv3 */
     struct merchant_credentials cred;            /* certificate: the certificate, the private key */
     struct merchant *m;                          /* certificate: the merchant, its new keys */
+    char reason[DOMAIN_AUDIT_REASON_SIZE_MAX];   /* an operator's, for the log line */
 };
 
 static enum qb_error S_certificate_make(struct S_keygen *job)
@@ -833,11 +834,13 @@ static void S_keys_resume(struct http_request *req, struct ledger_cmd *cmd)
     struct merchant_keys_cmd *c = &k->c;
     enum qb_error outcome = cmd->result != QB_OK ? cmd->result : c->outcome;
     crypto_wipe(c->payment_password, sizeof c->payment_password);
+    char reason[sizeof k->reason];
+    http_reason_for_log(k->reason, reason, sizeof reason);
     log_event(LOG_AUDIT, c->apiv3 ? "merchant.apiv3_key_reset" : "merchant.certificate_replaced",
-              "mchid=%s by=%s result=%s keep_old_hours=%lld", c->mchid,
+              "mchid=%s by=%s result=%s keep_old_hours=%lld reason=\"%s\"", c->mchid,
               c->by_operator ? http_request_by(req) : c->owner_user_id,
               outcome == QB_OK ? "ok" : error_api_code(outcome),
-              (long long)(c->keep_old_ms / (3600 * 1000)));
+              (long long)(c->keep_old_ms / (3600 * 1000)), reason);
     if (outcome == QB_OK) {
         json_t *body =
             c->apiv3 ? json_pack("{s:s, s:s}", "mchid", c->mchid, "apiv3_key", k->apiv3_key)
@@ -874,6 +877,10 @@ static void S_keys_resume(struct http_request *req, struct ledger_cmd *cmd)
     } else if (outcome == QB_E_NOT_FOUND) {
         http_reply_error_message(req, outcome,
                                  c->by_operator ? "no such merchant" : "no such merchant of yours");
+    } else if (outcome == QB_E_CONFLICT && c->by_operator) {
+        http_reply_error_message(req, outcome,
+                                 "the merchant has an owner, who replaces its keys "
+                                 "(POST /v1/merchants/me/apiv3-key, /certificate)");
     } else if (outcome == QB_E_PASSWORD_WRONG || outcome == QB_E_PASSWORD_LOCKED) {
         http_reply_password_refusal(req, outcome, &c->password_try);
     } else {
@@ -884,13 +891,12 @@ static void S_keys_resume(struct http_request *req, struct ledger_cmd *cmd)
     ledger_cmd_release(cmd);
 }
 
-/* An operator's: {reason, public_key, keep_old_hours}, the merchant named
- * by the path. The reason is required: the answer hands the operator a
- * merchant's secrets. */
+/* An operator's: {reason, public_key}, the merchant named by the path. The
+ * reason is required: the answer hands the operator a merchant's secrets.
+ * No overlap: an operator replaces a key because it leaked. */
 static const struct http_field S_operator_keys_fields[] = {
     {"reason", HTTP_FIELD_STRING, true, DOMAIN_AUDIT_REASON_SIZE_MAX - 1, 0, 0},
     {"public_key", HTTP_FIELD_STRING, false, S_PUBLIC_KEY_B64_SIZE_MAX, 0, 0},
-    {"keep_old_hours", HTTP_FIELD_INTEGER, false, 0, 0, MERCHANT_CERT_OVERLAP_HOURS_MAX},
 };
 
 /* Reads an operator's body and the merchant the path names into m, its
@@ -950,6 +956,7 @@ static void S_keys_replace(struct http_request *req, bool apiv3, bool by_operato
     merchant_keys_cmd_init(c, env);
     merchant_credentials_init(&k->cred);
     char reason[DOMAIN_AUDIT_REASON_SIZE_MAX] = "";
+    k->reason[0] = '\0';
     json_t *body =
         by_operator ? S_operator_action_read(req, apiv3, m, reason)
         : apiv3     ? S_owner_action_read(req, S_owner_action_fields,
@@ -973,6 +980,7 @@ static void S_keys_replace(struct http_request *req, bool apiv3, bool by_operato
     if (by_operator) {
         c->by_operator = true;
         memcpy(audit->reason, reason, sizeof audit->reason);
+        memcpy(k->reason, reason, sizeof k->reason);
     } else {
         snprintf(c->owner_user_id, sizeof c->owner_user_id, "%s",
                  http_request_session(req)->user_id);

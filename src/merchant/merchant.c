@@ -895,6 +895,13 @@ static enum qb_error S_keys_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     }
     if (err != QB_OK)
         return err;
+    /* An owner replaces their merchant's keys themselves: an operator's
+     * hands the secrets to whoever holds the operator's token, so it is
+     * only for a merchant no owner can act for. */
+    if (c->by_operator && c->merchant.owner_user_id[0] != '\0') {
+        c->outcome = QB_E_CONFLICT;
+        return QB_OK;
+    }
     if (c->by_operator)
         return S_keys_write(txn, c);
     bool pays = true;

@@ -312,8 +312,9 @@ struct merchant_keys_cmd {
     const struct domain_env *env;
     char mchid[MERCHANT_MCHID_SIZE];
     /* The owner's, with their payment password; or an operator's
-     * (by_operator: any merchant, no password: the operator answers for it
-     * in the audit trail), for a merchant without an owner who could. */
+     * (by_operator: no password, the operator answering for it in the
+     * audit trail), for a merchant without an owner only: one with an owner
+     * is QB_E_CONFLICT. */
     bool by_operator;
     char owner_user_id[ID_TEXT_SIZE_MAX];
     char payment_password[8];

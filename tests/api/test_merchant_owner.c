@@ -780,6 +780,26 @@ TEST(an_operator_replaces_the_keys_of_a_merchant_without_an_owner)
     ASSERT_EQ_INT(S_admin_keys(user.token, m.mchid, "apiv3-key", "{\"reason\":\"t-1\"}", &res),
                   403);
     client_response_release(&res);
+    /* No overlap: an operator replaces a key that leaked. */
+    ASSERT_EQ_INT(S_admin_keys(S_admin, m.mchid, "certificate",
+                               "{\"reason\":\"t-1\",\"keep_old_hours\":24}", &res),
+                  400);
+    ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+    client_response_release(&res);
+    /* A merchant with an owner is the owner's to re-key: an operator taking its keys would hold
+     * what signs its payouts, unseen by the owner. */
+    struct mh_merchant owned;
+    S_onboard(&user, "owned-shop", &owned);
+    ASSERT_EQ_INT(S_admin_keys(S_admin, owned.mchid, "certificate", "{\"reason\":\"t-1\"}", &res),
+                  409);
+    ASSERT_EQ_STR(api_error_code(&res), "CONFLICT");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_admin_keys(S_admin, owned.mchid, "apiv3-key", "{\"reason\":\"t-1\"}", &res),
+                  409);
+    client_response_release(&res);
+    ASSERT(S_certificate_opens(&owned, owned.apiv3_key));
+    ASSERT_EQ_INT(S_signed_status(&owned), 200);
+    mh_release(&owned);
     ASSERT(S_certificate_opens(&m, m.apiv3_key));
     ASSERT_EQ_INT(S_signed_status(&m), 200);
 

@@ -2181,8 +2181,8 @@ TEST(operator)
                NULL);
         S_case("admin-merchant-apiv3-key-blank-reason", NULL, "admin", "merchant-apiv3-key", orphan,
                "--reason", "\u3000", NULL);
-        S_case("admin-merchant-certificate-bad-keep-old", NULL, "admin", "merchant-certificate",
-               orphan, "--reason", "ticket 8002", "--keep-old", "0", NULL);
+        S_case("admin-merchant-certificate-owned", NULL, "admin", "merchant-certificate", mchid,
+               "--reason", "ticket 8002", NULL);
         S_case(NULL, NULL, "admin", "merchant-apiv3-key", orphan, "--reason",
                "ticket 8001: key pasted in a chat", "--json", NULL);
         ASSERT_EQ_INT(S_last.exit_status, 0);
