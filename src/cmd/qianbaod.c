@@ -1383,14 +1383,15 @@ static bool S_head_read(const char *path, bool *found, struct S_head_file *out)
  * first start. False, named on stderr, before anything is made. */
 static bool S_db_new_is_first(const struct daemon_paths *paths, const char *found)
 {
+    if (paths->db_file[0] == '\0')
+        return true; /* a database no file names: S_db_is_new cannot tell it is new */
     const char *what = strcmp(found, "no_file") == 0      ? "missing"
                        : strcmp(found, "empty_file") == 0 ? "empty"
                                                           : "without tables";
     char wal[sizeof paths->db_file + 8];
     snprintf(wal, sizeof wal, "%s-wal", paths->db_file);
     struct stat st;
-    if (paths->db_file[0] != '\0' && strcmp(found, "file_without_schema") != 0 &&
-        stat(wal, &st) == 0 && st.st_size > 0) {
+    if (strcmp(found, "file_without_schema") != 0 && stat(wal, &st) == 0 && st.st_size > 0) {
         fprintf(stderr,
                 "qianbaod: refusing to start: the database \"%s\" is %s, but \"%s\" beside it "
                 "holds %lld bytes of its commits: put the database back beside its -wal (the two "
@@ -1409,8 +1410,7 @@ static bool S_db_new_is_first(const struct daemon_paths *paths, const char *foun
                 "directory's daemon made %s %lld durable (\"%s\"): restore the database "
                 "from the backup of this data directory (docs/operations.md, \"Restoring\"); "
                 "nothing was written\n",
-                paths->db_file[0] != '\0' ? paths->db_file : paths->db_url, what,
-                head.entry_id > 0 ? "entry" : "audit row",
+                paths->db_file, what, head.entry_id > 0 ? "entry" : "audit row",
                 (long long)(head.entry_id > 0 ? head.entry_id : head.audit_seq), paths->chain_head);
         return false;
     }

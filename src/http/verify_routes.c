@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "base/log.h"
+#include "base/text.h"
 #include "base/thread.h"
 #include "http/internal.h"
 #include "wallet/wallet.h"
@@ -328,6 +329,36 @@ static json_t *S_trial_json(const struct ledger_trial_balance *t)
     return currencies;
 }
 
+/* The problem as a JSON string: its bytes where they are UTF-8, each byte
+ * that is not (a path's, or one cut in the middle of a character) as
+ * U+FFFD, so that a problem naming such a path is still shown. */
+static json_t *S_problem_json(const char *problem)
+{
+    json_t *text = json_string(problem);
+    if (text != NULL)
+        return text;
+    char clean[3 * sizeof(((struct ledger_verify_report *)0)->problem)];
+    size_t o = 0;
+    size_t left = strlen(problem);
+    for (const unsigned char *p = (const unsigned char *)problem; left > 0;) {
+        uint32_t cp;
+        size_t n = text_utf8_decode(p, left, &cp);
+        if (o + 4 > sizeof clean)
+            break;
+        if (n == 0) {
+            memcpy(clean + o, "\xef\xbf\xbd", 3);
+            o += 3;
+            n = 1;
+        } else {
+            memcpy(clean + o, p, n);
+            o += n;
+        }
+        p += n;
+        left -= n;
+    }
+    return json_stringn(clean, o);
+}
+
 /* The state as JSON; the caller holds v->mutex. */
 static json_t *S_state_json(const struct http_verification *v)
 {
@@ -367,7 +398,7 @@ static json_t *S_state_json(const struct http_verification *v)
                                             S_trial_json(&v->report.close)));
     }
     if (v->result != QB_OK)
-        rc |= json_object_set_new(body, "problem", json_string(v->report.problem));
+        rc |= json_object_set_new(body, "problem", S_problem_json(v->report.problem));
     if (v->result != QB_OK && v->result != QB_E_INTERNAL)
         rc |= json_object_set_new(body, "code", json_string(error_api_code(v->result)));
     if (rc != 0) {

@@ -653,8 +653,9 @@ struct ledger_verify_report {
     int64_t holds_open;
     int64_t chain_keyed_from; /* the first entry hashed under the chain key; 0: not keyed */
     /* The first problem found, "" when none: room for one that names the
-     * data directory's files twice and what to do about it. */
-    char problem[2048];
+     * data directory's files (up to three paths of 1 KiB) and what to do
+     * about it. Bytes, as the paths are: not always UTF-8. */
+    char problem[4608];
     struct ledger_trial_balance trial; /* as of the last entry; when the check passes */
     /* The books at a moment asked for (a day's end), when the check passes:
      * as of close_entry_id, the last entry written before close_at_ms (0:

@@ -747,9 +747,10 @@ TEST(the_running_check_finds_a_trail_whose_seals_were_all_removed)
     // version kept before its first start with this one. Whoever can write the database could
     // make a sealed one look so (remove every seal, then edit or delete rows at will): the
     // running daemon's check also holds the database against the chain-head, whose newest seal
-    // the trail no longer has, and fails, naming the trail.
+    // the trail no longer has, and fails, naming the trail. The data directory's name is not
+    // UTF-8 (a path is bytes): the problem naming it is still shown, the byte as U+FFFD.
     struct test_daemon d;
-    ASSERT(S_funded_and_stopped("audit-unsealed", &d));
+    ASSERT(S_funded_and_stopped("audit-unsealed-\xff", &d));
     char dir[TEST_DAEMON_PATH_SIZE_MAX], log_path[TEST_DAEMON_PATH_SIZE_MAX];
     snprintf(dir, sizeof dir, "%s", d.data_dir);
     snprintf(log_path, sizeof log_path, "%s/audit-unsealed-again.log", S_root);
@@ -794,6 +795,8 @@ TEST(the_running_check_finds_a_trail_whose_seals_were_all_removed)
     /* Whole, to what the operator runs next, as the start and --verify print it. */
     if (strstr(problem, "run qianbaod --reseal-audit-trail") == NULL)
         TEST_FAIL_("the check's problem is cut before what to do: %s", problem);
+    if (strstr(problem, "audit-unsealed-\xef\xbf\xbd/qianbao.db") == NULL)
+        TEST_FAIL_("the check's problem does not name the directory: %s", problem);
     json_decref(state);
 }
 
