@@ -491,7 +491,7 @@ static CURLcode S_perform(struct cli *cli, const char *url, const char *method,
         curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE,
                          (long)(body_text != NULL ? strlen(body_text) : 0));
     }
-    if (cli->verbose && !cli->quiet) {
+    if (cli->verbose) { /* every request, a quiet one's too (a hint's, a probe's) */
         char shown[CLI_URL_SIZE_MAX + 1024];
         cli_url_redact(url, shown, sizeof shown);
         fprintf(stderr, "> %s %s\n", method, shown);
@@ -504,7 +504,7 @@ static CURLcode S_perform(struct cli *cli, const char *url, const char *method,
     curl_easy_cleanup(curl);
     curl_slist_free_all(headers);
     cli_secret_wipe(authorization, sizeof authorization);
-    if (cli->verbose && !cli->quiet && code == CURLE_OK)
+    if (cli->verbose && code == CURLE_OK)
         fprintf(stderr, "< %ld%s (request id %s)\n", res->status,
                 res->replayed ? ", Idempotent-Replayed: true" : "",
                 res->request_id[0] != '\0' ? res->request_id : "none");

@@ -1006,6 +1006,7 @@ TEST(topups_and_withdrawals)
     ASSERT(strstr(S_last.out, "\"SUCCESS\"") != NULL);
     // The two payments the worker settled are notices, not read yet.
     S_case("balance-after-topups", NULL, "balance", NULL);
+    S_case("balance-after-topups-verbose", NULL, "-v", "balance", NULL); /* the hints' reads too */
     // A top-up the bank never received (9999000000000053, docs/sandbox.md): the worker's query
     // finds nothing about 6 s later and fails it, BANK_UNAVAILABLE, with no bank reference.
     // Made here, by a user of its own, so that it has failed by the time `admin reconcile`
