@@ -302,6 +302,18 @@ static void S_payment_row(struct cli_table *table, const json_t *p)
     cli_table_add(table, row);
 }
 
+bool cli_date_is_valid(const char *text)
+{
+    if (strlen(text) != 10 || strspn(text, "0123456789-") != 10 || text[4] != '-' ||
+        text[7] != '-' || strchr(text, '-') != text + 4 || strrchr(text, '-') != text + 7)
+        return false;
+    int year = atoi(text), month = atoi(text + 5), day = atoi(text + 8);
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    return year >= 1 && month >= 1 && month <= 12 && day >= 1 &&
+           day <= days[month - 1] + (month == 2 && leap);
+}
+
 int cli_day_arg(struct cli *cli, const char *text, char out[16])
 {
     if (strcmp(text, "today") == 0 || strcmp(text, "yesterday") == 0) {
@@ -312,9 +324,8 @@ int cli_day_arg(struct cli *cli, const char *text, char out[16])
         strftime(out, 16, "%Y-%m-%d", &tm);
         return CLI_EXIT_OK;
     }
-    /* The shape here; whether it is a real date, the server's answer. */
-    if (strlen(text) != 10 || strspn(text, "0123456789-") != 10 || text[4] != '-' || text[7] != '-')
-        return cli_usage_error(cli, "DATE must be YYYY-MM-DD, today or yesterday");
+    if (!cli_date_is_valid(text))
+        return cli_usage_error(cli, "DATE must be a date as YYYY-MM-DD, today or yesterday");
     snprintf(out, 16, "%s", text);
     return CLI_EXIT_OK;
 }

@@ -663,9 +663,8 @@ int cli_run_merchant_bill(struct cli *cli, const struct cli_args *args)
     const char *date = args->positionals[0];
     const char *type = cli_arg(cli, args, "type");
     const char *output = cli_arg(cli, args, "output");
-    if (strlen(date) != 10 || date[4] != '-' || date[7] != '-' ||
-        strspn(date, "0123456789-") != 10)
-        return cli_usage_error(cli, "the date must be YYYY-MM-DD");
+    if (!cli_date_is_valid(date))
+        return cli_usage_error(cli, "the date must be a date as YYYY-MM-DD");
     bool fundflow = type != NULL && strcmp(type, "FUNDFLOW") == 0;
     if (cli->json && output == NULL)
         return cli_usage_error(cli, "--json prints what was downloaded: give --output FILE for "
@@ -748,9 +747,8 @@ int cli_run_merchant_bill(struct cli *cli, const struct cli_args *args)
 int cli_run_merchant_balance(struct cli *cli, const struct cli_args *args)
 {
     const char *date = cli_arg(cli, args, "date");
-    if (date != NULL && (strlen(date) != 10 || date[4] != '-' || date[7] != '-' ||
-                         strspn(date, "0123456789-") != 10))
-        return cli_usage_error(cli, "the date must be YYYY-MM-DD");
+    if (date != NULL && !cli_date_is_valid(date))
+        return cli_usage_error(cli, "the date must be a date as YYYY-MM-DD");
     char path[128];
     snprintf(path, sizeof path, "%s",
              date != NULL ? "/v3/merchant/fund/dayendbalance/BASIC"
@@ -788,6 +786,9 @@ int cli_run_merchant_analytics(struct cli *cli, const struct cli_args *args)
 {
     char path[256] = "/v1/merchants/me/analytics";
     const char *mchid = cli_arg(cli, args, "mchid");
+    if (!cli_date_is_valid(cli_arg(cli, args, "from")) ||
+        !cli_date_is_valid(cli_arg(cli, args, "to")))
+        return cli_usage_error(cli, "--from and --to must be dates as YYYY-MM-DD");
     if (!cli_query_add(path, sizeof path, "from", cli_arg(cli, args, "from")) ||
         !cli_query_add(path, sizeof path, "to", cli_arg(cli, args, "to")) ||
         (mchid != NULL && !cli_query_add(path, sizeof path, "mchid", mchid)))

@@ -1666,6 +1666,12 @@ TEST(merchants)
     S_case("merchant-balance", NULL, "merchant", "balance", NULL);
     S_case("merchant-balance-today", NULL, "merchant", "balance", "--date", S_today, NULL);
     S_case("merchant-balance-bad-date", NULL, "merchant", "balance", "--date", "2026-1-1", NULL);
+    /* A date of the right shape that no calendar has is the caller's mistake, as the shape. */
+    S_case("merchant-balance-no-such-date", NULL, "merchant", "balance", "--date", "2026-02-30",
+           NULL);
+    S_case("merchant-bill-no-such-date", NULL, "merchant", "bill", "2026-13-07", NULL);
+    S_case("merchant-analytics-no-such-date", NULL, "--profile", "b", "merchant", "analytics",
+           "--from", "2026-04-31", "--to", "2026-05-01", NULL);
 
     // Analytics: today's figures (their hours depend on the clock: checked, not golden), then a
     // golden range without sales; several merchants need --mchid.
@@ -2087,6 +2093,7 @@ TEST(operator)
                NULL);
     }
     S_case("admin-payments-day-none", NULL, "admin", "payments", "--date", "2026-01-01", NULL);
+    S_case("admin-payments-no-such-date", NULL, "admin", "payments", "--date", "2026-02-29", NULL);
     S_case("admin-payments-day-bad", NULL, "admin", "payments", "--date", "2026-02-30", NULL);
     S_case("admin-user", NULL, "admin", "user", S_id_b, NULL);
     S_case("admin-user-phone", NULL, "admin", "user", S_phone_b, NULL);
