@@ -310,7 +310,8 @@ bool cli_date_is_valid(const char *text)
     int year = atoi(text), month = atoi(text + 5), day = atoi(text + 8);
     static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    return year >= 1 && month >= 1 && month <= 12 && day >= 1 &&
+    /* The server's days begin with 1970. */
+    return year >= 1970 && month >= 1 && month <= 12 && day >= 1 &&
            day <= days[month - 1] + (month == 2 && leap);
 }
 

@@ -469,7 +469,8 @@ int cli_run_admin_reconcile(struct cli *cli, const struct cli_args *args);
  * False when a quote is left open, text follows a closing quote, or there
  * are more than max (reconcile.c). */
 bool cli_csv_fields(char *line, char **fields, size_t max, size_t *count);
-/* Whether text is a day of the calendar as YYYY-MM-DD (2026-02-30 is not). */
+/* Whether text is a day of the calendar as YYYY-MM-DD, from 1970 on, as the
+ * server's days (2026-02-30 is not). */
 bool cli_date_is_valid(const char *text);
 /* A day as the server takes it into out: YYYY-MM-DD as given (its shape
  * checked), or today or yesterday in UTC+8; answers an exit code. */

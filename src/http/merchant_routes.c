@@ -834,10 +834,15 @@ static void S_keys_resume(struct http_request *req, struct ledger_cmd *cmd)
     struct merchant_keys_cmd *c = &k->c;
     enum qb_error outcome = cmd->result != QB_OK ? cmd->result : c->outcome;
     crypto_wipe(c->payment_password, sizeof c->payment_password);
-    char reason[sizeof k->reason];
-    http_reason_for_log(k->reason, reason, sizeof reason);
+    /* An operator's line says why; an owner's is as it was. */
+    char reason[sizeof k->reason + 16] = "";
+    if (c->by_operator) {
+        char text[sizeof k->reason];
+        http_reason_for_log(k->reason, text, sizeof text);
+        snprintf(reason, sizeof reason, " reason=\"%s\"", text);
+    }
     log_event(LOG_AUDIT, c->apiv3 ? "merchant.apiv3_key_reset" : "merchant.certificate_replaced",
-              "mchid=%s by=%s result=%s keep_old_hours=%lld reason=\"%s\"", c->mchid,
+              "mchid=%s by=%s result=%s keep_old_hours=%lld%s", c->mchid,
               c->by_operator ? http_request_by(req) : c->owner_user_id,
               outcome == QB_OK ? "ok" : error_api_code(outcome),
               (long long)(c->keep_old_ms / (3600 * 1000)), reason);

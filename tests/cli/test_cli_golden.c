@@ -1670,6 +1670,7 @@ TEST(merchants)
     S_case("merchant-balance-no-such-date", NULL, "merchant", "balance", "--date", "2026-02-30",
            NULL);
     S_case("merchant-bill-no-such-date", NULL, "merchant", "bill", "2026-13-07", NULL);
+    S_case("merchant-bill-before-1970", NULL, "merchant", "bill", "1969-12-31", NULL);
     S_case("merchant-analytics-no-such-date", NULL, "--profile", "b", "merchant", "analytics",
            "--from", "2026-04-31", "--to", "2026-05-01", NULL);
 
