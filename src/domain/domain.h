@@ -350,14 +350,18 @@ void domain_time_out(struct json_out *out, const char *key, int64_t at_ms);
  * error, so that a failing pass cannot spin).
  *
  * To add a worker: 1) read what is due with domain_due_ids, at most a
- * batch; 2) set *more only when the batch came full and every row of it
- * was taken up so that it left the due ones (done, or put off to a later
- * time): a row that stays due would have the loop spin on it; 3) start
- * with domain_worker_poll_ms(env, its own poll), so that a test can set
- * the poll to an hour; 4) test that a backlog of a few batches drains
- * under that hour's poll; 5) when a row's command fails, end the pass only
- * if domain_worker_pass_ends says so, else log it and go on to the next
- * row (it is not taken up). */
+ * batch, after a cursor the worker keeps between its passes; 2) set *more
+ * when that read came full (cursor.full): the next pass reads on after
+ * it at once, and a row that stays due (failing, or not taken up) is read
+ * again only once a read comes short and the cursor starts over, so that
+ * it can neither have the loop spin nor, with a batch's worth of its
+ * kind, hold back the rows due after it; 3) start with
+ * domain_worker_poll_ms(env, its own poll), so that a test can set the
+ * poll to an hour; 4) test that a backlog of a few batches drains under
+ * that hour's poll; 5) when a row's command fails, end the pass only if
+ * domain_worker_pass_ends says so (and start the cursor over: the rest of
+ * the batch was not tried), else log it and go on to the next row (it is
+ * not taken up). */
 struct domain_worker;
 typedef enum qb_error (*domain_worker_pass_fn)(void *arg, const atomic_bool *stopping, bool *more);
 QB_MUST_USE enum qb_error domain_worker_start(const char *name, int poll_ms,
@@ -381,15 +385,30 @@ bool domain_worker_pass_ends(enum qb_error err, const char *event, const char *r
 void domain_worker_wake(struct domain_worker *worker);
 /* Wakes the worker, waits for the pass in progress and frees it. */
 void domain_worker_stop(struct domain_worker *worker);
-/* What a worker's pass takes up: the first column of sql's rows, sql
- * binding $1 to now_ms and $2 to max (`... WHERE due <= $1 ORDER BY due
- * LIMIT $2`), read with a connection borrowed from pool for this read
- * alone. Each value of 1 .. id_size - 1 bytes goes NUL-ended into the next
- * of ids' max slots of id_size bytes; another (no id a command wrote) is
- * skipped. *count of them. QB_E_STORAGE (logged), or the pool's refusal. */
+/* Where a worker has got to in its due rows: after the row due at due_ms
+ * with number seq (the row's unique integer, which orders rows due at the
+ * same time). full: the last read came full, so more may be due right
+ * after it. DOMAIN_DUE_START: before the first row. */
+struct domain_due_cursor {
+    int64_t due_ms;
+    int64_t seq;
+    bool full;
+};
+#define DOMAIN_DUE_START ((struct domain_due_cursor){INT64_MIN, INT64_MIN, false})
+/* What a worker's pass takes up: the first column of sql's rows, after
+ * *cursor. sql selects the id, the due time and the seq of a row, binding $1
+ * to now_ms, $2 to max and ($3, $4) to the cursor (`SELECT id, due, seq
+ * ... WHERE due <= $1 AND (due, seq) > ($3, $4) ORDER BY due, seq LIMIT
+ * $2`, over an index on (due, seq)), read with a connection borrowed from
+ * pool for this read alone. Each id of 1 .. id_size - 1 bytes goes
+ * NUL-ended into the next of ids' max slots of id_size bytes; another (no
+ * id a command wrote) is skipped. *count of them. Then *cursor is after
+ * the last row read when max rows came (full), else DOMAIN_DUE_START.
+ * QB_E_STORAGE (logged), or the pool's refusal: *cursor as it was. */
 struct store_pool;
 QB_MUST_USE enum qb_error domain_due_ids(struct store_pool *pool, const char *sql, int64_t now_ms,
-                                         char *ids, size_t id_size, size_t max, size_t *count);
+                                         struct domain_due_cursor *cursor, char *ids,
+                                         size_t id_size, size_t max, size_t *count);
 
 /* Midnight (UTC+8, the calendar day of Qianbao's users) at or before at_ms. */
 int64_t domain_day_start_ms(int64_t at_ms);

@@ -141,10 +141,12 @@ void domain_worker_stop(struct domain_worker *w)
     free(w);
 }
 
-enum qb_error domain_due_ids(struct store_pool *pool, const char *sql, int64_t now_ms, char *ids,
-                             size_t id_size, size_t max, size_t *count)
+enum qb_error domain_due_ids(struct store_pool *pool, const char *sql, int64_t now_ms,
+                             struct domain_due_cursor *cursor, char *ids, size_t id_size,
+                             size_t max, size_t *count)
 {
-    QB_ASSERT(pool != NULL && sql != NULL && ids != NULL && id_size > 1 && count != NULL);
+    QB_ASSERT(pool != NULL && sql != NULL && cursor != NULL && ids != NULL && id_size > 1);
+    QB_ASSERT(max > 0 && count != NULL);
     *count = 0;
     struct store *reader;
     enum qb_error err = store_pool_acquire(pool, S_ACQUIRE_WAIT_MS, &reader);
@@ -156,8 +158,17 @@ enum qb_error domain_due_ids(struct store_pool *pool, const char *sql, int64_t n
         err = store_bind_int64(st, 1, now_ms);
     if (err == QB_OK)
         err = store_bind_int64(st, 2, (int64_t)max);
+    if (err == QB_OK)
+        err = store_bind_int64(st, 3, cursor->due_ms);
+    if (err == QB_OK)
+        err = store_bind_int64(st, 4, cursor->seq);
+    struct domain_due_cursor last = DOMAIN_DUE_START;
+    size_t rows = 0;
     int rc = STORE_STEP_DONE;
-    while (err == QB_OK && *count < max && (rc = store_step(st)) == STORE_STEP_ROW) {
+    while (err == QB_OK && rows < max && (rc = store_step(st)) == STORE_STEP_ROW) {
+        rows++;
+        last.due_ms = store_column_int64(st, 1);
+        last.seq = store_column_int64(st, 2);
         const char *id = store_column_text(st, 0);
         size_t size = id != NULL ? store_column_size(st, 0) : 0;
         if (size == 0 || size >= id_size)
@@ -173,6 +184,13 @@ enum qb_error domain_due_ids(struct store_pool *pool, const char *sql, int64_t n
                   store_last_error(reader));
     store_finalize(st);
     store_pool_release(pool, reader);
-    QB_ASSERT(*count <= max);
+    QB_ASSERT(*count <= rows && rows <= max);
+    if (err == QB_OK) {
+        /* A row read after the cursor comes after it: the order is the SQL's. */
+        QB_ASSERT(rows == 0 || last.due_ms > cursor->due_ms ||
+                  (last.due_ms == cursor->due_ms && last.seq > cursor->seq));
+        last.full = rows == max;
+        *cursor = last.full ? last : DOMAIN_DUE_START;
+    }
     return err;
 }

@@ -834,24 +834,29 @@ enum qb_error merchant_payouts_check(struct store *reader, int64_t *payouts, cha
 /* --- the worker's pass ------------------------------------------------------------------ */
 
 enum qb_error merchant_payouts_close_due(const struct domain_env *env, struct store_pool *pool,
-                                         const atomic_bool *stopping, size_t *closed, bool *more)
+                                         const atomic_bool *stopping, struct domain_due_cursor *due,
+                                         size_t *closed, bool *more)
 {
-    QB_ASSERT(env != NULL && pool != NULL && closed != NULL && more != NULL);
+    QB_ASSERT(env != NULL && pool != NULL && due != NULL && closed != NULL && more != NULL);
     *closed = 0;
     *more = false;
     char(*ids)[ID_TEXT_SIZE_MAX] = calloc(S_BATCH_MAX, ID_TEXT_SIZE_MAX);
     if (ids == NULL)
         return QB_E_INTERNAL;
     size_t count = 0;
-    enum qb_error err =
-        domain_due_ids(pool,
-                       "SELECT payment_id FROM payouts WHERE state = 1"
-                       " AND expires_at_ms <= $1 ORDER BY expires_at_ms LIMIT $2",
-                       clock_now_ms(env->clock), ids[0], ID_TEXT_SIZE_MAX, S_BATCH_MAX, &count);
-    size_t taken = 0;
-    for (size_t i = 0; err == QB_OK && i < count; i++) {
-        if (stopping != NULL && atomic_load(stopping))
+    enum qb_error err = domain_due_ids(pool,
+                                       "SELECT payment_id, expires_at_ms, seq FROM payouts"
+                                       " WHERE state = 1 AND expires_at_ms <= $1"
+                                       " AND (expires_at_ms, seq) > ($3, $4)"
+                                       " ORDER BY expires_at_ms, seq LIMIT $2",
+                                       clock_now_ms(env->clock), due, ids[0], ID_TEXT_SIZE_MAX,
+                                       S_BATCH_MAX, &count);
+    bool ended = false;
+    for (size_t i = 0; err == QB_OK && !ended && i < count; i++) {
+        if (stopping != NULL && atomic_load(stopping)) {
+            ended = true;
             break;
+        }
         struct merchant_payout_end_cmd c;
         merchant_payout_end_cmd_init(&c, env, MERCHANT_PAYOUT_CLOSE);
         snprintf(c.transfer_bill_no, sizeof c.transfer_bill_no, "%s", ids[i]);
@@ -861,19 +866,18 @@ enum qb_error merchant_payouts_close_due(const struct domain_env *env, struct st
         if (rc == QB_OK && c.outcome == QB_OK)
             (*closed)++;
         ledger_cmd_release(&c.cmd);
-        if (rc == QB_OK) {
-            taken++;
+        if (rc == QB_OK)
             continue;
-        }
         char row[ID_TEXT_SIZE_MAX + 32];
         snprintf(row, sizeof row, "transfer_bill_no=%s", ids[i]);
         if (domain_worker_pass_ends(rc, "merchant.payout.close_failed", row)) {
             err = rc;
-            break;
+            ended = true;
         }
     }
-    QB_ASSERT(taken <= count && count <= S_BATCH_MAX);
-    *more = err == QB_OK && count == S_BATCH_MAX && taken == count;
+    if (ended) /* the rest of the batch was not tried */
+        *due = DOMAIN_DUE_START;
+    *more = err == QB_OK && !ended && due->full;
     free(ids);
     return err;
 }

@@ -280,14 +280,15 @@ void merchant_payout_end_cmd_init(struct merchant_payout_end_cmd *c, const struc
 QB_MUST_USE enum qb_error merchant_payouts_check(struct store *reader, int64_t *payouts,
                                                  char *problem, size_t problem_size);
 
-/* The worker's part: closes up to a batch of payouts past their window,
- * one command each, *closed of them. *more: the batch came full and each
- * of it was taken up (closed, or found ended meanwhile), so more may be
- * due at once. QB_E_STORAGE, or the ledger's refusal. (Run by the
- * payment-code worker's thread, paycode_worker.c.) */
+/* The worker's part: closes up to a batch of payouts past their window
+ * after *due (domain_due_ids), one command each, *closed of them. *more:
+ * the batch came full, so more may be due right after it. QB_E_STORAGE,
+ * or the ledger's refusal. (Run by the payment-code worker's thread,
+ * paycode_worker.c.) */
 QB_MUST_USE enum qb_error merchant_payouts_close_due(const struct domain_env *env,
                                                      struct store_pool *pool,
-                                                     const atomic_bool *stopping, size_t *closed,
+                                                     const atomic_bool *stopping,
+                                                     struct domain_due_cursor *due, size_t *closed,
                                                      bool *more);
 
 #endif

@@ -919,6 +919,12 @@ const char *const store_sqlite_migrations[] = {
      * by, for a line of the bank's statement of any day (a withdrawal the
      * bank took back weeks later): GET /admin/payments?bank_ref=. */
     "CREATE INDEX payments_bank_ref ON payments(bank_ref) WHERE bank_ref <> '';",
+    /* 52: the payouts due in the order the worker reads them, after where
+     * it got to (domain_due_ids: due time, then seq), with no sort; the
+     * other tables the workers read this way have seq as their rowid, which
+     * their due indexes end in already. */
+    "DROP INDEX payouts_due;"
+    "CREATE INDEX payouts_due ON payouts(expires_at_ms, seq) WHERE state = 1;",
 };
 
 const size_t store_sqlite_migration_count =

@@ -256,9 +256,10 @@ void redpacket_expire_cmd_init(struct redpacket_expire_cmd *c, const struct doma
 /* The expiry worker: every REDPACKET_WORKER_POLL_MS, the ACTIVE packets
  * whose refund_after_ms has come (partial index red_packets_due), each
  * refunded by one redpacket_expire_cmd; a pass that found a full batch is
- * followed at once, so a backlog does not wait a poll per batch. Nothing
- * is kept in memory between passes, so packets that expired while the
- * daemon was down are refunded after it starts; the command's state check
+ * followed at once, reading on after it, so a backlog does not wait a
+ * poll per batch. Nothing but where it has got to is kept in memory
+ * between passes, so packets that expired while the daemon was down are
+ * refunded after it starts; the command's state check
  * makes a refund happen once. */
 struct redpacket_worker;
 

@@ -21,12 +21,15 @@
  * WALLET_BANK_CHECK_MAX_MS (wallet_bank_next_check_ms), so an unreachable
  * or slow bank is asked ever more rarely, never in a loop. A pass whose
  * last batch of transfers, or whose batch of the bank's, came full says it
- * has more, and the loop runs the next at once (domain_worker_start): a
- * backlog after a restart or a busy hour drains at the rate the ledger
- * and the bank allow, not one pass per WALLET_WORKER_POLL_MS.
+ * has more, and the loop runs the next at once (domain_worker_start),
+ * reading on after that batch (domain_due_ids' cursor): a backlog after a
+ * restart or a busy hour drains at the rate the ledger and the bank allow,
+ * not one pass per WALLET_WORKER_POLL_MS, and a batch of payments whose
+ * commands keep failing holds back none due after them.
  *
- * Nothing here is kept in memory between passes: after a restart the
- * payments table says everything, which is how pending payments survive one.
+ * Nothing but the cursors is kept in memory between passes: after a
+ * restart the payments table says everything, which is how pending
+ * payments survive one.
  * Time comes from env->clock, like the ledger's.
  */
 #include <errno.h>
@@ -45,10 +48,16 @@
 #define WALLET_WORKER_TRANSFER_BATCHES 8 /* of delayed transfers in one pass, at most */
 #define WALLET_WORKER_ACQUIRE_WAIT_MS 5000
 
+/* Where the worker has got to in each kind of due payment (domain_due_ids). */
+struct worker_due {
+    struct domain_due_cursor transfers, bank;
+};
+
 struct wallet_worker {
     const struct domain_env *env;
     struct store_pool *pool;
     struct domain_worker *loop;
+    struct worker_due due; /* the loop's thread's alone */
 };
 
 /* The ledger's answer err to cmd of payment id: whether the pass may go on
@@ -66,12 +75,10 @@ static bool worker_done(struct ledger_cmd *cmd, enum qb_error err, const char *i
 
 /* Makes the count due transfers of ids arrive, every command submitted at
  * once: each one checks the transfer itself (one cancelled meanwhile is
- * left alone). False when the pass must end (worker_done); *all_ran
- * whether every one ran. */
+ * left alone). False when the pass must end (worker_done). */
 static bool worker_arrive(const struct domain_env *env, char ids[][ID_TEXT_SIZE_MAX], size_t count,
-                          size_t *resolved, bool *all_ran)
+                          size_t *resolved)
 {
-    *all_ran = true;
     struct wallet_transfer_arrive_cmd *c = calloc(count, sizeof *c);
     struct ledger_cmd **cmds = calloc(count, sizeof *cmds);
     bool ok = c != NULL && cmds != NULL;
@@ -87,7 +94,6 @@ static bool worker_arrive(const struct domain_env *env, char ids[][ID_TEXT_SIZE_
             if (!worker_done(cmds[i], cmds[i]->result, ids[i], &ran))
                 ok = false;
             *resolved += ran;
-            *all_ran = *all_ran && ran;
         }
     }
     free(cmds);
@@ -123,56 +129,50 @@ static bool worker_resolve(const struct domain_env *env, struct store_pool *pool
     return worker_done(&c.cmd, err, id, taken);
 }
 
-/* Resolves one batch of due payments (transfers: delayed transfers; else
- * the bank's): *count is how many were due, *full whether they filled the
- * batch and every one was taken up (resolved, or put off to its next
- * check), so that more may be due at once. False when the pass must end
- * (stopping, or the ledger refused a command). */
+/* Resolves one batch of due payments after *due (transfers: delayed
+ * transfers; else the bank's). False when the pass must end (stopping, or
+ * the ledger refused a command): *due then starts over, since the rest of
+ * the batch was not tried. */
 static bool worker_batch(const struct domain_env *env, struct store_pool *pool,
                          const atomic_bool *stopping, bool transfers, char ids[][ID_TEXT_SIZE_MAX],
-                         size_t *count, bool *full, size_t *resolved, enum qb_error *err)
+                         struct domain_due_cursor *due, size_t *resolved, enum qb_error *err)
 {
     size_t max = transfers ? WALLET_WORKER_ARRIVALS_MAX : WALLET_WORKER_BATCH_MAX;
-    *full = false;
+    size_t count = 0;
     /* Due payments, the oldest check first. */
     *err = domain_due_ids(pool,
-                          transfers ? "SELECT id FROM payments WHERE status = 1"
-                                      " AND next_check_at_ms <= $1 AND kind = 3"
-                                      " ORDER BY next_check_at_ms LIMIT $2"
-                                    : "SELECT id FROM payments WHERE status = 1"
-                                      " AND next_check_at_ms <= $1 AND kind IN (1, 2)"
-                                      " ORDER BY next_check_at_ms LIMIT $2",
-                          clock_now_ms(env->clock), ids[0], ID_TEXT_SIZE_MAX, max, count);
-    if (*err != QB_OK || (stopping != NULL && atomic_load(stopping)))
+                          transfers ? "SELECT id, next_check_at_ms, seq FROM payments"
+                                      " WHERE status = 1 AND next_check_at_ms <= $1 AND kind = 3"
+                                      " AND (next_check_at_ms, seq) > ($3, $4)"
+                                      " ORDER BY next_check_at_ms, seq LIMIT $2"
+                                    : "SELECT id, next_check_at_ms, seq FROM payments"
+                                      " WHERE status = 1 AND next_check_at_ms <= $1"
+                                      " AND kind IN (1, 2) AND (next_check_at_ms, seq) > ($3, $4)"
+                                      " ORDER BY next_check_at_ms, seq LIMIT $2",
+                          clock_now_ms(env->clock), due, ids[0], ID_TEXT_SIZE_MAX, max, &count);
+    if (*err != QB_OK)
         return false;
-    QB_ASSERT(*count <= max);
-    if (transfers) {
-        /* Each arrival that ran took its transfer up: arrived, released, or
-         * put off for a frozen payer. */
-        bool all_ran = true;
-        if (*count > 0 && !worker_arrive(env, ids, *count, resolved, &all_ran))
-            return false;
-        *full = *count == max && all_ran;
-        return true;
-    }
-    bool all_taken = true;
-    for (size_t i = 0; i < *count; i++) {
+    QB_ASSERT(count <= max);
+    bool go_on = stopping == NULL || !atomic_load(stopping);
+    if (go_on && transfers && count > 0)
+        go_on = worker_arrive(env, ids, count, resolved);
+    for (size_t i = 0; go_on && !transfers && i < count; i++) {
         bool taken = false;
-        if ((stopping != NULL && atomic_load(stopping)) ||
-            !worker_resolve(env, pool, ids[i], &taken))
-            return false;
-        all_taken = all_taken && taken;
+        go_on = (stopping == NULL || !atomic_load(stopping)) &&
+                worker_resolve(env, pool, ids[i], &taken);
         *resolved += taken;
     }
-    *full = *count == max && all_taken;
-    return true;
+    if (!go_on)
+        *due = DOMAIN_DUE_START;
+    return go_on;
 }
 
-/* One pass: *more when its last batch of transfers or its batch of the
- * bank's payments came full and was taken up, so that the loop runs the
- * next at once. */
+/* One pass, on from *due: *more when its last batch of transfers or its
+ * batch of the bank's payments came full, so that the loop runs the next
+ * at once. */
 static enum qb_error worker_pass(const struct domain_env *env, struct store_pool *pool,
-                                 const atomic_bool *stopping, size_t *resolved, bool *more)
+                                 const atomic_bool *stopping, struct worker_due *due,
+                                 size_t *resolved, bool *more)
 {
     *resolved = 0;
     *more = false;
@@ -186,14 +186,13 @@ static enum qb_error worker_pass(const struct domain_env *env, struct store_pool
      * the transfers sent in a busy hour arrive in the same hour a day
      * later, however slowly the bank answers. */
     enum qb_error err = QB_OK;
-    size_t count = 0;
-    bool transfers_full = true, bank_full = false, go_on = true;
-    for (int b = 0; go_on && transfers_full && b < WALLET_WORKER_TRANSFER_BATCHES; b++)
-        go_on =
-            worker_batch(env, pool, stopping, true, ids, &count, &transfers_full, resolved, &err);
+    bool go_on = true;
+    for (int b = 0; go_on && (b == 0 || due->transfers.full) && b < WALLET_WORKER_TRANSFER_BATCHES;
+         b++)
+        go_on = worker_batch(env, pool, stopping, true, ids, &due->transfers, resolved, &err);
     if (go_on)
-        go_on = worker_batch(env, pool, stopping, false, ids, &count, &bank_full, resolved, &err);
-    *more = err == QB_OK && go_on && (transfers_full || bank_full);
+        go_on = worker_batch(env, pool, stopping, false, ids, &due->bank, resolved, &err);
+    *more = err == QB_OK && go_on && (due->transfers.full || due->bank.full);
     free(ids);
     return err;
 }
@@ -203,14 +202,15 @@ enum qb_error wallet_worker_pass(const struct domain_env *env, struct store_pool
 {
     QB_ASSERT(env != NULL && pool != NULL && resolved != NULL);
     bool more = false;
-    return worker_pass(env, pool, NULL, resolved, &more);
+    struct worker_due due = {DOMAIN_DUE_START, DOMAIN_DUE_START};
+    return worker_pass(env, pool, NULL, &due, resolved, &more);
 }
 
 static enum qb_error worker_main(void *arg, const atomic_bool *stopping, bool *more)
 {
     struct wallet_worker *w = arg;
     size_t resolved = 0;
-    return worker_pass(w->env, w->pool, stopping, &resolved, more);
+    return worker_pass(w->env, w->pool, stopping, &w->due, &resolved, more);
 }
 
 enum qb_error wallet_worker_start(const struct domain_env *env, struct store_pool *pool,
@@ -225,6 +225,7 @@ enum qb_error wallet_worker_start(const struct domain_env *env, struct store_poo
         return QB_E_INTERNAL;
     w->env = env;
     w->pool = pool;
+    w->due = (struct worker_due){DOMAIN_DUE_START, DOMAIN_DUE_START};
     enum qb_error err = domain_worker_start(
         "wallet", domain_worker_poll_ms(env, WALLET_WORKER_POLL_MS), worker_main, w, &w->loop);
     if (err != QB_OK) {

@@ -1,12 +1,15 @@
 /*
  * test_domain.c — the domain environment: key separation, sealing, days,
- * and the background workers' loop.
+ * and the background workers' loop and their reading of what is due.
  */
 #include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "domain/domain.h"
+#include "store/pool.h"
 #include "test.h"
 
 static struct domain_env env;
@@ -147,6 +150,73 @@ TEST(a_woken_worker_runs_its_next_pass_at_once)
     domain_worker_stop(w);
 }
 
+/* The ids one domain_due_ids read of the test's rows gives after *cursor,
+ * joined by spaces, into out. */
+static void due_read(struct store_pool *pool, int64_t now_ms, size_t max,
+                     struct domain_due_cursor *cursor, char *out, size_t out_size)
+{
+    char ids[4][8];
+    size_t count = 99;
+    ASSERT(max <= 4);
+    ASSERT_EQ_INT(domain_due_ids(pool,
+                                 "SELECT id, due_ms, seq FROM due_test WHERE due_ms <= $1"
+                                 " AND (due_ms, seq) > ($3, $4) ORDER BY due_ms, seq LIMIT $2",
+                                 now_ms, cursor, ids[0], sizeof ids[0], max, &count),
+                  QB_OK);
+    out[0] = '\0';
+    for (size_t i = 0; i < count; i++)
+        snprintf(out + strlen(out), out_size - strlen(out), "%s%s", i > 0 ? " " : "", ids[i]);
+}
+
+TEST(due_rows_are_read_on_after_a_full_batch_and_again_from_the_first)
+{
+    /* A worker whose batch came full reads on after it, so that a batch of
+     * rows that stay due (their commands failing every time) holds back
+     * none due after them; a read that comes short starts over, so that
+     * those rows are tried again. Equal due times are told apart by seq;
+     * an id too long for the worker's slots is passed over, though the
+     * cursor moves past it. */
+    char dir[] = "/tmp/qianbao-test-due-XXXXXX";
+    ASSERT(mkdtemp(dir) != NULL);
+    char path[128], err[256];
+    snprintf(path, sizeof path, "%s/qianbao.db", dir);
+    struct store *writer = NULL;
+    ASSERT_EQ_INT(store_open(path, STORE_MODE_WRITE, &writer, err, sizeof err), QB_OK);
+    ASSERT_EQ_INT(
+        store_exec(writer,
+                   "CREATE TABLE due_test (seq INTEGER PRIMARY KEY, id TEXT, due_ms INTEGER);"
+                   "INSERT INTO due_test VALUES (1, 'a', 20), (2, 'b', 10), (3, 'c', 10),"
+                   " (4, 'far-too-long', 30), (5, 'e', 30), (6, 'f', 40), (7, 'g', 99);"),
+        QB_OK);
+    struct store_pool *pool = NULL;
+    ASSERT_EQ_INT(store_pool_open(path, 1, &pool, err, sizeof err), QB_OK);
+    struct domain_due_cursor cursor = DOMAIN_DUE_START;
+    char got[64];
+    due_read(pool, 50, 2, &cursor, got, sizeof got);
+    ASSERT_EQ_STR(got, "b c");
+    ASSERT(cursor.full && cursor.due_ms == 10 && cursor.seq == 3);
+    due_read(pool, 50, 2, &cursor, got, sizeof got);
+    ASSERT_EQ_STR(got, "a");
+    ASSERT(cursor.full && cursor.due_ms == 30 && cursor.seq == 4);
+    due_read(pool, 50, 2, &cursor, got, sizeof got);
+    ASSERT_EQ_STR(got, "e f");
+    ASSERT(cursor.full && cursor.due_ms == 40 && cursor.seq == 6);
+    due_read(pool, 50, 2, &cursor, got, sizeof got); /* none after f is due: start over */
+    ASSERT_EQ_STR(got, "");
+    ASSERT(!cursor.full && cursor.due_ms == INT64_MIN && cursor.seq == INT64_MIN);
+    due_read(pool, 50, 4, &cursor, got, sizeof got);
+    ASSERT_EQ_STR(got, "b c a");
+    ASSERT(cursor.full && cursor.due_ms == 30 && cursor.seq == 4);
+    due_read(pool, 50, 4, &cursor, got, sizeof got);
+    ASSERT_EQ_STR(got, "e f");
+    ASSERT(!cursor.full && cursor.due_ms == INT64_MIN);
+    store_pool_close(pool);
+    store_close(writer);
+    char rm[160];
+    snprintf(rm, sizeof rm, "rm -rf %s", dir);
+    ASSERT_EQ_INT(system(rm), 0);
+}
+
 int main(void)
 {
     if (!crypto_init())
@@ -158,6 +228,7 @@ int main(void)
     RUN(day_starts_at_midnight_in_china);
     RUN(a_pass_with_more_is_followed_at_once);
     RUN(a_woken_worker_runs_its_next_pass_at_once);
+    RUN(due_rows_are_read_on_after_a_full_batch_and_again_from_the_first);
     domain_env_release(&env);
     return test_summary();
 }

@@ -9,6 +9,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/luhn.h"
 #include "merchant/paycode.h"
@@ -182,6 +183,56 @@ TEST(an_unconfirmed_order_is_revoked_at_its_deadline_on_read_and_by_the_worker)
     ledger_cmd_release(&c.cmd);
     ASSERT_EQ_INT(wx_balance(f.wx, f.payer.account_id), 100000);
     store_pool_close(pool);
+    wx_free(f.wx);
+}
+
+TEST(a_batch_of_orders_that_cannot_be_revoked_holds_up_none_after_them)
+{
+    // As many unconfirmed orders as the worker reads at a time (64) fail their revokes every
+    // time (their rows damaged by hand), all due before a good one. The worker reads on after
+    // a full batch, so the good one is still revoked, under a poll of an hour; before, every
+    // pass read the same 64 and no order due after them was ever revoked.
+    struct mx_shop f;
+    mx_shop_open(&f, "便利店", 100000);
+    enum qb_error outcome;
+    struct merchant_order o;
+    ASSERT_EQ_INT(S_codepay(&f, paycode_step(S_now(&f)), 0, 30000, &outcome, &o), 202);
+    char sql[16384];
+    snprintf(sql, sizeof sql,
+             "CREATE TEMP TABLE bad AS SELECT * FROM orders WHERE transaction_id = '%s';"
+             "UPDATE bad SET currency = 'XXX', expires_at_ms = expires_at_ms - 1;",
+             o.transaction_id);
+    char insert[256];
+    for (int i = 0; i < 64; i++) {
+        snprintf(insert, sizeof insert,
+                 "UPDATE bad SET seq = %d, transaction_id = '%028d', out_trade_no = 'bad-%d',"
+                 " pay_token = 'bad-%d';"
+                 "INSERT INTO orders SELECT * FROM bad;",
+                 1000000 + i, 1000000 + i, i, i);
+        ASSERT(strlen(sql) + strlen(insert) < sizeof sql);
+        strcat(sql, insert);
+    }
+    wx_hand_edit(f.wx, sql);
+    wx_clock_to(f.wx, o.expires_at_ms);
+    char err[256];
+    struct store_pool *pool = NULL;
+    ASSERT_EQ_INT(store_pool_open(f.wx->db_path, 1, &pool, err, sizeof err), QB_OK);
+    f.wx->env.settings.worker_poll_ms = 3600 * 1000;
+    struct merchant_paycode_worker *w = NULL;
+    ASSERT_EQ_INT(merchant_paycode_worker_start(&f.wx->env, pool, &w), QB_OK);
+    struct merchant_order stored = {0};
+    for (int waited_ms = 0; waited_ms < 30 * 1000; waited_ms += 10) {
+        ASSERT_EQ_INT(merchant_order_get(f.wx->reader, f.m.mchid, o.out_trade_no, NULL, &stored),
+                      QB_OK);
+        if (stored.state == MERCHANT_REVOKED)
+            break;
+        usleep(10 * 1000);
+    }
+    merchant_paycode_worker_stop(w);
+    store_pool_close(pool);
+    ASSERT_EQ_INT(stored.state, MERCHANT_REVOKED);
+    /* The damaged rows go, so that the fixture's whole check has only real orders to read. */
+    wx_hand_edit(f.wx, "DELETE FROM orders WHERE seq >= 1000000");
     wx_free(f.wx);
 }
 
@@ -402,6 +453,7 @@ int main(void)
     RUN(four_wrong_codes_and_a_right_one_reset_the_count);
     RUN(the_password_free_count_rolls_over_at_midnight);
     RUN(an_unconfirmed_order_is_revoked_at_its_deadline_on_read_and_by_the_worker);
+    RUN(a_batch_of_orders_that_cannot_be_revoked_holds_up_none_after_them);
     RUN(reversal_returns_every_fen_in_one_entry);
     RUN(a_low_balance_spends_the_code_and_fails_the_order);
     RUN(the_waiting_payments_count_changes_when_one_comes_or_goes_and_only_then);

@@ -209,16 +209,17 @@ TEST(a_cancel_and_the_close_after_a_day_give_the_money_back)
     ASSERT_EQ_INT(store_pool_open(f.wx->db_path, 1, &pool, err, sizeof err), QB_OK);
     size_t closed = 0;
     bool more = true;
+    struct domain_due_cursor due = DOMAIN_DUE_START;
     wx_clock_to(f.wx, b.expires_at_ms - 1);
-    ASSERT_EQ_INT(merchant_payouts_close_due(&f.wx->env, pool, NULL, &closed, &more), QB_OK);
+    ASSERT_EQ_INT(merchant_payouts_close_due(&f.wx->env, pool, NULL, &due, &closed, &more), QB_OK);
     ASSERT_EQ_INT(closed, 0);
     ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_CLOSE, NULL, &b, NULL), QB_E_CONFLICT);
     wx_clock_to(f.wx, b.expires_at_ms);
     // Past its window, the user is too late even before the worker comes.
     ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_CONFIRM, f.user.id, &b, NULL), QB_E_PAYOUT_CLOSED);
-    ASSERT_EQ_INT(merchant_payouts_close_due(&f.wx->env, pool, NULL, &closed, &more), QB_OK);
+    ASSERT_EQ_INT(merchant_payouts_close_due(&f.wx->env, pool, NULL, &due, &closed, &more), QB_OK);
     ASSERT_EQ_INT(closed, 1);
-    ASSERT_EQ_INT(merchant_payouts_close_due(&f.wx->env, pool, NULL, &closed, &more), QB_OK);
+    ASSERT_EQ_INT(merchant_payouts_close_due(&f.wx->env, pool, NULL, &due, &closed, &more), QB_OK);
     ASSERT_EQ_INT(closed, 0);
     store_pool_close(pool);
     ASSERT_EQ_INT(merchant_payout_get(f.wx->reader, f.m.mchid, "PAYOUT0003", NULL, &now), QB_OK);
@@ -420,7 +421,8 @@ TEST(one_payout_that_cannot_close_holds_up_no_other)
     ASSERT_EQ_INT(store_pool_open(f.wx->db_path, 1, &pool, err, sizeof err), QB_OK);
     size_t closed = 0;
     bool more = true;
-    ASSERT_EQ_INT(merchant_payouts_close_due(&f.wx->env, pool, NULL, &closed, &more), QB_OK);
+    struct domain_due_cursor due = DOMAIN_DUE_START;
+    ASSERT_EQ_INT(merchant_payouts_close_due(&f.wx->env, pool, NULL, &due, &closed, &more), QB_OK);
     ASSERT_EQ_INT(closed, 1);
     ASSERT(!more);
     ASSERT_EQ_INT(S_available(&f, f.m.account_id), 100000 - 2000);
@@ -430,7 +432,7 @@ TEST(one_payout_that_cannot_close_holds_up_no_other)
                  tables[i], i == 0 ? "payment_id" : "id", bad.transfer_bill_no);
         wx_hand_edit(f.wx, sql);
     }
-    ASSERT_EQ_INT(merchant_payouts_close_due(&f.wx->env, pool, NULL, &closed, &more), QB_OK);
+    ASSERT_EQ_INT(merchant_payouts_close_due(&f.wx->env, pool, NULL, &due, &closed, &more), QB_OK);
     ASSERT_EQ_INT(closed, 1);
     ASSERT_EQ_INT(S_available(&f, f.m.account_id), 100000);
     store_pool_close(pool);
@@ -472,6 +474,52 @@ TEST(a_backlog_of_overdue_payouts_is_closed_without_waiting_between_passes)
         TEST_FAIL_("%lld of 150 overdue payouts still hold the merchant's money after 30 s",
                    (long long)((100000 - available) / 100));
     ASSERT_EQ_INT(S_count(&f, "SELECT count(*) FROM payouts WHERE state = 1"), 0);
+    wx_free(f.wx);
+}
+
+TEST(a_batch_of_payouts_that_cannot_close_holds_up_none_after_them)
+{
+    // As many payouts as the worker reads at a time (64) fail their closes every time, all due
+    // before a good one. The pass after a full batch reads on after it, so the good one is
+    // closed by the second; then the reading starts over. Before, every pass read the same 64
+    // and no payout due after them was ever closed.
+    struct fx f = S_fx_new();
+    struct merchant_payout p;
+    for (int i = 0; i <= 64; i++) {
+        char out_bill_no[32];
+        snprintf(out_bill_no, sizeof out_bill_no, "STUCK%04d", i);
+        ASSERT_EQ_INT(S_create(&f, out_bill_no, f.openid, 100, (uint8_t)i, &p), QB_OK);
+    }
+    char sql[512];
+    const char *tables[] = {"payouts", "payments"};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(sql, sizeof sql,
+                 "UPDATE %s SET hold_id = hold_id + 1000000 WHERE %s <> '%s'"
+                 " AND %s IN (SELECT payment_id FROM payouts)",
+                 tables[i], i == 0 ? "payment_id" : "id", p.transfer_bill_no,
+                 i == 0 ? "payment_id" : "id");
+        wx_hand_edit(f.wx, sql);
+    }
+    snprintf(sql, sizeof sql,
+             "UPDATE payouts SET expires_at_ms = expires_at_ms - 1 WHERE payment_id <> '%s'",
+             p.transfer_bill_no);
+    wx_hand_edit(f.wx, sql);
+    wx_clock_to(f.wx, p.expires_at_ms);
+    char err[256];
+    struct store_pool *pool = NULL;
+    ASSERT_EQ_INT(store_pool_open(f.wx->db_path, 1, &pool, err, sizeof err), QB_OK);
+    size_t closed = 0;
+    bool more = false;
+    struct domain_due_cursor due = DOMAIN_DUE_START;
+    ASSERT_EQ_INT(merchant_payouts_close_due(&f.wx->env, pool, NULL, &due, &closed, &more), QB_OK);
+    ASSERT_EQ_INT(closed, 0);
+    ASSERT(more);
+    ASSERT_EQ_INT(merchant_payouts_close_due(&f.wx->env, pool, NULL, &due, &closed, &more), QB_OK);
+    ASSERT_EQ_INT(closed, 1);
+    ASSERT(!more);
+    ASSERT_EQ_INT(S_available(&f, f.m.account_id), 100000 - 64 * 100);
+    ASSERT_EQ_INT(S_count(&f, "SELECT count(*) FROM payouts WHERE state = 1"), 64);
+    store_pool_close(pool);
     wx_free(f.wx);
 }
 
@@ -567,6 +615,7 @@ int main(void)
     RUN(an_operator_stops_a_waiting_payout_and_only_that);
     RUN(one_payout_that_cannot_close_holds_up_no_other);
     RUN(a_backlog_of_overdue_payouts_is_closed_without_waiting_between_passes);
+    RUN(a_batch_of_payouts_that_cannot_close_holds_up_none_after_them);
     RUN(a_payout_past_its_day_reads_closed_before_the_worker_comes);
     return test_summary();
 }

@@ -981,6 +981,44 @@ TEST(a_backlog_of_expired_packets_is_refunded_without_waiting_between_passes)
     S_wx_free(wx);
 }
 
+TEST(a_batch_of_packets_that_cannot_be_refunded_holds_up_none_after_them)
+{
+    // As many packets as the worker reads at a time (64) fail their refunds every time, all due
+    // before a good one. The worker reads on after a full batch, so the good one still comes
+    // back, under a poll of an hour; before, every pass read the same 64 and no packet due
+    // after them was ever refunded.
+    struct wx *wx = S_wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    wx_fund(wx, a.account_id, 64 * 100 + 700);
+    for (int i = 0; i < 64; i++)
+        ASSERT_EQ_INT(S_send(wx, &a, REDPACKET_LUCKY, 100, 1).outcome, QB_OK);
+    struct S_sent good = S_send(wx, &a, REDPACKET_LUCKY, 700, 2);
+    ASSERT_EQ_INT(good.outcome, QB_OK);
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "UPDATE red_packets SET sender_id = 'u_nobody', refund_after_ms = refund_after_ms - 1,"
+             " expires_at_ms = expires_at_ms - 1 WHERE id <> '%s'",
+             good.packet.id);
+    wx_hand_edit(wx, sql);
+    wx_clock_to(wx, good.packet.refund_after_ms);
+    struct store_pool *pool = NULL;
+    char err[256];
+    ASSERT_EQ_INT(store_pool_open(wx->db_path, 1, &pool, err, sizeof err), QB_OK);
+    wx->env.settings.worker_poll_ms = 3600 * 1000;
+    struct redpacket_worker *w = NULL;
+    ASSERT_EQ_INT(redpacket_worker_start(&wx->env, pool, &w), QB_OK);
+    int64_t balance = wx_balance(wx, a.account_id);
+    for (int waited_ms = 0; balance < 700 && waited_ms < 30 * 1000; waited_ms += 10) {
+        usleep(10 * 1000);
+        balance = wx_balance(wx, a.account_id);
+    }
+    redpacket_worker_stop(w);
+    store_pool_close(pool);
+    ASSERT_EQ_INT(balance, 700);
+    ASSERT_EQ_INT(S_active_count(wx), 64);
+    S_wx_free(wx);
+}
+
 int main(void)
 {
     RUN(a_lucky_packet_moves_through_escrow_as_the_fair_split_says);
@@ -990,6 +1028,7 @@ int main(void)
     RUN(refused_sends_move_nothing);
     RUN(expiry_returns_the_rest_once_and_closes_the_packet_to_claims);
     RUN(one_packet_that_cannot_be_refunded_holds_up_no_other);
+    RUN(a_batch_of_packets_that_cannot_be_refunded_holds_up_none_after_them);
     RUN(expiry_and_the_last_claim_never_both_take_the_money);
     RUN(the_view_reveals_the_seed_only_once_closed);
     RUN(claims_that_break_a_packets_rules_are_caught);

@@ -663,6 +663,46 @@ TEST(one_transfer_that_cannot_arrive_holds_up_nothing_else)
     wx_free(wx);
 }
 
+TEST(a_batch_of_transfers_that_cannot_arrive_holds_up_none_after_them)
+{
+    /* As many delayed transfers as the worker reads at a time (256) fail
+     * their arrivals every time, all due before a good one. The worker
+     * reads on after a full batch, so the good one still arrives, under a
+     * poll of an hour; before, every pass read the same 256 and no
+     * transfer due after them ever arrived. */
+    enum { S_BAD = 256 };
+    struct wx *wx = wx_new();
+    struct identity_user a = wx_user(wx, "张三", true);
+    struct identity_user b = wx_user(wx, "小明", true);
+    wx_fund(wx, a.account_id, S_BAD + 200);
+    for (int i = 0; i < S_BAD; i++)
+        ASSERT_EQ_INT(wx_transfer_at(wx, &a, b.id, 1, WALLET_ARRIVAL_2H).outcome, QB_OK);
+    struct wx_answer good = wx_transfer_at(wx, &a, b.id, 200, WALLET_ARRIVAL_2H);
+    ASSERT_EQ_INT(good.outcome, QB_OK);
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "UPDATE payments SET hold_id = hold_id + 1000000, next_check_at_ms ="
+             " next_check_at_ms - 1 WHERE kind = 3 AND id <> '%s'",
+             good.payment.id);
+    wx_hand_edit(wx, sql);
+    wx_clock_to(wx, good.payment.arrives_at_ms);
+    struct store_pool *pool = NULL;
+    char err[256];
+    ASSERT_EQ_INT(store_pool_open(wx->db_path, 1, &pool, err, sizeof err), QB_OK);
+    wx->env.settings.worker_poll_ms = 3600 * 1000;
+    struct wallet_worker *w = NULL;
+    ASSERT_EQ_INT(wallet_worker_start(&wx->env, pool, &w), QB_OK);
+    int64_t arrived = wx_balance(wx, b.account_id);
+    for (int waited_ms = 0; arrived < 200 && waited_ms < 30 * 1000; waited_ms += 10) {
+        usleep(10 * 1000);
+        arrived = wx_balance(wx, b.account_id);
+    }
+    wallet_worker_stop(w);
+    store_pool_close(pool);
+    ASSERT_EQ_INT(arrived, 200);
+    wx_free(wx);
+}
+
 TEST(a_backlog_of_due_transfers_arrives_without_waiting_between_passes)
 {
     /* 2,148 delayed transfers come due in the same second (a busy hour's,
@@ -720,6 +760,7 @@ int main(void)
     RUN(the_payers_default_applies_and_only_a_password_makes_it_sooner);
     RUN(due_transfers_arrive_before_the_bank_is_asked_about_anything);
     RUN(one_transfer_that_cannot_arrive_holds_up_nothing_else);
+    RUN(a_batch_of_transfers_that_cannot_arrive_holds_up_none_after_them);
     RUN(a_backlog_of_due_transfers_arrives_without_waiting_between_passes);
     return test_summary();
 }
