@@ -140,7 +140,7 @@ static const struct config_setting config_settings[] = {
     CONFIG_INT_ROW("v3-signed-per-s", "QIANBAO_V3_SIGNED_PER_S", v3_signed_per_s, 2600, 1, 50000,
                    "signed /v3 requests a second, kept up for ten minutes, whose nonces the "
                    "daemon remembers, for all merchants (about 25 KiB of memory for each, "
-                   "taken as used); one merchant may use half of what is free"),
+                   "taken as used); one merchant may hold no more of it than is still free"),
     CONFIG_INT_ROW("verify-interval-h", "QIANBAO_VERIFY_INTERVAL_H", verify_interval_h, 24, 0, 168,
                    "hours between the daemon's own checks of the ledger, the first this long "
                    "after start (0: only when an operator asks)"),

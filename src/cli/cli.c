@@ -327,8 +327,8 @@ int cli_run_man(struct cli *cli, const struct cli_args *args)
     S_roff_item("$XDG_CONFIG_HOME/qianbao/PROFILE",
                 "one stored credential per profile (mode 0600, directory 0700); "
                 "~/.config/qianbao/PROFILE when XDG_CONFIG_HOME is unset");
-    printf(".SH SEE ALSO\n\\fBqianbaod\\fR(8), docs/cli.md and docs/api.md in the Qianbao "
-           "sources\n");
+    printf(".SH SEE ALSO\n\\fBqianbaod --help\\fR (the daemon's settings), docs/cli.md, "
+           "docs/api.md and docs/operations.md in the Qianbao sources\n");
     return CLI_EXIT_OK;
 }
 
