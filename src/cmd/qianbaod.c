@@ -1753,17 +1753,22 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         goto out;
     /* SMS delivery: the outbox unless a provider is configured. First, so
      * that a provider url or body template it refuses, a bad setting, is
-     * found out before anything is made. */
-    if (cfg->sms_provider_url[0] != '\0') {
+     * found out before anything is made: the template even without a url,
+     * so that it does not wait to fail until the day one is set. Neither is
+     * quoted (a provider's url may carry its key). */
+    bool has_url = cfg->sms_provider_url[0] != '\0';
+    if (!sms_gateway_http_check(has_url ? cfg->sms_provider_url : NULL, cfg->sms_body_template, err,
+                                sizeof err)) {
+        fprintf(stderr, "qianbaod: %s refused: %s\n",
+                strstr(err, "the url") == err ? "--sms-provider-url" : "--sms-body-template", err);
+        status = 2;
+        goto out;
+    }
+    if (has_url) {
         sms_gateway = sms_gateway_http_new(cfg->sms_provider_url, cfg->sms_body_template,
                                            S_SMS_PROVIDER_TIMEOUT_MS);
         if (sms_gateway == NULL) {
-            fprintf(stderr,
-                    "qianbaod: --sms-provider-url \"%s\" or --sms-body-template refused: "
-                    "the url must be http:// or https://, the template hold {phone} and "
-                    "{code} or {text}\n",
-                    cfg->sms_provider_url);
-            status = 2;
+            fprintf(stderr, "qianbaod: cannot set up the SMS provider's client\n");
             goto out;
         }
     } else {

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include <curl/curl.h>
+#include <jansson.h>
 
 #include "base/buf.h"
 #include "base/log.h"
@@ -221,19 +222,93 @@ static char *sms_strdup_max(const char *text, size_t size_max)
     return copy;
 }
 
-/* Refuses (NULL) a URL that is not http(s), a template without {phone}
- * or without {code} or {text} (a message without them reaches nobody or
- * says nothing), and a timeout outside 1 ms .. 2 min. Calls curl_global_init, so create
- * gateways at start-up, before other threads use libcurl. */
+/* Whether url is an http(s) URL libcurl reads, with a host, and nothing
+ * in it a URL cannot hold as it stands (spaces, control characters: a
+ * value copied with its line's end): else why. */
+static bool sms_http_url_check(const char *url, char *why, size_t why_size)
+{
+    size_t size = strnlen(url, SMS_HTTP_URL_SIZE_MAX);
+    if (size == 0 || size >= SMS_HTTP_URL_SIZE_MAX) {
+        snprintf(why, why_size, "the url must be 1 to %d bytes", SMS_HTTP_URL_SIZE_MAX - 1);
+        return false;
+    }
+    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+        snprintf(why, why_size, "the url must begin http:// or https://");
+        return false;
+    }
+    for (size_t i = 0; i < size; i++) {
+        unsigned char c = (unsigned char)url[i];
+        if (c <= ' ' || c == 0x7f) {
+            snprintf(why, why_size, "the url holds a space or a control character (byte %zu)",
+                     i + 1);
+            return false;
+        }
+    }
+    CURLU *u = curl_url();
+    char *host = NULL;
+    bool ok = u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+              curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host != NULL &&
+              host[0] != '\0';
+    curl_free(host);
+    curl_url_cleanup(u);
+    if (!ok)
+        snprintf(why, why_size, "the url is not one libcurl can send to (a host is needed)");
+    return ok;
+}
+
+/* Whether body_template holds {phone}, and {code} or {text} (a message
+ * without them reaches nobody or says nothing), and is a JSON object once
+ * filled in: else why. */
+static bool sms_http_template_check(const char *body_template, char *why, size_t why_size)
+{
+    size_t size = strnlen(body_template, SMS_HTTP_TEMPLATE_SIZE_MAX);
+    if (size == 0 || size >= SMS_HTTP_TEMPLATE_SIZE_MAX) {
+        snprintf(why, why_size, "the template must be 1 to %d bytes",
+                 SMS_HTTP_TEMPLATE_SIZE_MAX - 1);
+        return false;
+    }
+    if (strstr(body_template, "{phone}") == NULL ||
+        (strstr(body_template, "{code}") == NULL && strstr(body_template, "{text}") == NULL)) {
+        snprintf(why, why_size, "the template must hold {phone}, and {code} or {text}");
+        return false;
+    }
+    /* Filled in as a bind_card message is, the one that fills every
+     * placeholder, with values that need escaping. */
+    struct sms_detail detail = {.card_last4 = "1234", .wallet_phone = "138****0000"};
+    struct buf body;
+    buf_init(&body, SMS_HTTP_BODY_SIZE_MAX);
+    bool ok = sms_http_body_make(body_template, "13800000000", SMS_PURPOSE_BIND_CARD, "123456",
+                                 &detail, &body) == QB_OK;
+    json_error_t error;
+    json_t *parsed = ok ? json_loadb(body.data, body.size, JSON_REJECT_DUPLICATES, &error) : NULL;
+    ok = parsed != NULL && json_is_object(parsed);
+    if (!ok)
+        snprintf(why, why_size,
+                 "the template filled in is not a JSON object (%s): a placeholder goes inside "
+                 "a string, as \"{phone}\"",
+                 parsed != NULL ? "another JSON value" : error.text);
+    json_decref(parsed);
+    buf_release(&body);
+    return ok;
+}
+
+bool sms_gateway_http_check(const char *url, const char *body_template, char *why, size_t why_size)
+{
+    QB_ASSERT(body_template != NULL && why != NULL && why_size > 0);
+    why[0] = '\0';
+    return (url == NULL || sms_http_url_check(url, why, why_size)) &&
+           sms_http_template_check(body_template, why, why_size);
+}
+
+/* Refuses (NULL) what sms_gateway_http_check refuses and a timeout outside
+ * 1 ms .. 2 min. Calls curl_global_init, so create gateways at start-up,
+ * before other threads use libcurl. */
 struct sms_gateway *sms_gateway_http_new(const char *url, const char *body_template,
                                          int64_t timeout_ms)
 {
-    if (url == NULL || body_template == NULL)
-        return NULL;
-    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
-        return NULL;
-    if (strstr(body_template, "{phone}") == NULL ||
-        (strstr(body_template, "{code}") == NULL && strstr(body_template, "{text}") == NULL))
+    char why[256];
+    if (url == NULL || body_template == NULL ||
+        !sms_gateway_http_check(url, body_template, why, sizeof why))
         return NULL;
     if (timeout_ms < 1 || timeout_ms > SMS_HTTP_TIMEOUT_MS_MAX)
         return NULL;

@@ -230,9 +230,16 @@ struct sms_gateway *sms_gateway_outbox_new(void);
  * text with {phone}, {code} and {purpose} placeholders, and {text} (the
  * whole message), {detail} (what the code authorises), {card_last4} and
  * {wallet_phone} (struct sms_detail); timeout_ms bounds each attempt. NULL
- * on a bad argument. */
+ * on a bad argument (sms_gateway_http_check says why). */
 struct sms_gateway *sms_gateway_http_new(const char *url, const char *body_template,
                                          int64_t timeout_ms);
+/* Whether sms_gateway_http_new takes url (NULL: the template alone) and
+ * body_template: url http:// or https:// with a host, no spaces or control
+ * characters; the template with {phone}, and {code} or {text}, a JSON
+ * object once filled in. Else false, with why (naming the url or the
+ * template, never quoting them) in why. */
+QB_MUST_USE bool sms_gateway_http_check(const char *url, const char *body_template, char *why,
+                                        size_t why_size);
 void sms_gateway_free(struct sms_gateway *gateway);
 
 /* The delivery worker: one thread that polls the outbox (every 200 ms, or

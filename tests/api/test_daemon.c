@@ -888,24 +888,45 @@ TEST(bad_settings_are_refused_before_anything_is_made)
     // A listen address, database url or SMS provider that can never work was found out only after
     // the data directory, its secrets and the workers had been made, with exit 1. Bad settings are
     // exit 2 (docs/operations.md), refused before anything exists, with a line that names the
-    // value and what is wrong with it.
+    // value and what is wrong with it: the flag alone for the SMS provider's, whose url may
+    // carry its key. A provider url libcurl cannot send to (no host, a line's end copied with
+    // it) and a body template that is not JSON once filled in were taken, and every message
+    // failed for good (the template even while no url used it).
     const struct {
         const char *args[5]; /* after --data-dir DIR */
         const char *says;
+        const char *names; /* NULL: the value */
     } cases[] = {
-        {{"--listen", "127.0.0.1:99999"}, "out of range"},
-        {{"--listen", "localhost:19102"}, "not a numeric IP address"},
-        {{"--listen", "127.0.0.1"}, "not HOST:PORT"},
-        {{"--listen", "[::1:19102"}, "not HOST:PORT"},
+        {{"--listen", "127.0.0.1:99999"}, "out of range", NULL},
+        {{"--listen", "localhost:19102"}, "not a numeric IP address", NULL},
+        {{"--listen", "127.0.0.1"}, "not HOST:PORT", NULL},
+        {{"--listen", "[::1:19102"}, "not HOST:PORT", NULL},
         {{"--listen", "127.0.0.1:0", "--admin-listen", "localhost:19104"},
-         "not a numeric IP address"},
-        {{"--listen", "127.0.0.1:19105", "--admin-listen", "127.0.0.1:19105"}, "another address"},
-        {{"--listen", "127.0.0.1:0", "--db", "postgres://x/y"}, "no PostgreSQL backend"},
-        {{"--listen", "127.0.0.1:0", "--db", "file://otherhost/qianbao.db"}, "this build can open"},
-        {{"--listen", "127.0.0.1:0", "--db", "file:qianbao.db?nolock=1"}, "this build can open"},
+         "not a numeric IP address",
+         NULL},
+        {{"--listen", "127.0.0.1:19105", "--admin-listen", "127.0.0.1:19105"},
+         "another address",
+         NULL},
+        {{"--listen", "127.0.0.1:0", "--db", "postgres://x/y"}, "no PostgreSQL backend", NULL},
+        {{"--listen", "127.0.0.1:0", "--db", "file://otherhost/qianbao.db"},
+         "this build can open",
+         NULL},
+        {{"--listen", "127.0.0.1:0", "--db", "file:qianbao.db?nolock=1"},
+         "this build can open",
+         NULL},
         {{"--listen", "127.0.0.1:0", "--sms-provider-url", "http://127.0.0.1:9/sms",
           "--sms-body-template={\"to\":\"{phone}\"}"},
-         "{code}"},
+         "{code}",
+         "--sms-body-template"},
+        {{"--listen", "127.0.0.1:0", "--sms-provider-url", "http://"},
+         "a host is needed",
+         "--sms-provider-url"},
+        {{"--listen", "127.0.0.1:0", "--sms-provider-url", "http://127.0.0.1:9/sms\r"},
+         "control character",
+         "--sms-provider-url"},
+        {{"--listen", "127.0.0.1:0", "--sms-body-template={\"p\":\"{phone}\",\"c\":\"{code}\""},
+         "not a JSON object",
+         "--sms-body-template"},
     };
     for (size_t i = 0; i < QB_ARRAY_COUNT(cases); i++) {
         char dir[600], output[600], name[32];
@@ -916,7 +937,9 @@ TEST(bad_settings_are_refused_before_anything_is_made)
         const char *args[8] = {"--data-dir", dir};
         for (size_t k = 0; k < 5 && cases[i].args[k] != NULL; k++)
             args[2 + k] = cases[i].args[k];
-        const char *value = cases[i].args[3] != NULL ? cases[i].args[3] : cases[i].args[1];
+        const char *value = cases[i].names != NULL     ? cases[i].names
+                            : cases[i].args[3] != NULL ? cases[i].args[3]
+                                                       : cases[i].args[1];
         int status = test_daemon_run(args, output, 10000);
         struct stat st;
         bool made = stat(dir, &st) == 0;

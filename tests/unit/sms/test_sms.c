@@ -965,6 +965,23 @@ TEST(http_gateway_refuses_bad_settings)
     ASSERT(sms_gateway_http_new("http://127.0.0.1/", "{\"to\":\"{phone}\"}", 1000) == NULL);
     ASSERT(sms_gateway_http_new("http://127.0.0.1/", SX_TEMPLATE, 0) == NULL);
     ASSERT(sms_gateway_http_new("http://127.0.0.1/", NULL, 1000) == NULL);
+    /* A url libcurl cannot send to, and a template that is no JSON object
+     * once filled in: every message would fail for good. */
+    ASSERT(sms_gateway_http_new("http://", SX_TEMPLATE, 1000) == NULL);
+    ASSERT(sms_gateway_http_new("http://sms.example.com/v1\r", SX_TEMPLATE, 1000) == NULL);
+    ASSERT(sms_gateway_http_new("http://sms example.com/", SX_TEMPLATE, 1000) == NULL);
+    ASSERT(sms_gateway_http_new("http://127.0.0.1/", "to={phone}&text={code}", 1000) == NULL);
+    ASSERT(sms_gateway_http_new("http://127.0.0.1/", "[\"{phone}\",\"{code}\"]", 1000) == NULL);
+    char why[256];
+    ASSERT(
+        !sms_gateway_http_check(NULL, "{\"to\":\"{phone}\",\"text\":\"{code}\"", why, sizeof why));
+    ASSERT(strstr(why, "the template") == why);
+    ASSERT(!sms_gateway_http_check("https://sms.example.com/send?key=s3cr3t ", SX_TEMPLATE, why,
+                                   sizeof why));
+    ASSERT(strstr(why, "the url") == why && strstr(why, "s3cr3t") == NULL);
+    ASSERT(sms_gateway_http_check(NULL, SX_TEMPLATE, why, sizeof why));
+    ASSERT(sms_gateway_http_check("https://sms.example.com/send?key=s3cr3t", SX_TEMPLATE, why,
+                                  sizeof why));
     struct sms_gateway *gw = sms_gateway_http_new("https://sms.example.com/v1", SX_TEMPLATE, 1000);
     ASSERT(gw != NULL);
     sms_gateway_free(gw);
