@@ -195,16 +195,17 @@ static void config_error(char *err, size_t err_size, const char *fmt, ...)
 }
 
 /* Strict decimal: [-]digits, no spaces, no '+', no leading zeros beyond "0",
- * inside int64_t. */
-static bool config_parse_int(const char *text, int64_t *value)
+ * no "-0", inside int64_t. *too_large: the digits were right but outside it. */
+static bool config_parse_int(const char *text, int64_t *value, bool *too_large)
 {
+    *too_large = false;
     const char *p = text;
     bool negative = *p == '-';
     if (negative)
         p++;
     if (*p < '0' || *p > '9')
         return false;
-    if (p[0] == '0' && p[1] != '\0')
+    if (p[0] == '0' && (p[1] != '\0' || negative))
         return false;
     uint64_t limit = negative ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
     uint64_t magnitude = 0;
@@ -212,8 +213,10 @@ static bool config_parse_int(const char *text, int64_t *value)
         if (*p < '0' || *p > '9')
             return false;
         unsigned int digit = (unsigned int)(*p - '0');
-        if (magnitude > (limit - digit) / 10)
+        if (magnitude > (limit - digit) / 10) {
+            *too_large = strspn(p, "0123456789") == strlen(p);
             return false;
+        }
         magnitude = magnitude * 10 + digit;
     }
     *value = negative ? (magnitude == 0 ? 0 : -(int64_t)(magnitude - 1) - 1) : (int64_t)magnitude;
@@ -239,6 +242,20 @@ static enum qb_error config_set(struct config *cfg, const struct config_setting 
             config_error(err, err_size, "%s: value must not be empty", source);
             return QB_E_PARAM;
         }
+        /* A control character is most often a line's end copied with the
+         * value (an env file saved with CRLF): a data directory of that
+         * name would be a new, empty wallet. JSON may hold its whitespace. */
+        bool json = s->value_name != NULL && strcmp(s->value_name, "JSON") == 0;
+        for (size_t i = 0; i < len; i++) {
+            unsigned char c = (unsigned char)text[i];
+            if ((c < 0x20 || c == 0x7f) && !(json && (c == '\t' || c == '\n' || c == '\r'))) {
+                config_error(err, err_size,
+                             "%s: the value holds a control character (byte %zu, 0x%02x): a "
+                             "line's end copied with it?",
+                             source, i + 1, c);
+                return QB_E_PARAM;
+            }
+        }
         if (s->text_check != NULL && s->text_check(text) < 0) {
             config_error(err, err_size, "%s: \"%s\" is not a valid %s (%s)", source, text,
                          s->value_name, s->help);
@@ -250,8 +267,13 @@ static enum qb_error config_set(struct config *cfg, const struct config_setting 
     }
     case CONFIG_INT: {
         int64_t value;
-        if (!config_parse_int(text, &value)) {
-            config_error(err, err_size, "%s: \"%s\" is not an integer", source, text);
+        bool too_large = false;
+        if (!config_parse_int(text, &value, &too_large)) {
+            if (too_large)
+                config_error(err, err_size, "%s: %s is out of range %lld..%lld", source, text,
+                             (long long)s->int_min, (long long)s->int_max);
+            else
+                config_error(err, err_size, "%s: \"%s\" is not an integer", source, text);
             return QB_E_PARAM;
         }
         if (value < s->int_min || value > s->int_max) {

@@ -235,9 +235,22 @@ TEST(integers_are_strict)
 {
     // Only plain decimal integers: no spaces, signs, hex, suffixes, leading
     // zeros or values outside int64_t, which strtoll would partly accept.
-    static const char *const bad[] = {"",   "abc", "8x",  " 8",   "8 ",  "+8",   "0x8",
-                                      "08", "8.0", "1e1", "--8",  "8k",  "99999999999999999999",
-                                      "-",  "٨"};
+    static const char *const bad[] = {"",
+                                      "abc",
+                                      "8x",
+                                      " 8",
+                                      "8 ",
+                                      "+8",
+                                      "0x8",
+                                      "08",
+                                      "8.0",
+                                      "1e1",
+                                      "--8",
+                                      "8k",
+                                      "99999999999999999999",
+                                      "-",
+                                      "٨",
+                                      "-0"};
     clear_env();
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char arg[64];
@@ -246,6 +259,9 @@ TEST(integers_are_strict)
     }
     expect_refused(load("--http-threads=-1", NULL), "out of range");
     expect_refused(load("--http-threads=-9223372036854775808", NULL), "out of range");
+    /* Digits past int64_t are a number out of range, not "not an integer". */
+    expect_refused(load("--limit-daily=9223372036854775808", NULL), "is out of range");
+    expect_refused(load("--http-threads=-99999999999999999999", NULL), "is out of range");
 }
 
 TEST(session_cache_size)
@@ -304,6 +320,18 @@ TEST(text_values_are_validated)
     expect_refused(load("--log-level=INFO", NULL), "--log-level");
     /* The refusal names the levels there are. */
     expect_refused(load("--log-level=DEBUG", NULL), "debug, info, warn or error");
+    /* A control character, most often a line's end an env file saved with
+     * CRLF copied along: a data directory of that name was a new, empty
+     * wallet. JSON (the SMS body template) may hold its whitespace. */
+    setenv("QIANBAO_DATA_DIR", "/var/lib/qianbao\r", 1);
+    expect_refused(load(NULL), "QIANBAO_DATA_DIR: the value holds a control character (byte 17");
+    clear_env();
+    expect_refused(load("--db=/var/lib/qianbao/qianbao.db\t", NULL), "control character");
+    expect_refused(load("--sms-provider-url=http://sms.example.com/\x7f", NULL),
+                   "control character");
+    expect_refused(load("--sms-body-template={\"p\":\"{phone}\x01\"}", NULL), "control character");
+    ASSERT_EQ_INT(load("--sms-body-template={\r\n\t\"p\": \"{phone}\", \"c\": \"{code}\"\n}", NULL),
+                  QB_OK);
 }
 
 TEST(bad_environment_names_the_variable)
