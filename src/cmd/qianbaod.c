@@ -373,9 +373,18 @@ static enum qb_error S_secret_file_read(const char *path, char *out, size_t size
     return err;
 }
 
-static void S_secret_complain(const char *path, enum qb_error err)
+/* Says on stderr why the secret file at path could not be used (err);
+ * raw_size: the bytes a raw key file holds (S_SECRET_SIZE), else 0. */
+static void S_secret_complain(const char *path, enum qb_error err, size_t raw_size)
 {
-    if (err == QB_E_FORBIDDEN)
+    struct stat st;
+    if (raw_size > 0 && err == QB_E_INTERNAL && stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+        (uint64_t)st.st_size != raw_size)
+        fprintf(stderr,
+                "qianbaod: secret file \"%s\" holds %lld bytes, not %zu: it is not a key this "
+                "daemon made (put back the one from the data directory's backup)\n",
+                path, (long long)st.st_size, raw_size);
+    else if (err == QB_E_FORBIDDEN)
         fprintf(stderr,
                 "qianbaod: secret file \"%s\" is readable by others or not a file; "
                 "fix with: chmod 600 %s\n",
@@ -406,6 +415,21 @@ static bool S_data_dir_prepare(const char *dir, bool *made)
     if (errno != EEXIST || stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
         fprintf(stderr, "qianbaod: cannot create the data directory \"%s\": %s\n", dir,
                 strerror(errno == EEXIST ? ENOTDIR : errno));
+        return false;
+    }
+    /* The start writes in it (the lock, the database's -wal and -shm, the
+     * chain-head): one it may not write failed further on as SQLite's
+     * "attempt to write a readonly database", naming neither. */
+    if (access(dir, W_OK | X_OK) != 0) {
+        if (errno == EACCES || errno == EROFS)
+            fprintf(stderr,
+                    "qianbaod: the data directory \"%s\" is not writable by uid %ld (%s): run "
+                    "qianbaod as the user that owns it, or give it to that user (chown), "
+                    "mode 0700\n",
+                    dir, (long)geteuid(), strerror(errno));
+        else
+            fprintf(stderr, "qianbaod: cannot use the data directory \"%s\": %s\n", dir,
+                    strerror(errno));
         return false;
     }
     if ((st.st_mode & 077) != 0)
@@ -704,7 +728,7 @@ static bool S_platform_key_ensure(const char *dir, const char *path)
         return ok;
     }
     if (err != QB_E_NOT_FOUND) {
-        S_secret_complain(path, err);
+        S_secret_complain(path, err, 0);
         return false;
     }
 
@@ -740,7 +764,7 @@ static bool S_platform_load(const char *dir, const char *key_path, const char *c
     size_t cert_size = 0;
     enum qb_error err = S_secret_file_read(key_path, key, sizeof key, &key_size);
     if (err != QB_OK) {
-        S_secret_complain(key_path, err);
+        S_secret_complain(key_path, err, 0);
         return false;
     }
     err = S_secret_file_read(cert_path, cert, sizeof cert, &cert_size);
@@ -845,7 +869,7 @@ static bool S_admin_token_ensure(const char *dir, const char *path, bool db_new,
         why = S_admin_token_read(path, token, &err);
     }
     if (err != QB_OK) {
-        S_secret_complain(path, err == QB_E_TOO_LARGE ? QB_E_PARAM : err);
+        S_secret_complain(path, err == QB_E_TOO_LARGE ? QB_E_PARAM : err, 0);
         return false;
     }
     if (why != NULL) {
@@ -1079,7 +1103,7 @@ static bool S_secrets_ensure(const struct daemon_paths *paths, bool db_new)
                                    : crypto_secret_read(raw_secrets[i], secret, sizeof secret);
         crypto_wipe(secret, sizeof secret);
         if (err != QB_OK) {
-            S_secret_complain(raw_secrets[i], err);
+            S_secret_complain(raw_secrets[i], err, S_SECRET_SIZE);
             return false;
         }
     }
@@ -1106,7 +1130,7 @@ static bool S_chain_key_load(const struct daemon_paths *paths, bool db_new, stru
         return true;
     }
     if (rc != QB_E_NOT_FOUND) {
-        S_secret_complain(paths->chain_key, rc);
+        S_secret_complain(paths->chain_key, rc, S_SECRET_SIZE);
         return false;
     }
     int64_t keyed_from = 0;
@@ -1126,7 +1150,7 @@ static bool S_chain_key_load(const struct daemon_paths *paths, bool db_new, stru
     if (rc == QB_E_NOT_FOUND)
         rc = crypto_secret_load(paths->chain_key_new, key, S_SECRET_SIZE);
     if (rc != QB_OK) {
-        S_secret_complain(paths->chain_key_new, rc);
+        S_secret_complain(paths->chain_key_new, rc, S_SECRET_SIZE);
         return false;
     }
     *is_new = true;
@@ -1889,12 +1913,12 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
      * from the defaults with the configured overrides. */
     rc = crypto_secret_read(paths->pepper, pepper, sizeof pepper);
     if (rc != QB_OK) {
-        S_secret_complain(paths->pepper, rc);
+        S_secret_complain(paths->pepper, rc, S_SECRET_SIZE);
         goto out;
     }
     rc = crypto_secret_read(paths->card_key, card_key, sizeof card_key);
     if (rc != QB_OK) {
-        S_secret_complain(paths->card_key, rc);
+        S_secret_complain(paths->card_key, rc, S_SECRET_SIZE);
         goto out;
     }
     struct domain_settings settings;
@@ -2641,7 +2665,7 @@ static int S_reseal_audit_trail(const struct daemon_paths *paths)
     uint8_t chain_key[S_SECRET_SIZE];
     enum qb_error rc = crypto_secret_read(paths->chain_key, chain_key, sizeof chain_key);
     if (rc != QB_OK) {
-        S_secret_complain(paths->chain_key, rc);
+        S_secret_complain(paths->chain_key, rc, S_SECRET_SIZE);
         return 1;
     }
     struct S_offline o;
@@ -2730,7 +2754,7 @@ static bool S_secret_copy(const char *dir, const char *from, const char *to)
     bool ok = err == QB_OK && S_file_write_atomic(dir, to, pem, size, 0600);
     OPENSSL_cleanse(pem, sizeof pem);
     if (err != QB_OK)
-        S_secret_complain(from, err);
+        S_secret_complain(from, err, 0);
     else if (!ok)
         fprintf(stderr, "qianbaod: cannot write \"%s\": %s\n", to, strerror(errno));
     return ok;

@@ -2099,6 +2099,67 @@ TEST(a_secret_the_daemon_may_not_read_is_named_with_the_reason)
     S_not_mine("secret-not-mine", "pepper", 0600, "permission denied reading \"%s\"");
 }
 
+TEST(a_data_directory_the_daemon_may_not_write_is_named_with_the_reason)
+{
+    // A data directory left read-only (a restore's chmod, a read-only mount) stopped the start
+    // with SQLite's "attempt to write a readonly database", naming neither the directory nor
+    // the way out.
+    char dir[600], output[600];
+    S_path(dir, sizeof dir, "dir-read-only");
+    S_path(output, sizeof output, "dir-read-only.log");
+    struct test_daemon daemon;
+    ASSERT(test_daemon_start(&daemon, dir, output, NULL));
+    ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
+    bool root = geteuid() == 0;
+    if (root) { /* the daemon runs as nobody, who owns it all */
+        DIR *d = opendir(dir);
+        ASSERT(d != NULL);
+        for (struct dirent *e = readdir(d); e != NULL; e = readdir(d)) {
+            char other[1000];
+            snprintf(other, sizeof other, "%s/%s", dir, e->d_name);
+            if (strcmp(e->d_name, "..") != 0)
+                ASSERT_EQ_INT(chown(other, 65534, 65534), 0);
+        }
+        closedir(d);
+        ASSERT_EQ_INT(chmod(S_root, 0711), 0);
+    }
+    ASSERT_EQ_INT(chmod(dir, 0500), 0);
+    unlink(output);
+    const char *args[] = {"--data-dir", dir, "--listen", "127.0.0.1:0", NULL};
+    int status = S_run_unprivileged(args, output, 20000);
+    chmod(dir, 0700);
+    if (root)
+        chmod(S_root, 0700);
+    ASSERT(test_file_read(output, S_log, sizeof S_log));
+    char want[800];
+    snprintf(want, sizeof want, "the data directory \"%s\" is not writable by uid", dir);
+    if (status != 1 || strstr(S_log, want) == NULL || strstr(S_log, "owns it") == NULL)
+        TEST_FAIL_("exit %d; output:\n%s", status, S_log);
+}
+
+TEST(a_key_file_of_the_wrong_size_is_named_with_its_size)
+{
+    // A pepper cut short (a copy gone wrong) said "cannot read or create secret file
+    // (QB_E_INTERNAL)": create, when nothing would be made, and no reason. The start must say
+    // what the file holds and what a key file must.
+    char dir[600], output[600], path[700];
+    S_path(dir, sizeof dir, "short-pepper");
+    S_path(output, sizeof output, "short-pepper.log");
+    struct test_daemon daemon;
+    ASSERT(test_daemon_start(&daemon, dir, output, NULL));
+    ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
+    snprintf(path, sizeof path, "%s/pepper", dir);
+    ASSERT_EQ_INT(truncate(path, 31), 0);
+    unlink(output);
+    const char *args[] = {"--data-dir", dir, "--listen", "127.0.0.1:0", NULL};
+    int status = test_daemon_run(args, output, 20000);
+    ASSERT(test_file_read(output, S_log, sizeof S_log));
+    char want[800];
+    snprintf(want, sizeof want, "secret file \"%s\" holds 31 bytes, not 32", path);
+    if (status != 1 || strstr(S_log, want) == NULL)
+        TEST_FAIL_("exit %d; output:\n%s", status, S_log);
+}
+
 TEST(main_daemon_exits_zero_on_sigterm)
 {
     // The daemon that served every test above must still stop cleanly, draining the ledger.
@@ -2171,6 +2232,8 @@ int main(void)
     RUN(verify_says_permission_denied_when_it_is);
     RUN(a_database_the_daemon_may_not_write_is_named_with_the_reason);
     RUN(a_secret_the_daemon_may_not_read_is_named_with_the_reason);
+    RUN(a_key_file_of_the_wrong_size_is_named_with_its_size);
+    RUN(a_data_directory_the_daemon_may_not_write_is_named_with_the_reason);
     RUN(main_daemon_exits_zero_on_sigterm);
 
     return api_suite_end(&suite);
