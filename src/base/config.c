@@ -172,7 +172,8 @@ static const struct config_setting config_settings[] = {
                     "rotate the merchant API's platform key (the daemon stopped), then exit: "
                     "begin (a next key, published at /v3/certificates), finish (it signs from "
                     "then on), cancel"),
-    CONFIG_BOOL_ROW("help", help, "print this help and exit"),
+    CONFIG_BOOL_ROW("help", help, "print this help and exit (-h too)"),
+    CONFIG_BOOL_ROW("version", version, "print the version and exit"),
 };
 
 /* Writes one line into err; always NUL-terminates when err_size > 0. */
@@ -359,6 +360,8 @@ enum qb_error config_load(struct config *cfg, int argc, char **argv, char *err, 
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         QB_ASSERT(arg != NULL);
+        if (strcmp(arg, "-h") == 0)
+            arg = "--help"; /* what every operator tries first */
         if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
             config_error(err, err_size, "unexpected argument \"%s\" (try --help)", arg);
             return QB_E_PARAM;

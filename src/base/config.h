@@ -72,7 +72,8 @@ struct config {
     bool rebuild_checkpoints;            /* --rebuild-checkpoints: repair, check, exit */
     bool reseal_audit_trail;             /* --reseal-audit-trail: repair, check, exit */
     char platform_key_rotate[16];        /* --platform-key-rotate begin|finish|cancel, "" */
-    bool help;                           /* --help */
+    bool help;                           /* --help, or -h */
+    bool version;                        /* --version */
 };
 
 /* 0 for a step of --platform-key-rotate ("begin", "finish", "cancel"),

@@ -2916,6 +2916,10 @@ int main(int argc, char **argv)
         config_usage(stdout);
         return 0;
     }
+    if (cfg.version) {
+        printf("qianbaod %s (%s build)\n", QIANBAOD_VERSION, S_BUILD);
+        return 0;
+    }
     if (cfg.ledger_cpu >= 0 && !thread_cpu_allowed((int)cfg.ledger_cpu)) {
         char cpus[256];
         thread_cpus_allowed_text(cpus, sizeof cpus);

@@ -1089,6 +1089,17 @@ TEST(help_prints_the_settings)
     ASSERT(test_file_read(output, S_log, sizeof S_log));
     ASSERT(strstr(S_log, "--data-dir") != NULL);
     ASSERT(strstr(S_log, "--listen") != NULL);
+    /* -h is the same; --version says which daemon this is. */
+    unlink(output);
+    const char *short_args[] = {"-h", NULL};
+    ASSERT_EQ_INT(test_daemon_run(short_args, output, 20000), 0);
+    ASSERT(test_file_read(output, S_log, sizeof S_log));
+    ASSERT(strstr(S_log, "--data-dir") != NULL);
+    unlink(output);
+    const char *version_args[] = {"--version", NULL};
+    ASSERT_EQ_INT(test_daemon_run(version_args, output, 20000), 0);
+    ASSERT(test_file_read(output, S_log, sizeof S_log));
+    ASSERT(strncmp(S_log, "qianbaod 0.", 11) == 0 && strstr(S_log, "build)\n") != NULL);
 }
 
 TEST(sigterm_stops_cleanly_and_restart_works)

@@ -282,11 +282,17 @@ TEST(session_cache_size)
 TEST(unknown_flag_and_stray_arguments)
 {
     // A typo'd or unknown flag, a single-dash flag or a positional argument is
-    // refused with a message naming it, not ignored.
+    // refused with a message naming it, not ignored; but -h, which every
+    // operator tries first, is --help.
     clear_env();
     expect_refused(load("--http-thread=4", NULL), "--http-thread");
     expect_refused(load("--listen", "x", "--nope", NULL), "--nope");
-    expect_refused(load("-h", NULL), "-h");
+    expect_refused(load("-v", NULL), "-v");
+    expect_refused(load("-help", NULL), "-help");
+    ASSERT_EQ_INT(load("-h", NULL), QB_OK);
+    ASSERT(cfg.help && !cfg.version);
+    ASSERT_EQ_INT(load("--version", NULL), QB_OK);
+    ASSERT(cfg.version && !cfg.help);
     expect_refused(load("data", NULL), "data");
     expect_refused(load("--", NULL), "--");
     expect_refused(load("--data-dir", "/d", "extra", NULL), "extra");
