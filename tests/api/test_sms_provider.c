@@ -576,7 +576,8 @@ TEST(bad_provider_url_is_refused_at_start)
     ASSERT(test_file_read(output, S_log, sizeof S_log));
     if (status == 0 || status == -1)
         TEST_FAIL_("qianbaod with an ftp:// provider exited %d: %s", status, S_log);
-    ASSERT(strstr(S_log, "sms") != NULL || strstr(S_log, "provider") != NULL);
+    ASSERT(strstr(S_log, "--sms-provider-url refused: the url must begin http:// or https://") !=
+           NULL);
 }
 
 /* How many requests the provider received (answered or not) whose body

@@ -8,6 +8,7 @@ source "$(dirname "$0")/lib.sh"
 out=$("$bin" --dir "$dir" --seconds 0.3 --size 8192)
 syncs=$(value disk_syncs); p50=$(value disk_p50_us); p99=$(value disk_p99_us); max=$(value disk_max_us)
 [[ -n $syncs && $syncs -gt 0 ]] || fail "no syncs in: $out"
+[[ -n $p50 && -n $p99 && -n $max ]] || fail "a percentile missing in: $out"
 ((p50 <= p99 && p99 <= max)) || fail "percentiles out of order: $out"
 grep -q "^disk: $syncs syncs of 8192 bytes" <<<"$out" || fail "no summary line: $out"
 [[ -z $(ls -A "$dir") ]] || fail "left behind: $(ls -A "$dir")"

@@ -44,8 +44,13 @@ bool test_file_read(const char *path, char *buf, size_t buf_size)
         return false;
     size_t size = fread(buf, 1, buf_size - 1, f);
     buf[size] = '\0';
+    /* A file cut to the buffer would pass every "not in the log" check on
+     * what it left out. */
+    bool whole = size < buf_size - 1 || fgetc(f) == EOF;
     fclose(f);
-    return true;
+    if (!whole)
+        fprintf(stderr, "  %s is larger than the %zu bytes read\n", path, buf_size - 1);
+    return whole;
 }
 
 bool test_daemon_admin_token(const struct test_daemon *daemon, char *buf, size_t buf_size)

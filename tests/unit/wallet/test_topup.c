@@ -212,9 +212,12 @@ TEST(sms_target_is_the_whole_card_number_keyed)
     ASSERT(wallet_card_sms_target(&env, user, "9999000000000012", out));
     ASSERT(wallet_card_sms_target(&env, user, "9999000000180012", other));
     ASSERT(strcmp(out, other) != 0);
+    /* "card:", the keyed hash in hex, "/", the wallet: no digit of the card. */
     ASSERT(strncmp(out, "card:", 5) == 0 &&
            strlen(out) == 5 + 2 * CRYPTO_SHA256_SIZE + 1 + strlen(user));
-    ASSERT(strstr(out, "0012") == NULL || strstr(out, "999900") == NULL);
+    ASSERT(strspn(out + 5, "0123456789abcdef") == 2 * CRYPTO_SHA256_SIZE);
+    ASSERT(out[5 + 2 * CRYPTO_SHA256_SIZE] == '/');
+    ASSERT_EQ_STR(out + 5 + 2 * CRYPTO_SHA256_SIZE + 1, user);
     ASSERT(wallet_card_sms_target(&env, user, "9999000000000012", other));
     ASSERT_EQ_STR(out, other); /* the same card and wallet, the same target */
     ASSERT(wallet_card_sms_target(&env, other_user, "9999000000000012", other));
