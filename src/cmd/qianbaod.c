@@ -420,7 +420,7 @@ static bool S_data_dir_prepare(const char *dir, bool *made)
     /* The start writes in it (the lock, the database's -wal and -shm, the
      * chain-head): one it may not write failed further on as SQLite's
      * "attempt to write a readonly database", naming neither. */
-    if (access(dir, W_OK | X_OK) != 0) {
+    if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) != 0) { /* as the effective uid */
         if (errno == EACCES || errno == EROFS)
             fprintf(stderr,
                     "qianbaod: the data directory \"%s\" is not writable by uid %ld (%s): run "

@@ -399,11 +399,15 @@ struct domain_due_cursor {
  * *cursor. sql selects the id, the due time and the seq of a row, binding $1
  * to now_ms, $2 to max and ($3, $4) to the cursor (`SELECT id, due, seq
  * ... WHERE due <= $1 AND (due, seq) > ($3, $4) ORDER BY due, seq LIMIT
- * $2`, over an index on (due, seq)), read with a connection borrowed from
- * pool for this read alone. Each id of 1 .. id_size - 1 bytes goes
+ * $2`, over an index on due whose entries end in seq: a rowid table's
+ * own, seq being its rowid), read with a connection borrowed from pool for
+ * this read alone. Each id of 1 .. id_size - 1 bytes goes
  * NUL-ended into the next of ids' max slots of id_size bytes; another (no
  * id a command wrote) is skipped. *count of them. Then *cursor is after
- * the last row read when max rows came (full), else DOMAIN_DUE_START.
+ * the last row read when max rows came (full), else DOMAIN_DUE_START (and
+ * so when the rows came out of order, a due time no integer: logged). A
+ * row that comes due before the cursor (a clock stepped back, a time set
+ * by hand) waits until a read comes short, and then for the next pass.
  * QB_E_STORAGE (logged), or the pool's refusal: *cursor as it was. */
 struct store_pool;
 QB_MUST_USE enum qb_error domain_due_ids(struct store_pool *pool, const char *sql, int64_t now_ms,

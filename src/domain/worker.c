@@ -186,10 +186,17 @@ enum qb_error domain_due_ids(struct store_pool *pool, const char *sql, int64_t n
     store_pool_release(pool, reader);
     QB_ASSERT(*count <= rows && rows <= max);
     if (err == QB_OK) {
-        /* A row read after the cursor comes after it: the order is the SQL's. */
-        QB_ASSERT(rows == 0 || last.due_ms > cursor->due_ms ||
-                  (last.due_ms == cursor->due_ms && last.seq > cursor->seq));
-        last.full = rows == max;
+        /* A row read after the cursor comes after it, unless its due time
+         * is no integer (a REAL written by hand: read here cut to one, while
+         * the SQL compares it whole). Then the cursor cannot go on past it:
+         * start over, as before cursors, and name the row. */
+        bool ordered = rows == 0 || last.due_ms > cursor->due_ms ||
+                       (last.due_ms == cursor->due_ms && last.seq > cursor->seq);
+        if (!ordered)
+            log_event(LOG_ERROR, "worker.due_not_integer",
+                      "seq=%lld due_ms=%lld advice=a_due_time_written_by_hand_must_be_an_integer",
+                      (long long)last.seq, (long long)last.due_ms);
+        last.full = ordered && rows == max;
         *cursor = last.full ? last : DOMAIN_DUE_START;
     }
     return err;

@@ -245,20 +245,29 @@ static bool sms_http_url_check(const char *url, char *why, size_t why_size)
         }
     }
     CURLU *u = curl_url();
-    char *host = NULL;
+    char *host = NULL, *port = NULL;
     bool ok = u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
               curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host != NULL &&
               host[0] != '\0';
+    /* Only a port written in it: 0 is none a provider listens on. */
+    if (ok && curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK && port != NULL)
+        ok = strcmp(port, "0") != 0;
+    curl_free(port);
     curl_free(host);
     curl_url_cleanup(u);
     if (!ok)
-        snprintf(why, why_size, "the url is not one libcurl can send to (a host is needed)");
+        snprintf(why, why_size,
+                 "the url is not one libcurl can send to (a host, and a port of 1..65535 if "
+                 "any)");
     return ok;
 }
 
 /* Whether body_template holds {phone}, and {code} or {text} (a message
- * without them reaches nobody or says nothing), and is a JSON object once
- * filled in: else why. */
+ * without them reaches nobody or says nothing), and is JSON once filled in
+ * for any message: else why. It is filled in twice, as a bind_card message
+ * (every placeholder) and as a login one (no card, no wallet), with a code
+ * of a leading zero: a placeholder but {phone} outside a string's quotes
+ * is then no JSON in one of them, as it would be for some real message. */
 static bool sms_http_template_check(const char *body_template, char *why, size_t why_size)
 {
     size_t size = strnlen(body_template, SMS_HTTP_TEMPLATE_SIZE_MAX);
@@ -272,23 +281,29 @@ static bool sms_http_template_check(const char *body_template, char *why, size_t
         snprintf(why, why_size, "the template must hold {phone}, and {code} or {text}");
         return false;
     }
-    /* Filled in as a bind_card message is, the one that fills every
-     * placeholder, with values that need escaping. */
-    struct sms_detail detail = {.card_last4 = "1234", .wallet_phone = "138****0000"};
-    struct buf body;
-    buf_init(&body, SMS_HTTP_BODY_SIZE_MAX);
-    bool ok = sms_http_body_make(body_template, "13800000000", SMS_PURPOSE_BIND_CARD, "123456",
-                                 &detail, &body) == QB_OK;
-    json_error_t error;
-    json_t *parsed = ok ? json_loadb(body.data, body.size, JSON_REJECT_DUPLICATES, &error) : NULL;
-    ok = parsed != NULL && json_is_object(parsed);
-    if (!ok)
-        snprintf(why, why_size,
-                 "the template filled in is not a JSON object (%s): a placeholder goes inside "
-                 "a string, as \"{phone}\"",
-                 parsed != NULL ? "another JSON value" : error.text);
-    json_decref(parsed);
-    buf_release(&body);
+    const struct sms_detail card = {.card_last4 = "1234", .wallet_phone = "138****0000"};
+    const struct sms_detail none = {{0}, {0}};
+    const struct {
+        enum sms_purpose purpose;
+        const struct sms_detail *detail;
+    } fills[] = {{SMS_PURPOSE_BIND_CARD, &card}, {SMS_PURPOSE_LOGIN, &none}};
+    bool ok = true;
+    for (size_t i = 0; ok && i < QB_ARRAY_COUNT(fills); i++) {
+        struct buf body;
+        buf_init(&body, SMS_HTTP_BODY_SIZE_MAX);
+        json_error_t error;
+        json_t *parsed = NULL;
+        ok = sms_http_body_make(body_template, "13800000000", fills[i].purpose, "012345",
+                                fills[i].detail, &body) == QB_OK &&
+             (parsed = json_loadb(body.data, body.size, JSON_DECODE_ANY, &error)) != NULL;
+        if (!ok)
+            snprintf(why, why_size,
+                     "the template filled in for a %s message is no JSON (%s): a placeholder "
+                     "goes inside a string's quotes, as \"{code}\"",
+                     sms_purpose_name(fills[i].purpose), parsed == NULL ? error.text : "too long");
+        json_decref(parsed);
+        buf_release(&body);
+    }
     return ok;
 }
 

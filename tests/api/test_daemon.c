@@ -919,13 +919,13 @@ TEST(bad_settings_are_refused_before_anything_is_made)
          "{code}",
          "--sms-body-template"},
         {{"--listen", "127.0.0.1:0", "--sms-provider-url", "http://"},
-         "a host is needed",
+         "a host, and a port",
          "--sms-provider-url"},
         {{"--listen", "127.0.0.1:0", "--sms-provider-url", "http://127.0.0.1:9/sms\r"},
          "control character",
          "--sms-provider-url"},
         {{"--listen", "127.0.0.1:0", "--sms-body-template={\"p\":\"{phone}\",\"c\":\"{code}\""},
-         "not a JSON object",
+         "is no JSON",
          "--sms-body-template"},
     };
     for (size_t i = 0; i < QB_ARRAY_COUNT(cases); i++) {

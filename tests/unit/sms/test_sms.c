@@ -965,13 +965,25 @@ TEST(http_gateway_refuses_bad_settings)
     ASSERT(sms_gateway_http_new("http://127.0.0.1/", "{\"to\":\"{phone}\"}", 1000) == NULL);
     ASSERT(sms_gateway_http_new("http://127.0.0.1/", SX_TEMPLATE, 0) == NULL);
     ASSERT(sms_gateway_http_new("http://127.0.0.1/", NULL, 1000) == NULL);
-    /* A url libcurl cannot send to, and a template that is no JSON object
-     * once filled in: every message would fail for good. */
+    /* A url libcurl cannot send to, and a template that is no JSON once
+     * filled in for some message: those messages would fail for good. */
     ASSERT(sms_gateway_http_new("http://", SX_TEMPLATE, 1000) == NULL);
     ASSERT(sms_gateway_http_new("http://sms.example.com/v1\r", SX_TEMPLATE, 1000) == NULL);
     ASSERT(sms_gateway_http_new("http://sms example.com/", SX_TEMPLATE, 1000) == NULL);
     ASSERT(sms_gateway_http_new("http://127.0.0.1/", "to={phone}&text={code}", 1000) == NULL);
-    ASSERT(sms_gateway_http_new("http://127.0.0.1/", "[\"{phone}\",\"{code}\"]", 1000) == NULL);
+    ASSERT(sms_gateway_http_new("http://127.0.0.1:0/", SX_TEMPLATE, 1000) == NULL);
+    /* A code outside quotes is no JSON when it begins with 0 (one in ten);
+     * a card's digits outside them, for every message but bind_card. */
+    ASSERT(sms_gateway_http_new("http://127.0.0.1/", "{\"to\":{phone},\"c\":{code}}", 1000) ==
+           NULL);
+    ASSERT(sms_gateway_http_new("http://127.0.0.1/",
+                                "{\"to\":\"{phone}\",\"t\":\"{text}\",\"l4\":{card_last4}}",
+                                1000) == NULL);
+    /* Any JSON, and a phone (always 11 digits) as a number, as before. */
+    struct sms_gateway *any =
+        sms_gateway_http_new("http://127.0.0.1/", "[{\"to\":{phone},\"c\":\"{code}\"}]", 1000);
+    ASSERT(any != NULL);
+    sms_gateway_free(any);
     char why[256];
     ASSERT(
         !sms_gateway_http_check(NULL, "{\"to\":\"{phone}\",\"text\":\"{code}\"", why, sizeof why));
