@@ -2444,7 +2444,7 @@ static int S_verify(const struct daemon_paths *paths)
     bool chain_key_new = false;
     const uint8_t *key = S_chain_key_for_check(paths, chain_key, &chain_key_new);
     rc =
-        wallet_verify(reader, key, chain_key_new, domain_day_start_ms(clock_now_ms(clock_system())),
+        wallet_verify(reader, key, chain_key_new, domain_day_start_ms(clock_now_ms(S_test_clock())),
                       &report, &counts, S_verify_progress, NULL);
     crypto_wipe(chain_key, sizeof chain_key);
     /* Sound books of an older copy are still not this data directory's. */
@@ -2721,7 +2721,7 @@ static int S_reseal_audit_trail(const struct daemon_paths *paths)
     }
     printf("reseal: found: %s\n", why);
     struct domain_audit_reseal_report report;
-    rc = domain_audit_reseal(writer, chain_key, clock_now_ms(clock_system()), why, &report);
+    rc = domain_audit_reseal(writer, chain_key, clock_now_ms(S_test_clock()), why, &report);
     if (rc != QB_OK) {
         printf("reseal: FAILED (the database could not be written; nothing was written): %s\n",
                store_last_error(writer));

@@ -83,6 +83,13 @@ static void S_outcome_record(struct http_verification *v, enum qb_error result, 
     }
 }
 
+/* Now by the clock the ledger stamps entries with: the day's close and the
+ * check's times must be of the same day as what it reads. */
+static int64_t S_now_ms(const struct http_server *server)
+{
+    return clock_now_ms(server->env != NULL ? server->env->clock : clock_system());
+}
+
 static void *S_run(void *arg)
 {
     struct http_server *server = arg;
@@ -111,14 +118,14 @@ static void *S_run(void *arg)
          * reconcile with the bank's statement of the day. */
         if (rc == QB_OK)
             rc = wallet_verify(reader, server->env != NULL ? server->env->chain_key : NULL, false,
-                               domain_day_start_ms(clock_now_ms(clock_system())), &report, &counts,
-                               S_progress, v);
+                               domain_day_start_ms(S_now_ms(server)), &report, &counts, S_progress,
+                               v);
         store_pool_close_extra(server->pool, reader);
     } else {
         /* The reason cut to what fits after the prefix. */
         snprintf(report.problem, sizeof report.problem, "cannot open the database: %.200s", err);
     }
-    int64_t finished_ms = clock_now_ms(clock_system());
+    int64_t finished_ms = S_now_ms(server);
     /* Logged before the result is shown: whoever reads a finished check
      * (GET, /metrics, /healthz) finds its line in the log. The check's
      * number, principal and start do not change while it runs. */
@@ -216,7 +223,7 @@ static enum qb_error S_start(struct http_server *server, enum http_verification_
     v->entries_checked = 0;
     v->entries_total = 0;
     memset(&v->report, 0, sizeof v->report);
-    v->started_ms = clock_now_ms(clock_system());
+    v->started_ms = S_now_ms(server);
     v->finished_ms = 0;
     v->last_started_ns = clock_monotonic_ns();
     if (pthread_create(&v->thread, NULL, S_run, server) != 0) {

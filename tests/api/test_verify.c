@@ -822,6 +822,53 @@ TEST(the_repair_refuses_a_journal_that_fails_its_own_checks)
     ASSERT_EQ_STR(after, before);
 }
 
+/* The date (UTC+8) offset_ms after now, as "YYYY-MM-DD". */
+static void S_date_after(long long offset_ms, char date[16])
+{
+    time_t at = (time_t)((long long)time(NULL) + offset_ms / 1000 + 8 * 3600);
+    struct tm tm;
+    gmtime_r(&at, &tm);
+    strftime(date, 16, "%Y-%m-%d", &tm);
+}
+
+TEST(the_check_reads_the_day_by_the_ledgers_clock)
+{
+    // The day's close and the check's times came from the system clock while every entry was
+    // stamped by the ledger's: under a clock that is not the system's (a test's, here three
+    // days on), the close was of another day than the entries and empty, and the check
+    // "started" days before its own last entry.
+    const long long offset_ms = 3LL * 24 * 3600 * 1000;
+    struct test_daemon d;
+    struct client c;
+    char admin[API_TOKEN_SIZE_MAX], before[16], after[16];
+    setenv("QIANBAO_TEST_CLOCK_OFFSET_MS", "259200000", 1);
+    bool started = api_daemon_start(&d, S_root, "clock", NULL, admin);
+    unsetenv("QIANBAO_TEST_CLOCK_OFFSET_MS");
+    ASSERT(started);
+    client_init(&c, d.base_url);
+    struct api_user u;
+    ASSERT(th_user_new(&c, admin, &u));
+    ASSERT(th_fund(&c, admin, &u, 5000));
+    S_date_after(offset_ms, before);
+    json_t *state = NULL;
+    ASSERT(S_check_on(&c, admin, &state));
+    S_date_after(offset_ms, after);
+    ASSERT_EQ_STR(json_string_value(json_object_get(state, "status")), "ok");
+    const char *day_close =
+        json_string_value(json_object_get(json_object_get(state, "day_close"), "at"));
+    const char *started_at = json_string_value(json_object_get(state, "started_at"));
+    const char *last_entry_at = json_string_value(json_object_get(state, "last_entry_at"));
+    ASSERT(day_close != NULL && started_at != NULL && last_entry_at != NULL);
+    if ((strncmp(started_at, before, 10) != 0 && strncmp(started_at, after, 10) != 0) ||
+        strncmp(day_close, started_at, 10) != 0 || strcmp(day_close + 10, "T00:00:00+08:00") != 0 ||
+        strcmp(started_at, last_entry_at) < 0)
+        TEST_FAIL_("three days on: started_at %s, day_close %s, last entry %s", started_at,
+                   day_close, last_entry_at);
+    json_decref(state);
+    client_release(&c);
+    ASSERT_EQ_INT(test_daemon_stop(&d), 0);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -840,6 +887,7 @@ int main(void)
     RUN(the_repair_refuses_a_journal_that_fails_its_own_checks);
     RUN(an_older_copy_of_the_database_is_refused_until_it_is_meant);
     RUN(the_operators_audit_trail_cut_or_altered_is_found);
+    RUN(the_check_reads_the_day_by_the_ledgers_clock);
 
     return api_suite_end(&suite);
 }
