@@ -77,6 +77,33 @@ TEST(the_window_holds_to_the_millisecond)
     wx_free(f.wx);
 }
 
+TEST(a_codes_use_is_kept_a_day_not_for_ever)
+{
+    // paycode_used remembers a code's use so that it pays once; it can come again only in its
+    // two steps, yet every use ever made was kept: a row per payment by code, for ever. Uses a
+    // day old go with the next payment, and a code still cannot pay twice.
+    struct mx_shop f;
+    mx_shop_open(&f, "便利店", 100000);
+    enum qb_error outcome;
+    int64_t s = paycode_step(S_now(&f));
+    for (int i = 0; i < 3; i++)
+        ASSERT_EQ_INT(S_codepay(&f, s, i, 100, &outcome, NULL), 200);
+    int64_t used = -1;
+    ASSERT_EQ_INT(store_int64(f.wx->reader, "SELECT count(*) FROM paycode_used", NULL, 0, &used),
+                  QB_OK);
+    ASSERT_EQ_INT(used, 3);
+    wx_clock_to(f.wx, S_now(&f) + 2LL * 24 * 3600 * 1000);
+    s = paycode_step(S_now(&f));
+    ASSERT_EQ_INT(S_codepay(&f, s, 0, 100, &outcome, NULL), 200);
+    ASSERT_EQ_INT(store_int64(f.wx->reader, "SELECT count(*) FROM paycode_used", NULL, 0, &used),
+                  QB_OK);
+    ASSERT_EQ_INT(used, 1);
+    ASSERT_EQ_INT(S_codepay(&f, s, 0, 100, &outcome, NULL), 400);
+    ASSERT_EQ_INT(outcome, QB_E_AUTH_CODE_INVALID);
+    ASSERT_EQ_INT(wx_balance(f.wx, f.payer.account_id), 100000 - 400);
+    wx_free(f.wx);
+}
+
 TEST(a_locked_slot_opens_again_after_its_lock)
 {
     // Five wrong codes lock the slot for 15 minutes: a right code is refused one millisecond
@@ -449,6 +476,7 @@ TEST(device_additions_are_counted_over_24_hours_to_the_millisecond)
 int main(void)
 {
     RUN(the_window_holds_to_the_millisecond);
+    RUN(a_codes_use_is_kept_a_day_not_for_ever);
     RUN(a_locked_slot_opens_again_after_its_lock);
     RUN(four_wrong_codes_and_a_right_one_reset_the_count);
     RUN(the_password_free_count_rolls_over_at_midnight);
