@@ -422,7 +422,18 @@ static enum qb_error sms_outbox_insert(struct store *store, const struct domain_
         (err = store_bind_blob(st, 6, detail_sealed, detail_size)) == QB_OK)
         err = store_step_done(st);
     store_finalize(st);
-    return err;
+    if (err != QB_OK)
+        return err;
+    /* As sms_codes: a message is sent or expired within the hour a code
+     * lives at most, so a few of the oldest go with each new one once two
+     * days old. The table holds about two days of messages, not every
+     * phone ever sent a code, and the worker's and /metrics' reads of
+     * those never sent cover two days of them. */
+    const struct store_param old[] = {STORE_INT(now_ms - 2 * SMS_DAY_MS)};
+    return store_run(store,
+                     "DELETE FROM sms_outbox WHERE id IN (SELECT id FROM sms_outbox ORDER BY id"
+                     " LIMIT 8) AND created_at_ms < $1",
+                     old, QB_ARRAY_COUNT(old));
 }
 
 /* The run function of sms_send_cmd: checks the limits, then writes either a

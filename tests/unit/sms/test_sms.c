@@ -634,7 +634,9 @@ TEST(rows_past_two_days_are_deleted_as_new_ones_come)
      * included: without an end, anyone could fill the disk with requests
      * for random phones. A row counts for a day at most (the daily cap),
      * so each send deletes a few rows over two days old, and a table that
-     * stops growing then stays as large as two days of sends. */
+     * stops growing then stays as large as two days of sends. So with the
+     * outbox, which kept every message ever sent, each phone in clear:
+     * registrations for random phones are real messages, not decoys. */
     struct sx *sx = sx_new();
     char phone[24]; /* room for any int the format could print */
     for (int i = 0; i < 20; i++) {
@@ -642,6 +644,7 @@ TEST(rows_past_two_days_are_deleted_as_new_ones_come)
         ASSERT_EQ_INT(sx_send(sx, phone, SMS_PURPOSE_REGISTER, "", NULL), QB_OK);
     }
     ASSERT_EQ_INT(sx_int(sx, "SELECT COUNT(*) FROM sms_codes", -1, NULL), 20);
+    ASSERT_EQ_INT(sx_int(sx, "SELECT COUNT(*) FROM sms_outbox", -1, NULL), 20);
     clock_manual_advance(&sx->clock, 2 * SX_DAY_MS);
     ASSERT_EQ_INT(sx_send(sx, "13700000000", SMS_PURPOSE_REGISTER, "", NULL), QB_OK);
     ASSERT_EQ_INT(sx_int(sx, "SELECT COUNT(*) FROM sms_codes", -1, NULL), 21);
@@ -654,6 +657,7 @@ TEST(rows_past_two_days_are_deleted_as_new_ones_come)
     }
     /* The twenty old ones gone, the four of today kept. */
     ASSERT_EQ_INT(sx_int(sx, "SELECT COUNT(*) FROM sms_codes", -1, NULL), 4);
+    ASSERT_EQ_INT(sx_int(sx, "SELECT COUNT(*) FROM sms_outbox", -1, NULL), 4);
     sx_free(sx);
 }
 
