@@ -481,8 +481,8 @@ static enum qb_error device_find(struct store *store, const char *user_id, const
         st = NULL;
     }
     if (err == QB_OK)
-        err =
-            store_prepare(store, "SELECT EXISTS (SELECT 1 FROM sessions WHERE user_id = $1)", &st);
+        err = store_prepare(store, "SELECT EXISTS (SELECT 1 FROM session_users WHERE user_id = $1)",
+                            &st);
     if (err == QB_OK)
         err = store_bind_text(st, 1, user_id, strlen(user_id));
     if (err == QB_OK && store_step(st) != STORE_STEP_ROW)
@@ -491,6 +491,27 @@ static enum qb_error device_find(struct store *store, const char *user_id, const
         *any = store_column_int64(st, 0) != 0;
     store_finalize(st);
     return err == QB_OK ? QB_OK : QB_E_STORAGE;
+}
+
+/* Deletes up to eight of the oldest sessions once IDENTITY_SESSION_KEPT_MS
+ * past their absolute expiry (revoked or idle ones end sooner): a login
+ * row each, kept for ever, would grow the table and every start's reading
+ * of it without end. Sessions are made in seq order with the same
+ * lifetime, so the oldest are the first to go; session_users remembers
+ * who had one. */
+static enum qb_error sessions_prune(struct store *store, int64_t now_ms)
+{
+    static const char *const deletes[] = {
+        "DELETE FROM session_seen WHERE seq IN (SELECT seq FROM sessions WHERE seq IN"
+        " (SELECT seq FROM sessions ORDER BY seq LIMIT 8) AND expires_at_ms < $1)",
+        "DELETE FROM sessions WHERE seq IN (SELECT seq FROM sessions ORDER BY seq LIMIT 8)"
+        " AND expires_at_ms < $1",
+    };
+    const struct store_param ended[] = {STORE_INT(now_ms - IDENTITY_SESSION_KEPT_MS)};
+    enum qb_error err = QB_OK;
+    for (size_t i = 0; err == QB_OK && i < QB_ARRAY_COUNT(deletes); i++)
+        err = store_run(store, deletes[i], ended, QB_ARRAY_COUNT(ended));
+    return err;
 }
 
 /* A new device of the user, trusted from now on: its key into key_hex
@@ -815,6 +836,14 @@ static enum qb_error op_session_create(struct ledger_txn *txn, struct identity_c
         err = store_run(store, "INSERT INTO session_seen (seq, last_seen_at_ms) VALUES ($1, $2)",
                         seen_at, QB_ARRAY_COUNT(seen_at));
     }
+    if (err == QB_OK) {
+        const struct store_param user[] = {STORE_TEXT(s->user_id)};
+        err = store_run(store,
+                        "INSERT INTO session_users (user_id) VALUES ($1) ON CONFLICT DO NOTHING",
+                        user, QB_ARRAY_COUNT(user));
+    }
+    if (err == QB_OK)
+        err = sessions_prune(store, now_ms);
     if (err == QB_OK && !known)
         err = identity_txn_security_event(txn, c->user_id, EVENT_NEW_DEVICE, c->device_name);
     if (err == QB_OK && !by_code && c->password_hash[0] != '\0') {

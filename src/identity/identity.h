@@ -319,9 +319,12 @@ void identity_session_cache_touched(const struct domain_env *env, const char *to
  * (last_seen lags real use by up to one touch interval). */
 bool identity_session_is_live(const struct domain_settings *settings,
                               const struct identity_session *s, int64_t now_ms);
+/* How long a session is kept once past its absolute expiry: then a later
+ * login deletes it (a few at a time, the oldest first). */
+#define IDENTITY_SESSION_KEPT_MS (30LL * 24 * 60 * 60 * 1000)
 /* A user's sessions, newest first (revoked and expired ones included, with
- * their times), at most count_max, those with seq below before_seq (0: from
- * the newest). */
+ * their times, until IDENTITY_SESSION_KEPT_MS past their expiry), at most
+ * count_max, those with seq below before_seq (0: from the newest). */
 QB_MUST_USE enum qb_error identity_sessions_list(struct store *reader, const char *user_id,
                                                  int64_t before_seq, struct identity_session *items, size_t count_max,
                                                  size_t *count);

@@ -925,6 +925,12 @@ const char *const store_sqlite_migrations[] = {
      * their due indexes end in already. */
     "DROP INDEX payouts_due;"
     "CREATE INDEX payouts_due ON payouts(expires_at_ms, seq) WHERE state = 1;",
+    /* 53: the users who ever had a session, which a login from a device
+     * new to the account asks about (src/identity/cmd.c: device_find), so
+     * that sessions long ended can be deleted without an account looking
+     * as if it never had one. */
+    "CREATE TABLE session_users (user_id TEXT PRIMARY KEY) WITHOUT ROWID;"
+    "INSERT INTO session_users (user_id) SELECT DISTINCT user_id FROM sessions;",
 };
 
 const size_t store_sqlite_migration_count =

@@ -1335,7 +1335,8 @@ TEST(a_journal_kept_without_a_chain_key_gets_one_at_its_next_start)
                        "ALTER TABLE accounts DROP COLUMN mac;"
                        "ALTER TABLE operator_actions DROP COLUMN mac;"
                        "ALTER TABLE notifications DROP COLUMN mac;"
-                       "DROP INDEX payments_bank_ref; PRAGMA user_version=47;",
+                       "DROP INDEX payments_bank_ref; DROP TABLE session_users;"
+                       "PRAGMA user_version=47;",
                        NULL, NULL));
     ASSERT_EQ_INT(unlink(key), 0);
     const char *verify[] = {"--data-dir", dir, "--verify", NULL};

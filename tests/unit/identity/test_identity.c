@@ -877,6 +877,38 @@ TEST(a_login_stores_the_password_hashed_at_the_servers_settings)
     ix_free(ix);
 }
 
+TEST(sessions_long_ended_go_and_a_new_device_still_needs_the_phone)
+{
+    /* Every login's session was kept for ever: a row each, and every start
+     * read them all. A login deletes a few of the oldest once 30 days past
+     * their expiry. That the account had a session is remembered apart, so
+     * that a password alone still opens none on a device new to it. */
+    struct ix *ix = ix_new();
+    ix->env.settings.new_device_code = true;
+    struct identity_user u, v;
+    ix_register(ix, "13800138000", &u);
+    ix_register(ix, "13900139000", &v);
+    for (int i = 0; i < 3; i++)
+        ASSERT_EQ_INT(ix_session(ix, u.id, "phone", NULL, NULL), QB_OK);
+    ASSERT_EQ_INT(ix_session(ix, v.id, "vphone", NULL, NULL), QB_OK);
+    clock_manual_advance(&ix->clock,
+                         ix->env.settings.session_absolute_ms + IDENTITY_SESSION_KEPT_MS - 1);
+    ASSERT_EQ_INT(ix_session(ix, u.id, "phone", NULL, NULL), QB_OK);
+    ASSERT_EQ_INT(ix_session_count(ix, u.id), 4); /* not yet */
+    clock_manual_advance(&ix->clock, 2);
+    ASSERT_EQ_INT(ix_session(ix, u.id, "phone", NULL, NULL), QB_OK);
+    ASSERT_EQ_INT(ix_session_count(ix, u.id), 2);
+    ASSERT_EQ_INT(ix_session_count(ix, v.id), 0);
+    ASSERT_EQ_INT(ix_query_int(ix,
+                               "SELECT (SELECT count(*) FROM sessions) -"
+                               " (SELECT count(*) FROM session_seen) + length($1) - length($1)",
+                               ""),
+                  0);
+    ASSERT_EQ_INT(ix_session(ix, v.id, "laptop", NULL, NULL), QB_E_SMS_CODE_REQUIRED);
+    ASSERT_EQ_INT(ix_session(ix, v.id, "vphone", NULL, NULL), QB_OK);
+    ix_free(ix);
+}
+
 TEST(a_new_device_needs_the_phone_as_well_as_the_password)
 {
     /* The first device comes with the code that registered the phone; after
@@ -1135,6 +1167,35 @@ TEST(sessions_made_before_last_seen_moved_keep_it)
     ASSERT_EQ_STR(list[1].device_name, "iPhone");
     ASSERT_EQ_INT(list[1].last_seen_at_ms, 5000);
     ASSERT_EQ_INT(list[1].expires_at_ms, 9000);
+    test_old_db_close(&old);
+}
+
+/* The migration that remembers apart who had a session (0-based). */
+#define S_SESSION_USERS_MIGRATION 52
+
+TEST(accounts_that_had_sessions_before_they_were_pruned_are_remembered)
+{
+    /* A database from before session_users: the users its sessions name
+     * are the accounts that had one, whatever is pruned later. */
+    struct test_old_db old;
+    test_old_db_open(&old, S_SESSION_USERS_MIGRATION, "CREATE TABLE session_users",
+                     "INSERT INTO sessions (seq, id, token_hash, user_id, device_name,"
+                     " created_at_ms, expires_at_ms) VALUES"
+                     " (7, 's_00000000000000000000000007', randomblob(32), 'u_a', 'iPhone', 1000,"
+                     " 9000),"
+                     " (8, 's_00000000000000000000000008', randomblob(32), 'u_b', 'iPad', 1500,"
+                     " 9000),"
+                     " (9, 's_00000000000000000000000009', randomblob(32), 'u_a', 'iPad', 2000,"
+                     " 9000);");
+    int64_t count = -1;
+    ASSERT_EQ_INT(store_int64(old.store,
+                              "SELECT count(*) FROM session_users WHERE user_id IN ('u_a', 'u_b')",
+                              NULL, 0, &count),
+                  QB_OK);
+    ASSERT_EQ_INT(count, 2);
+    ASSERT_EQ_INT(store_int64(old.store, "SELECT count(*) FROM session_users", NULL, 0, &count),
+                  QB_OK);
+    ASSERT_EQ_INT(count, 2);
     test_old_db_close(&old);
 }
 
@@ -2745,11 +2806,13 @@ int main(void)
     RUN(a_password_changed_after_its_check_is_good_for_nothing);
     RUN(a_login_stores_the_password_hashed_at_the_servers_settings);
     RUN(a_new_device_needs_the_phone_as_well_as_the_password);
+    RUN(sessions_long_ended_go_and_a_new_device_still_needs_the_phone);
     RUN(a_login_code_opens_a_session_without_the_password);
     RUN(a_verified_wallets_payment_password_is_reset_with_its_id_number);
     RUN(session_idle_touch_and_absolute);
     RUN(session_in_use_outlives_a_short_idle_timeout);
     RUN(sessions_made_before_last_seen_moved_keep_it);
+    RUN(accounts_that_had_sessions_before_they_were_pruned_are_remembered);
     RUN(login_lock_counts_wrong_passwords_and_runs_out);
     RUN(each_login_lock_in_a_row_lasts_twice_the_one_before);
     RUN(an_operator_lifts_the_accounts_login_lock_and_its_count);
