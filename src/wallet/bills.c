@@ -582,10 +582,15 @@ bool bills_time_parse(const char *text, bool end_of_day, int64_t *at_ms)
     int h, mi, s;
     if (size < 20 || (text[10] != 'T' && text[10] != 't') || text[13] != ':' || text[16] != ':' ||
         !S_digits(text + 11, 2, &h) || !S_digits(text + 14, 2, &mi) ||
-        !S_digits(text + 17, 2, &s) || h > 23 || mi > 59 || s > 59)
+        !S_digits(text + 17, 2, &s) || h > 23 || mi > 59 || s > 60)
         return false;
     const char *p = text + 19;
     int64_t ms = 0;
+    /* A leap second (RFC 3339 allows :60) is the last millisecond of its
+     * minute: the ledger's clock, like the system's, never shows it. */
+    bool leap = s == 60;
+    if (leap)
+        s = 59;
     if (*p == '.') {
         int n = 0;
         for (p++; *p >= '0' && *p <= '9'; p++, n++)
@@ -596,6 +601,8 @@ bool bills_time_parse(const char *text, bool end_of_day, int64_t *at_ms)
         for (; n < 3; n++)
             ms *= 10;
     }
+    if (leap)
+        ms = 999;
     int64_t offset_ms = 0;
     if ((*p == 'Z' || *p == 'z') && p[1] == '\0') {
         offset_ms = 0;

@@ -796,7 +796,13 @@ TEST(times_and_months_parse_strictly)
     ASSERT(bills_time_parse("2026-10-31", true, &t));
     ASSERT_EQ_INT(t, NOV_MS);
     ASSERT(bills_time_parse("2024-02-29", false, &t));
+    /* A leap second, which RFC 3339 allows, is its minute's last millisecond. */
+    ASSERT(bills_time_parse("2026-10-31T15:59:60Z", false, &t));
+    ASSERT_EQ_INT(t, NOV_MS - 1);
+    ASSERT(bills_time_parse("2026-10-31T23:59:60.5+08:00", false, &t));
+    ASSERT_EQ_INT(t, NOV_MS - 1);
     const char *bad[] = {"",
+                         "2026-11-01T00:00:61Z",
                          "2026-11",
                          "2026-13-01",
                          "2026-02-29",
