@@ -498,19 +498,29 @@ static enum qb_error device_find(struct store *store, const char *user_id, const
  * row each, kept for ever, would grow the table and every start's reading
  * of it without end. Sessions are made in seq order with the same
  * lifetime, so the oldest are the first to go; session_users remembers
- * who had one. */
+ * who had one. A device whose last session goes stops being trusted
+ * first: its owner ends a device's trust through one of its sessions
+ * (DELETE /v1/me/sessions/{id}), so one with none left, unused for that
+ * long, must prove the phone again, as a new device does. */
 static enum qb_error sessions_prune(struct store *store, int64_t now_ms)
 {
-    static const char *const deletes[] = {
-        "DELETE FROM session_seen WHERE seq IN (SELECT seq FROM sessions WHERE seq IN"
-        " (SELECT seq FROM sessions ORDER BY seq LIMIT 8) AND expires_at_ms < $1)",
-        "DELETE FROM sessions WHERE seq IN (SELECT seq FROM sessions ORDER BY seq LIMIT 8)"
-        " AND expires_at_ms < $1",
+#define S_PRUNED                                                                                   \
+    "SELECT seq FROM sessions WHERE seq IN (SELECT seq FROM sessions ORDER BY seq LIMIT 8)"        \
+    " AND expires_at_ms < $1"
+    static const char *const steps[] = {
+        "UPDATE login_devices SET revoked_at_ms = $2 WHERE revoked_at_ms = 0 AND seq IN"
+        " (SELECT s.device_seq FROM sessions s WHERE s.seq IN (" S_PRUNED ") AND s.device_seq <> 0"
+        " AND NOT EXISTS (SELECT 1 FROM sessions n WHERE n.device_seq = s.device_seq"
+        " AND n.device_seq <> 0 AND n.seq > s.seq))", /* <> 0: sessions_device's rows */
+        "DELETE FROM session_seen WHERE seq IN (" S_PRUNED ")",
+        "DELETE FROM sessions WHERE seq IN (" S_PRUNED ")",
     };
-    const struct store_param ended[] = {STORE_INT(now_ms - IDENTITY_SESSION_KEPT_MS)};
+#undef S_PRUNED
+    const struct store_param p[] = {STORE_INT(now_ms - IDENTITY_SESSION_KEPT_MS),
+                                    STORE_INT(now_ms)};
     enum qb_error err = QB_OK;
-    for (size_t i = 0; err == QB_OK && i < QB_ARRAY_COUNT(deletes); i++)
-        err = store_run(store, deletes[i], ended, QB_ARRAY_COUNT(ended));
+    for (size_t i = 0; err == QB_OK && i < QB_ARRAY_COUNT(steps); i++)
+        err = store_run(store, steps[i], p, i == 0 ? 2 : 1);
     return err;
 }
 

@@ -32,7 +32,7 @@
 #define S_SLOT_DRAWS_MAX 32
 #define S_SEALED_SIZE (PAYCODE_SEED_SIZE + DOMAIN_SEAL_OVERHEAD)
 #define S_PENDING_MAX 20
-/* How long paycode_used keeps a code's use: far past the two steps in
+/* How long paycode_used keeps a code's use: far past the three steps in
  * which the code could come again, whatever the clocks did meanwhile. */
 #define S_USED_KEPT_MS (24LL * 60 * 60 * 1000)
 
@@ -906,13 +906,14 @@ static enum qb_error S_codepay_run(struct ledger_txn *txn, struct ledger_cmd *cm
                   " VALUES ($1, $2, $3, $4, $5)",
                   up, QB_ARRAY_COUNT(up)) != QB_OK)
         return QB_E_STORAGE;
-    /* A use matters while its code could come again, two steps: a few of
-     * the oldest go with each new one once a day old, so that the table
+    /* A use matters while its code could come again, three steps: a few
+     * of the oldest go with each new one once a day old, so that the table
      * holds about a day of payments by code, not every one ever made. */
     const struct store_param old[] = {STORE_INT(now_ms - S_USED_KEPT_MS)};
     if (store_run(store,
-                  "DELETE FROM paycode_used WHERE rowid IN (SELECT rowid FROM paycode_used"
-                  " ORDER BY rowid LIMIT 8) AND used_at_ms < $1",
+                  "DELETE FROM paycode_used WHERE (device_id, step, counter) IN"
+                  " (SELECT device_id, step, counter FROM paycode_used WHERE used_at_ms < $1"
+                  " ORDER BY used_at_ms LIMIT 8)",
                   old, QB_ARRAY_COUNT(old)) != QB_OK)
         return QB_E_STORAGE;
     d.wrong_count = 0;

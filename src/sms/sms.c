@@ -424,15 +424,17 @@ static enum qb_error sms_outbox_insert(struct store *store, const struct domain_
     store_finalize(st);
     if (err != QB_OK)
         return err;
-    /* As sms_codes: a message is sent or expired within the hour a code
-     * lives at most, so a few of the oldest go with each new one once two
-     * days old. The table holds about two days of messages, not every
-     * phone ever sent a code, and the worker's and /metrics' reads of
-     * those never sent cover two days of them. */
+    /* As sms_codes: a few of the oldest delivered messages go with each
+     * new one once delivered two days ago, so that the table holds about
+     * two days of them, not every phone ever sent a code. Those never
+     * delivered stay: /metrics counts them (qianbao_sms_undelivered, which
+     * only rises, as the alert on it expects), and they are few but when
+     * the provider fails. */
     const struct store_param old[] = {STORE_INT(now_ms - 2 * SMS_DAY_MS)};
     return store_run(store,
-                     "DELETE FROM sms_outbox WHERE id IN (SELECT id FROM sms_outbox ORDER BY id"
-                     " LIMIT 8) AND created_at_ms < $1",
+                     "DELETE FROM sms_outbox WHERE id IN (SELECT id FROM sms_outbox"
+                     " WHERE delivered_at_ms > 0 AND delivered_at_ms < $1"
+                     " ORDER BY delivered_at_ms LIMIT 8)",
                      old, QB_ARRAY_COUNT(old));
 }
 

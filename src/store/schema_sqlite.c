@@ -928,9 +928,13 @@ const char *const store_sqlite_migrations[] = {
     /* 53: the users who ever had a session, which a login from a device
      * new to the account asks about (src/identity/cmd.c: device_find), so
      * that sessions long ended can be deleted without an account looking
-     * as if it never had one. */
+     * as if it never had one; a device's sessions, to find its last one
+     * (sessions_prune); a payment code's uses by age, to delete the old
+     * ones (src/merchant/paycode.c). */
     "CREATE TABLE session_users (user_id TEXT PRIMARY KEY) WITHOUT ROWID;"
-    "INSERT INTO session_users (user_id) SELECT DISTINCT user_id FROM sessions;",
+    "INSERT INTO session_users (user_id) SELECT DISTINCT user_id FROM sessions;"
+    "CREATE INDEX sessions_device ON sessions(device_seq, seq) WHERE device_seq <> 0;"
+    "CREATE INDEX paycode_used_at ON paycode_used(used_at_ms);",
 };
 
 const size_t store_sqlite_migration_count =

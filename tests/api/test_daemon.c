@@ -1336,6 +1336,7 @@ TEST(a_journal_kept_without_a_chain_key_gets_one_at_its_next_start)
                        "ALTER TABLE operator_actions DROP COLUMN mac;"
                        "ALTER TABLE notifications DROP COLUMN mac;"
                        "DROP INDEX payments_bank_ref; DROP TABLE session_users;"
+                       "DROP INDEX sessions_device; DROP INDEX paycode_used_at;"
                        "PRAGMA user_version=47;",
                        NULL, NULL));
     ASSERT_EQ_INT(unlink(key), 0);

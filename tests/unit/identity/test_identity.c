@@ -882,7 +882,9 @@ TEST(sessions_long_ended_go_and_a_new_device_still_needs_the_phone)
     /* Every login's session was kept for ever: a row each, and every start
      * read them all. A login deletes a few of the oldest once 30 days past
      * their expiry. That the account had a session is remembered apart, so
-     * that a password alone still opens none on a device new to it. */
+     * that a password alone still opens none on a device new to it; and a
+     * device whose last session goes is trusted no more, since its owner
+     * could no longer end its trust through one. */
     struct ix *ix = ix_new();
     ix->env.settings.new_device_code = true;
     struct identity_user u, v;
@@ -905,7 +907,8 @@ TEST(sessions_long_ended_go_and_a_new_device_still_needs_the_phone)
                                ""),
                   0);
     ASSERT_EQ_INT(ix_session(ix, v.id, "laptop", NULL, NULL), QB_E_SMS_CODE_REQUIRED);
-    ASSERT_EQ_INT(ix_session(ix, v.id, "vphone", NULL, NULL), QB_OK);
+    ASSERT_EQ_INT(ix_session(ix, v.id, "vphone", NULL, NULL), QB_E_SMS_CODE_REQUIRED);
+    ASSERT_EQ_INT(ix_session(ix, u.id, "phone", NULL, NULL), QB_OK); /* it has sessions left */
     ix_free(ix);
 }
 
