@@ -2060,6 +2060,23 @@ TEST(verify_says_permission_denied_when_it_is)
  * the tests run as root; otherwise that file loses its permissions). The
  * daemon, started as that user, must exit 1 with a line holding expected
  * (a format for the file's path) and "owns", whose it should be. */
+/* Root only: gives dir and what it holds but except (NULL: all) to
+ * nobody, and lets nobody through the test's root to reach it (undone by
+ * chmod(S_root, 0700)). */
+static void S_give_to_nobody(const char *dir, const char *except)
+{
+    DIR *d = opendir(dir);
+    ASSERT(d != NULL);
+    for (struct dirent *e = readdir(d); e != NULL; e = readdir(d)) {
+        char other[1000];
+        snprintf(other, sizeof other, "%s/%s", dir, e->d_name);
+        if (strcmp(e->d_name, "..") != 0 && (except == NULL || strcmp(e->d_name, except) != 0))
+            ASSERT_EQ_INT(chown(other, 65534, 65534), 0);
+    }
+    closedir(d);
+    ASSERT_EQ_INT(chmod(S_root, 0711), 0);
+}
+
 static void S_not_mine(const char *name, const char *file, mode_t root_mode, const char *expected)
 {
     char dir[600], output[600], path[700], log_name[64];
@@ -2071,18 +2088,8 @@ static void S_not_mine(const char *name, const char *file, mode_t root_mode, con
     ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
     snprintf(path, sizeof path, "%s/%s", dir, file);
     bool root = geteuid() == 0;
-    if (root) {
-        DIR *d = opendir(dir);
-        ASSERT(d != NULL);
-        for (struct dirent *e = readdir(d); e != NULL; e = readdir(d)) {
-            char other[1000];
-            snprintf(other, sizeof other, "%s/%s", dir, e->d_name);
-            if (strcmp(e->d_name, "..") != 0 && strcmp(e->d_name, file) != 0)
-                ASSERT_EQ_INT(chown(other, 65534, 65534), 0);
-        }
-        closedir(d);
-        ASSERT_EQ_INT(chmod(S_root, 0711), 0);
-    }
+    if (root)
+        S_give_to_nobody(dir, file);
     ASSERT_EQ_INT(chmod(path, root ? root_mode : 0000), 0);
     unlink(output);
     const char *args[] = {"--data-dir", dir, "--listen", "127.0.0.1:0", NULL};
@@ -2124,18 +2131,8 @@ TEST(a_data_directory_the_daemon_may_not_write_is_named_with_the_reason)
     ASSERT(test_daemon_start(&daemon, dir, output, NULL));
     ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
     bool root = geteuid() == 0;
-    if (root) { /* the daemon runs as nobody, who owns it all */
-        DIR *d = opendir(dir);
-        ASSERT(d != NULL);
-        for (struct dirent *e = readdir(d); e != NULL; e = readdir(d)) {
-            char other[1000];
-            snprintf(other, sizeof other, "%s/%s", dir, e->d_name);
-            if (strcmp(e->d_name, "..") != 0)
-                ASSERT_EQ_INT(chown(other, 65534, 65534), 0);
-        }
-        closedir(d);
-        ASSERT_EQ_INT(chmod(S_root, 0711), 0);
-    }
+    if (root) /* the daemon runs as nobody, who owns it all */
+        S_give_to_nobody(dir, NULL);
     ASSERT_EQ_INT(chmod(dir, 0500), 0);
     unlink(output);
     const char *args[] = {"--data-dir", dir, "--listen", "127.0.0.1:0", NULL};
