@@ -5,7 +5,10 @@
  * A row stands (enum sms_delivery) as one of:
  *   delivered  delivered_at_ms != 0;
  *   given up   attempts >= SMS_ATTEMPTS_MAX (tried that often, or its code
- *              does not unseal);
+ *              does not unseal); the worker marks it so with
+ *              next_attempt_at_ms = SMS_NEXT_ATTEMPT_NEVER_MS too, which
+ *              takes it out of the rows its read walks (a row an earlier
+ *              version gave up kept its last time: migration 54);
  *   expired    next_attempt_at_ms = SMS_NEXT_ATTEMPT_NEVER_MS (the worker
  *              found its code expired, or expiring before the next attempt;
  *              or the code was voided, sms_txn_codes_void),

@@ -133,16 +133,21 @@ static enum qb_error sms_mark_run(struct ledger_txn *txn, struct ledger_cmd *cmd
                 err = store_step_done(st);
         }
         break;
-    case SMS_MARK_FAILED:
+    case SMS_MARK_FAILED: {
+        /* The last attempt leaves the worker's read (sms_outbox_pending)
+         * for good, as an expired row does: given up, it is never read
+         * again. */
         QB_ASSERT(c->next_attempt_at_ms > 0 && c->next_attempt_at_ms < SMS_NEXT_ATTEMPT_NEVER_MS);
-        err = store_prepare(store,
-                            "UPDATE sms_outbox SET attempts = attempts + 1,"
-                            " next_attempt_at_ms = $1 WHERE id = $2 AND delivered_at_ms = 0",
-                            &st);
-        if (err == QB_OK && (err = store_bind_int64(st, 1, c->next_attempt_at_ms)) == QB_OK &&
-            (err = store_bind_int64(st, 2, c->outbox_id)) == QB_OK)
-            err = store_step_done(st);
+        const struct store_param params[] = {
+            STORE_INT(SMS_ATTEMPTS_MAX), STORE_INT(SMS_NEXT_ATTEMPT_NEVER_MS),
+            STORE_INT(c->next_attempt_at_ms), STORE_INT(c->outbox_id)};
+        err = store_run(store,
+                        "UPDATE sms_outbox SET attempts = attempts + 1,"
+                        " next_attempt_at_ms = CASE WHEN attempts + 1 >= $1 THEN $2 ELSE $3 END"
+                        " WHERE id = $4 AND delivered_at_ms = 0",
+                        params, QB_ARRAY_COUNT(params));
         break;
+    }
     case SMS_MARK_EXPIRED: {
         const struct store_param params[] = {
             STORE_INT(c->attempted ? 1 : 0), STORE_INT(SMS_NEXT_ATTEMPT_NEVER_MS),
@@ -155,15 +160,16 @@ static enum qb_error sms_mark_run(struct ledger_txn *txn, struct ledger_cmd *cmd
                         params, QB_ARRAY_COUNT(params));
         break;
     }
-    case SMS_MARK_ABANDONED:
-        err = store_prepare(store,
-                            "UPDATE sms_outbox SET attempts = $1 WHERE id = $2"
-                            " AND delivered_at_ms = 0",
-                            &st);
-        if (err == QB_OK && (err = store_bind_int64(st, 1, SMS_ATTEMPTS_MAX)) == QB_OK &&
-            (err = store_bind_int64(st, 2, c->outbox_id)) == QB_OK)
-            err = store_step_done(st);
+    case SMS_MARK_ABANDONED: {
+        const struct store_param params[] = {STORE_INT(SMS_ATTEMPTS_MAX),
+                                             STORE_INT(SMS_NEXT_ATTEMPT_NEVER_MS),
+                                             STORE_INT(c->outbox_id)};
+        err = store_run(store,
+                        "UPDATE sms_outbox SET attempts = $1, next_attempt_at_ms = $2"
+                        " WHERE id = $3 AND delivered_at_ms = 0",
+                        params, QB_ARRAY_COUNT(params));
         break;
+    }
     default:
         QB_UNREACHABLE();
     }

@@ -935,6 +935,12 @@ const char *const store_sqlite_migrations[] = {
     "INSERT INTO session_users (user_id) SELECT DISTINCT user_id FROM sessions;"
     "CREATE INDEX sessions_device ON sessions(device_seq, seq) WHERE device_seq <> 0;"
     "CREATE INDEX paycode_used_at ON paycode_used(used_at_ms);",
+    /* 54: SMS messages given up (SMS_ATTEMPTS_MAX attempts) out of the
+     * delivery worker's read, as it now leaves them (src/sms/sms_int.h):
+     * an earlier version left each at its last attempt's time, where every
+     * pass of the worker walked past it again, for ever. */
+    "UPDATE sms_outbox SET next_attempt_at_ms = 9223372036854775807"
+    " WHERE delivered_at_ms = 0 AND attempts >= 10;",
 };
 
 const size_t store_sqlite_migration_count =

@@ -26,8 +26,10 @@
 #include <unistd.h>
 
 #include "sms/sms.h"
+#include "sms/sms_int.h"
 #include "store/pool.h"
 #include "test.h"
+#include "unit/schema_at.h"
 
 static uint64_t seed;
 
@@ -1123,6 +1125,8 @@ TEST(worker_sends_what_a_bind_card_code_authorises_or_nothing)
                                  "切勿告诉任何人。") != NULL);
     ASSERT(strstr(rx->bodies[0], "\"card\":\"1234\"") != NULL);
     ASSERT_EQ_INT(sx_delivery_of(sx, 2), SMS_DELIVERY_GIVEN_UP);
+    /* given up, it is out of the worker's read for good */
+    ASSERT_EQ_INT(sx_int(sx, SX_ROW_SQL("next_attempt_at_ms"), 2, NULL), SMS_NEXT_ATTEMPT_NEVER_MS);
     /* Delivered through a provider, the row keeps neither code nor detail. */
     ASSERT_EQ_INT(sx_int(sx, "SELECT length(detail_sealed) FROM sms_outbox WHERE id = $1", 1, NULL),
                   0);
@@ -1200,7 +1204,9 @@ TEST(worker_backoff_is_capped_and_attempts_are_bounded)
     clock_manual_advance(&sx->clock, 256 * 1000);
     sms_worker_wake(worker);
     sx_wait_int(sx, SX_ROW_SQL("attempts"), 1, 10);
-    ASSERT_EQ_INT(sx_int(sx, SX_ROW_SQL("next_attempt_at_ms"), 1, NULL), sx_now(sx) + 300 * 1000);
+    /* the tenth failure takes the row out of the worker's read for good
+     * (sms_int.h), rather than leaving it where every pass walks it */
+    ASSERT_EQ_INT(sx_int(sx, SX_ROW_SQL("next_attempt_at_ms"), 1, NULL), SMS_NEXT_ATTEMPT_NEVER_MS);
     clock_manual_advance(&sx->clock, 3600 * 1000);
     sms_worker_wake(worker);
     sx_sleep_ms(450);
@@ -1214,6 +1220,35 @@ TEST(worker_backoff_is_capped_and_attempts_are_bounded)
     sms_gateway_free(gw);
     rx_stop(rx);
     sx_free(sx);
+}
+
+/* The migration that takes messages given up out of the worker's read
+ * (0-based). */
+#define S_GIVEN_UP_MIGRATION 53
+
+TEST(messages_an_earlier_version_gave_up_leave_the_workers_read)
+{
+    /* Rows an earlier version gave up (ten attempts) kept their last
+     * attempt's time, and every pass of the worker walked past them again;
+     * one still being tried and one delivered keep theirs. */
+    struct test_old_db old;
+    test_old_db_open(&old, S_GIVEN_UP_MIGRATION, "attempts >= 10",
+                     "INSERT INTO sms_outbox (id, phone, purpose, code_sealed, created_at_ms,"
+                     " attempts, next_attempt_at_ms, delivered_at_ms) VALUES"
+                     " (1, '13900139000', 1, x'', 1000, 10, 512000, 0),"
+                     " (2, '13900139001', 1, x'', 1000, 9, 257000, 0),"
+                     " (3, '13900139002', 1, x'', 1000, 10, 512000, 600000);");
+    const int64_t want[] = {SMS_NEXT_ATTEMPT_NEVER_MS, 257000, 512000};
+    for (int64_t id = 1; id <= 3; id++) {
+        int64_t next = -1;
+        const struct store_param param = STORE_INT(id);
+        ASSERT_EQ_INT(store_int64(old.store,
+                                  "SELECT next_attempt_at_ms FROM sms_outbox WHERE id = $1", &param,
+                                  1, &next),
+                      QB_OK);
+        ASSERT_EQ_INT(next, want[id - 1]);
+    }
+    test_old_db_close(&old);
 }
 
 TEST(worker_never_sends_an_expired_code)
@@ -1445,6 +1480,7 @@ int main(void)
     RUN(worker_sends_what_a_bind_card_code_authorises_or_nothing);
     RUN(worker_retries_http_failures_with_backoff);
     RUN(worker_backoff_is_capped_and_attempts_are_bounded);
+    RUN(messages_an_earlier_version_gave_up_leave_the_workers_read);
     RUN(worker_never_sends_an_expired_code);
     RUN(worker_retries_only_while_the_code_works);
     RUN(worker_sends_only_a_code_that_still_works);
