@@ -77,6 +77,29 @@ void merchant_notify_mac(const struct domain_env *env, const char *id, const cha
     crypto_hmac_sha256_end(&st, out);
 }
 
+/* Deletes up to eight of the oldest notifications done (delivered or given
+ * up) more than MERCHANT_NOTIFY_KEPT_MS ago, with their attempts. Rows are
+ * made in seq order, so the oldest are the first to go; one still pending
+ * at the head (a worker stopped for that long) holds the rest until it is
+ * done, which the ladder makes within a day of the worker's running. */
+static enum qb_error S_prune(struct store *store, int64_t now_ms)
+{
+#define S_PRUNED(column)                                                                           \
+    "SELECT " column " FROM notifications WHERE seq IN"                                            \
+    " (SELECT seq FROM notifications ORDER BY seq LIMIT 8) AND status <> 1 AND created_at_ms < $1"
+    static const char *const steps[] = {
+        /* the attempts first, while their notifications name them */
+        "DELETE FROM notification_attempts WHERE notification_id IN (" S_PRUNED("id") ")",
+        "DELETE FROM notifications WHERE seq IN (" S_PRUNED("seq") ")",
+    };
+#undef S_PRUNED
+    const struct store_param p[] = {STORE_INT(now_ms - MERCHANT_NOTIFY_KEPT_MS)};
+    enum qb_error err = QB_OK;
+    for (size_t i = 0; err == QB_OK && i < QB_ARRAY_COUNT(steps); i++)
+        err = store_run(store, steps[i], p, QB_ARRAY_COUNT(p));
+    return err;
+}
+
 enum qb_error merchant_txn_notify_add(struct ledger_txn *txn, const struct domain_env *env,
                                       const char *mchid, const char *notify_url,
                                       const char *event_type, const char *original_type,
@@ -121,6 +144,8 @@ enum qb_error merchant_txn_notify_add(struct ledger_txn *txn, const struct domai
                   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                   params, QB_ARRAY_COUNT(params));
     free(text);
+    if (err == QB_OK)
+        err = S_prune(ledger_txn_store(txn), now_ms);
     return err == QB_OK ? QB_OK : QB_E_STORAGE;
 }
 

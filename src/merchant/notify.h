@@ -28,6 +28,11 @@
  * 60 m, 3 h, 3 h, 3 h, 6 h, 6 h — sixteen attempts in all, then FAILED,
  * unless the merchant asks for it again (merchant_notify_resend_cmd).
  *
+ * Kept: a notification delivered or given up, with its attempts, until
+ * MERCHANT_NOTIFY_KEPT_MS after it was made; each new one deletes up to
+ * eight of the oldest past that, so the outbox holds a bounded window (the
+ * merchant's list shows that window) rather than every payment for ever.
+ *
  * The worker never holds a transaction across the network: it reads the
  * due rows with a read connection, delivers outside any command, then
  * records the attempt in a small command (merchant_notify_attempt_cmd)
@@ -84,6 +89,7 @@
 #define MERCHANT_NOTIFY_ERROR_SIZE_MAX 128
 #define MERCHANT_NOTIFY_PAGE_MAX 100        /* notifications one list page holds */
 #define MERCHANT_NOTIFY_HOST_SIZE_MAX 256
+#define MERCHANT_NOTIFY_KEPT_MS (90LL * 24 * 3600 * 1000) /* a notification done, then deleted */
 
 /* The ladder: seconds before attempt i + 2 after attempt i + 1 failed. */
 extern const int64_t merchant_notify_ladder_s[MERCHANT_NOTIFY_ATTEMPTS_MAX - 1];

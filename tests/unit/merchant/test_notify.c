@@ -318,6 +318,64 @@ TEST(attempts_follow_the_ladder_until_delivered_or_failed)
     wx_free(wx);
 }
 
+/* Queues one notification as a paying command does. */
+static void S_add_one(struct wx *wx)
+{
+    struct S_add add = {.env = &wx->env};
+    ledger_cmd_init(&add.cmd, S_add_run, NULL);
+    ASSERT_EQ_INT(ledger_execute(wx->ledger, &add.cmd), QB_OK);
+    ASSERT_EQ_INT(add.cmd.result, QB_OK);
+    ledger_cmd_release(&add.cmd);
+}
+
+/* The text of one answer of sql (a group_concat) on the reader into out. */
+static const char *S_text(struct wx *wx, const char *sql, char *out, size_t size)
+{
+    struct store_stmt *st = NULL;
+    ASSERT_EQ_INT(store_prepare(wx->reader, sql, &st), QB_OK);
+    ASSERT_EQ_INT(store_step(st), STORE_STEP_ROW);
+    store_column_text_copy(st, 0, out, size);
+    store_finalize(st);
+    return out;
+}
+
+TEST(notifications_done_are_deleted_after_their_window_oldest_first)
+{
+    // Each notification kept for ever grew the outbox by every payment: a new one deletes up to
+    // eight of the oldest delivered or given up over MERCHANT_NOTIFY_KEPT_MS ago, with their
+    // attempts; one still pending stays, whatever its age.
+    struct wx *wx = wx_new();
+    int64_t t0 = clock_now_ms(&wx->clock);
+    for (int i = 1; i <= 10; i++) {
+        S_add_one(wx);
+        char id[MERCHANT_NOTIFY_ID_SIZE];
+        int64_t status, attempts, next_ms;
+        S_row(wx, id, &status, &attempts, &next_ms);
+        ASSERT_EQ_INT(S_attempt(wx, id, 1, 500), QB_OK);
+        ASSERT_EQ_INT(S_attempt(wx, id, 2, 200), QB_OK);
+    }
+    wx_hand_edit(wx, "UPDATE notifications SET status = 3 WHERE seq = 2;"
+                     "UPDATE notifications SET status = 1 WHERE seq = 5;");
+    char text[256];
+    wx_clock_to(wx, t0 + MERCHANT_NOTIFY_KEPT_MS);
+    S_add_one(wx); /* 11: nothing is past the window yet */
+    ASSERT_EQ_STR(S_text(wx, "SELECT group_concat(seq) FROM notifications", text, sizeof text),
+                  "1,2,3,4,5,6,7,8,9,10,11");
+    wx_clock_to(wx, t0 + MERCHANT_NOTIFY_KEPT_MS + 1);
+    S_add_one(wx); /* 12: the first eight but the pending one */
+    ASSERT_EQ_STR(S_text(wx, "SELECT group_concat(seq) FROM notifications", text, sizeof text),
+                  "5,9,10,11,12");
+    S_add_one(wx); /* 13: the rest past the window */
+    ASSERT_EQ_STR(S_text(wx, "SELECT group_concat(seq) FROM notifications", text, sizeof text),
+                  "5,11,12,13");
+    ASSERT_EQ_STR(S_text(wx,
+                         "SELECT count(*) || ' ' || sum(notification_id NOT IN"
+                         " (SELECT id FROM notifications)) FROM notification_attempts",
+                         text, sizeof text),
+                  "2 0");
+    wx_free(wx);
+}
+
 /* Asks for notification id of mchid to be sent again; answers the outcome. */
 static enum qb_error S_resend(struct wx *wx, const char *mchid, const char *id,
                               struct merchant_notify_resend_cmd *out)
@@ -472,5 +530,6 @@ int main(void)
     RUN(ipv6_addresses_that_carry_an_ipv4_one_are_judged_by_it);
     RUN(attempts_follow_the_ladder_until_delivered_or_failed);
     RUN(a_resend_makes_a_notification_due_now_within_its_bound);
+    RUN(notifications_done_are_deleted_after_their_window_oldest_first);
     return test_summary();
 }
