@@ -439,6 +439,8 @@ static void S_reply_start(struct http_conn *c)
         buf_printf(out, "HTTP/1.1 %d %s\r\n", req->status, S_reason(req->status)) == QB_OK &&
         http_head_field(out, "Date", S_date(c->worker)) &&
         http_head_field(out, "X-Request-Id", req->id) &&
+        /* WeChat's name for it, which some SDKs' checks of an answer need */
+        (!req->merchant_api || http_head_field(out, "Request-ID", req->id)) &&
         (req->content_type == NULL || http_head_field(out, "Content-Type", req->content_type)) &&
         (cache_control || http_head_field(out, "Cache-Control", "no-store"));
     for (int i = 0; ok && i < req->header_count; i++)

@@ -239,12 +239,16 @@ static inline long mh_native_order(struct client *client, const struct mh_mercha
     return mh_call(client, m, "POST", "/v3/pay/transactions/native", body, res);
 }
 
-/* True when res carries a valid platform signature, as an SDK checks it. */
+/* True when res carries a valid platform signature, as an SDK checks it:
+ * with a Request-ID beside it, which WeChat sends with every answer and
+ * some SDKs' validators refuse an answer without. */
 static inline bool mh_response_verified(const struct mh_merchant *m,
                                         const struct client_response *res)
 {
-    char ts[32], nonce[80], serial[64], sig[MH_SIGNATURE_SIZE];
-    if (client_response_header(res, "Wechatpay-Timestamp", ts, sizeof ts) == NULL ||
+    char ts[32], nonce[80], serial[64], sig[MH_SIGNATURE_SIZE], request_id[64];
+    if (client_response_header(res, "Request-ID", request_id, sizeof request_id) == NULL ||
+        request_id[0] == '\0' ||
+        client_response_header(res, "Wechatpay-Timestamp", ts, sizeof ts) == NULL ||
         client_response_header(res, "Wechatpay-Nonce", nonce, sizeof nonce) == NULL ||
         client_response_header(res, "Wechatpay-Serial", serial, sizeof serial) == NULL ||
         client_response_header(res, "Wechatpay-Signature", sig, sizeof sig) == NULL)
