@@ -826,8 +826,9 @@ enum bills_type bills_type_parse(const char *text)
 
 enum qb_error bills_csv_header(struct buf *out)
 {
-    return buf_append_str(out, "id,created_at,type,direction,amount,fee,currency,counterparty,"
-                               "counterparty_id,memo,status,balance_after,updated_at\r\n");
+    return buf_append_str(out,
+                          "id,created_at,type,direction,amount,fee,currency,counterparty,"
+                          "counterparty_id,memo,status,balance_after,updated_at,failure_code\r\n");
 }
 
 /* One text cell and its separator: quoted when it must be, with a ' before
@@ -895,7 +896,9 @@ enum qb_error bills_csv_line(struct buf *out, const struct bills_line *line)
     if (err == QB_OK)
         err = S_csv_amount(out, line->balance_after_minor, line->currency);
     if (err == QB_OK)
-        err = S_csv_text(out, updated, true);
+        err = S_csv_text(out, updated, false);
+    if (err == QB_OK)
+        err = S_csv_text(out, line->failure_code, true);
     return err;
 }
 

@@ -25,8 +25,8 @@
 #include "test.h"
 
 #define S_CSV_HEADER                                                                               \
-    "id,created_at,type,direction,amount,fee,currency,counterparty,counterparty_id,memo,status,"  \
-    "balance_after,updated_at\r\n"
+    "id,created_at,type,direction,amount,fee,currency,counterparty,counterparty_id,memo,status,"   \
+    "balance_after,updated_at,failure_code\r\n"
 
 static char S_root[512];
 static struct test_daemon S_daemon;

@@ -8,7 +8,7 @@
  * counterparty's name, its id and the payment's id (missing ones empty);
  * the bytes left after the fourth NUL set the amounts. The line written
  * by bills_csv_line is read back by an RFC 4180 reader written here: it
- * must be one record of the header's thirteen fields ending in CR LF, each
+ * must be one record of the header's fourteen fields ending in CR LF, each
  * text field exactly its text, with a ' before it when the text, past its
  * leading spaces, begins with = + - @, a tab or a carriage return.
  */
@@ -23,7 +23,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define S_FIELDS 13
+#define S_FIELDS 14
 #define S_FIELD_SIZE_MAX 1024
 
 static void S_fail(const char *what, const struct buf *csv)

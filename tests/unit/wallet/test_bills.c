@@ -859,6 +859,8 @@ TEST(csv_rows_are_rfc4180_and_formula_safe)
     ASSERT_EQ_INT(bills_csv_line(&out, &line), QB_OK);
     snprintf(line.memo, sizeof line.memo, "=HYPERLINK(\"http://x\")");
     line.type = BILLS_WITHDRAWAL;
+    line.status = WALLET_FAILED; /* why it failed, as the JSON line says */
+    snprintf(line.failure_code, sizeof line.failure_code, "CARD_DECLINED");
     line.fee_minor = 5;
     line.counterparty.kind = BILLS_PARTY_CARD;
     snprintf(line.counterparty.name, sizeof line.counterparty.name, "招商银行");
@@ -869,13 +871,13 @@ TEST(csv_rows_are_rfc4180_and_formula_safe)
     ASSERT_EQ_INT(bills_csv_line(&out, &line), QB_OK);
     const char *expected =
         "id,created_at,type,direction,amount,fee,currency,counterparty,counterparty_id,memo,"
-        "status,balance_after,updated_at\r\n"
+        "status,balance_after,updated_at,failure_code\r\n"
         "p_x,2026-11-01T00:00:00+08:00,transfer,out,12.34,0.00,CNY,'=*四,u_y,"
-        "\"lunch, \"\"team\"\"\",SUCCESS,1.00,2026-11-01T00:00:00+08:00\r\n"
+        "\"lunch, \"\"team\"\"\",SUCCESS,1.00,2026-11-01T00:00:00+08:00,\r\n"
         "p_x,2026-11-01T00:00:00+08:00,withdrawal,out,12.34,0.05,CNY,招商银行(6789),u_y,"
-        "\"'=HYPERLINK(\"\"http://x\"\")\",SUCCESS,1.00,2026-11-01T00:00:00+08:00\r\n"
+        "\"'=HYPERLINK(\"\"http://x\"\")\",FAILED,1.00,2026-11-01T00:00:00+08:00,CARD_DECLINED\r\n"
         "p_x,2026-11-01T00:00:00+08:00,withdrawal,out,12.34,0.05,CNY,招商银行(6789),u_y,"
-        "'  =1+1,SUCCESS,1.00,2026-11-01T00:00:00+08:00\r\n";
+        "'  =1+1,FAILED,1.00,2026-11-01T00:00:00+08:00,CARD_DECLINED\r\n";
     ASSERT_EQ_STR(out.data, expected);
     buf_release(&out);
 }
