@@ -737,7 +737,8 @@ static const struct cli_command S_commands[] = {
      "A lucky packet (the default) splits AMOUNT at random as friends grab it; with --equal "
      "every share is AMOUNT and the packet holds AMOUNT times COUNT. COUNT is 1 to 100, every "
      "share at least 0.01. The money leaves your balance at once; what nobody grabs comes back "
-     "after 24 hours. Share the packet's id: `qianbao redpacket grab ID`. A lucky packet "
+     "when the packet expires (24 hours after sending unless the operator set another time; "
+     "the send prints when). Share the packet's id: `qianbao redpacket grab ID`. A lucky packet "
      "shows its commitment: keep it, and check the split with `qianbao redpacket verify ID` "
      "once the packet is finished." S_MONEY_NOTE,
      {{"equal", NULL, false, NULL, "every share is AMOUNT (普通红包) instead of a lucky split"},

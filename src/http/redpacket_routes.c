@@ -118,6 +118,21 @@ void http_handle_red_packets_create(struct http_request *req)
     }
     if (!http_payment_password_check(req, payment_password))
         goto out;
+    const struct currency *currency = NULL;
+    if (currency_code != NULL &&
+        (currency = currency_find(currency_code)) != currency_find("CNY")) {
+        http_reply_error_message(req, QB_E_BAD_CURRENCY, "red packets are in CNY only");
+        goto out;
+    }
+    /* A positive amount is a shape, refused before the key keeps anything;
+     * whether it splits into count shares of at least a fen is the
+     * command's to judge. */
+    if ((total != NULL && json_integer_value(total) <= 0) ||
+        (per_share != NULL && json_integer_value(per_share) <= 0)) {
+        http_reply_error_message(req, QB_E_BAD_AMOUNT,
+                                 "the amount must be a positive integer of minor units (fen)");
+        goto out;
+    }
     /* An equal packet named by its total (as the contract names every
      * packet) is count shares of total / count: one that does not split
      * evenly, or that disagrees with amount_per_share, is the client's
@@ -135,21 +150,6 @@ void http_handle_red_packets_create(struct http_request *req)
             goto out;
         }
         per_share_minor = total_minor / count;
-    }
-    const struct currency *currency = NULL;
-    if (currency_code != NULL &&
-        (currency = currency_find(currency_code)) != currency_find("CNY")) {
-        http_reply_error_message(req, QB_E_BAD_CURRENCY, "red packets are in CNY only");
-        goto out;
-    }
-    /* A positive amount is a shape, refused before the key keeps anything;
-     * whether it splits into count shares of at least a fen is the
-     * command's to judge. */
-    if ((total != NULL && json_integer_value(total) <= 0) ||
-        (per_share != NULL && json_integer_value(per_share) <= 0)) {
-        http_reply_error_message(req, QB_E_BAD_AMOUNT,
-                                 "the amount must be a positive integer of minor units (fen)");
-        goto out;
     }
     if (env == NULL) {
         http_reply_error(req, QB_E_INTERNAL);

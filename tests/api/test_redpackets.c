@@ -155,6 +155,9 @@ TEST(bad_inputs_are_refused_and_move_nothing)
                 400, "PARAM_ERROR");
     EXPECT_SEND(a.token, "b1", "{\"type\":\"equal\",\"total_amount\":-300,\"count\":3" PW, 400,
                 "INVALID_AMOUNT");
+    /* a negative total is a bad amount before it is one that does not split */
+    EXPECT_SEND(a.token, "b1", "{\"type\":\"equal\",\"total_amount\":-10,\"count\":3" PW, 400,
+                "INVALID_AMOUNT");
     /* Several things wrong at once: the order the table gives, shape, currency, amount. */
     EXPECT_SEND(a.token, "b1",
                 "{\"type\":\"lucky\",\"total_amount\":0,\"count\":1,\"payment_password\":\"12\"}",
