@@ -539,10 +539,21 @@ void http_handle_qr_resolve(struct http_request *req)
         goto out;
     enum qb_error err = QB_E_INTERNAL;
     const char *why = NULL; /* the refusal's own message, if it has one */
-    json_t *body = p.kind == QR_KIND_TRANSFER     ? S_resolve_transfer(req, &p, reader, &err)
-                   : p.kind == QR_KIND_MERCHANT   ? S_resolve_merchant(req, &p, reader, &err, &why)
-                   : p.kind == QR_KIND_COLLECTION ? S_resolve_collection(req, &p, reader, &err)
-                                                  : S_resolve_order(req, &p, reader, &err, &why);
+    json_t *body = NULL;
+    /* One read transaction: what a code names as of one moment (a
+     * collection's count and its payments), though others pay meanwhile. */
+    if (store_begin(reader) != QB_OK)
+        err = QB_E_STORAGE;
+    else
+        body = p.kind == QR_KIND_TRANSFER     ? S_resolve_transfer(req, &p, reader, &err)
+               : p.kind == QR_KIND_MERCHANT   ? S_resolve_merchant(req, &p, reader, &err, &why)
+               : p.kind == QR_KIND_COLLECTION ? S_resolve_collection(req, &p, reader, &err)
+                                              : S_resolve_order(req, &p, reader, &err, &why);
+    if (store_rollback(reader) != QB_OK && body != NULL) {
+        json_decref(body);
+        body = NULL;
+        err = QB_E_STORAGE;
+    }
     http_reader_release(req, reader);
     if (body == NULL) {
         if (err == QB_E_PAYEE_UNAVAILABLE && why != NULL)

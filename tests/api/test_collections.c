@@ -6,6 +6,8 @@
  * under its key answered the same, the bills of both, and every refusal
  * moving nothing.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include <jansson.h>
@@ -500,6 +502,90 @@ TEST(a_retried_ask_under_its_key_makes_one_collection)
     ASSERT(strcmp(other, id) != 0);
 }
 
+/* The payer and the asker of S_churn: a pays, the asker sends it back,
+ * rounds times, on a connection of their own. */
+struct S_churn {
+    const struct api_user *asker, *payer;
+    const char *id;
+    int rounds;
+    atomic_bool done;
+    int failures;
+};
+
+static void *S_churn_run(void *arg)
+{
+    struct S_churn *c = arg;
+    struct client client;
+    client_init(&client, S_daemon.base_url);
+    char pay_path[128], key[48], back_path[128];
+    snprintf(pay_path, sizeof pay_path, "/v1/collections/%s/payments", c->id);
+    for (int i = 0; i < c->rounds; i++) {
+        struct client_response res;
+        snprintf(key, sizeof key, "churn-pay-%d", i);
+        long status =
+            api_call_idem(&client, "POST", pay_path, c->payer->token, key, S_PAY_BODY, &res);
+        snprintf(back_path, sizeof back_path, "/v1/transfers/%s/return",
+                 status == 201 ? api_json_str(&res, "id") : "none");
+        client_response_release(&res);
+        snprintf(key, sizeof key, "churn-back-%d", i);
+        if (status != 201 ||
+            api_call_idem(&client, "POST", back_path, c->asker->token, key, "{}", &res) != 201)
+            c->failures++;
+        else
+            client_response_release(&res);
+    }
+    client_release(&client);
+    atomic_store(&c->done, true);
+    return NULL;
+}
+
+TEST(a_scanned_collection_is_shown_as_of_one_moment)
+{
+    // A friend scanning the code while others pay and are paid back sees the collection as it
+    // was at one moment: as many rows PAID as paid_count says, whatever lands between the reads
+    // of the collection and of its payments (each read was its own snapshot before).
+    struct api_user asker, a, viewer;
+    API_MUST(th_user_new(&S_client, S_admin, &asker));
+    API_MUST(th_user_new(&S_client, S_admin, &a));
+    API_MUST(th_user_new(&S_client, S_admin, &viewer));
+    API_MUST(th_fund(&S_client, S_admin, &a, 1000));
+    char id[API_ID_SIZE_MAX], path[128];
+    S_ask(&asker, "奶茶", 1, 2, id);
+    snprintf(path, sizeof path, "/v1/collections/%s/code", id);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, asker.token, NULL, &res), 200);
+    char body[768];
+    snprintf(body, sizeof body, "{\"payload\":\"%s\"}", api_json_str(&res, "payload"));
+    client_response_release(&res);
+
+    struct S_churn churn = {.asker = &asker, .payer = &a, .id = id, .rounds = 90};
+    atomic_init(&churn.done, false);
+    pthread_t thread;
+    ASSERT_EQ_INT(pthread_create(&thread, NULL, S_churn_run, &churn), 0);
+    int resolves = 0, torn = 0;
+    while (!atomic_load(&churn.done)) {
+        ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/qr/resolve", viewer.token, body, &res), 200);
+        json_t *j = api_json(&res);
+        client_response_release(&res);
+        json_t *collection = json_object_get(j, "collection");
+        json_t *rows = json_object_get(collection, "payments");
+        long long paid = 0;
+        for (size_t i = 0; i < json_array_size(rows); i++)
+            paid += strcmp(json_string_value(json_object_get(json_array_get(rows, i), "status")),
+                           "PAID") == 0;
+        if (paid != S_int(collection, "paid_count"))
+            torn++;
+        json_decref(j);
+        resolves++;
+    }
+    pthread_join(thread, NULL);
+    ASSERT_EQ_INT(churn.failures, 0);
+    ASSERT(resolves > 0);
+    if (torn != 0)
+        TEST_FAIL_("%d of %d answers with paid_count other than their PAID rows", torn, resolves);
+    ASSERT_EQ_INT(th_balance(&S_client, &a), 1000);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -512,6 +598,7 @@ int main(void)
     RUN(a_collections_code_is_scanned_resolved_and_paid_by_its_id);
     RUN(a_payment_sent_back_is_paid_no_more_and_may_be_paid_again);
     RUN(a_retried_ask_under_its_key_makes_one_collection);
+    RUN(a_scanned_collection_is_shown_as_of_one_moment);
 
     api_suite_stop(&suite);
     api_suite_verify_ledger(&suite, &S_daemon);
