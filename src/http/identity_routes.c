@@ -132,6 +132,16 @@ void http_handle_sms_codes_create(struct http_request *req)
         }
         if (!http_request_user_authenticate(req))
             goto out;
+        /* A number the binding would refuse after the code (no card's, or
+         * no debit card of a bank the wallet takes) is refused before a
+         * message is paid for and one of the phone's codes of the day used. */
+        struct bank_card_info info;
+        if (!bank_card_lookup(target, &info)) {
+            http_reply_error_message(req, QB_E_CARD_INVALID,
+                                     "target must be the number of a debit card of a supported "
+                                     "bank");
+            goto out;
+        }
         /* The message names the card by its last four digits and the
          * wallet it would be bound to by that wallet's masked phone, so
          * that a holder talked into reading the code out hears where the

@@ -680,8 +680,28 @@ TEST(a_bind_card_target_is_the_card_number_and_only_for_bind_card)
         ASSERT_EQ_INT(api_sms_request_target(&S_client, phone, purposes[i], target), 400);
     struct api_user u;
     API_MUST(api_user_new(&S_client, S_admin, &u));
-    ASSERT_EQ_INT(api_sms_request_as(&S_client, u.token, phone, "bind_card", target), 202);
+    // A number that no card can have, or no debit card of a bank the wallet takes, is refused
+    // before a message is paid for and a code of the phone's day used: the binding would refuse
+    // it after the code anyway.
+    char unbindable[3][24];
+    snprintf(unbindable[0], sizeof unbindable[0], "%s", number);
+    unbindable[0][18] = (char)('0' + (unbindable[0][18] - '0' + 1) % 10); /* fails Luhn */
+    snprintf(unbindable[1], sizeof unbindable[1], "4111111111111111");    /* not a bank here */
+    snprintf(unbindable[2], sizeof unbindable[2], "6225750000000008");    /* a credit card */
+    for (size_t i = 0; i < QB_ARRAY_COUNT(unbindable); i++) {
+        char body[256];
+        snprintf(body, sizeof body,
+                 "{\"phone\":\"%s\",\"purpose\":\"bind_card\",\"target\":\"%s\"}", phone,
+                 unbindable[i]);
+        struct client_response res;
+        if (api_call(&S_client, "POST", "/v1/sms-codes", u.token, body, &res) != 400 ||
+            strcmp(api_error_code(&res), "CARD_INVALID") != 0)
+            TEST_FAIL_("target \"%s\": %ld %s", unbindable[i], res.status, res.body.data);
+        client_response_release(&res);
+    }
     char code[API_SMS_CODE_SIZE];
+    ASSERT(!api_sms_code_read(&S_client, S_admin, phone, "bind_card", code));
+    ASSERT_EQ_INT(api_sms_request_as(&S_client, u.token, phone, "bind_card", target), 202);
     API_MUST(api_sms_code_read(&S_client, S_admin, phone, "bind_card", code));
     char path[TEST_DAEMON_PATH_SIZE_MAX + 32];
     snprintf(path, sizeof path, "%s/qianbao.db-wal", S_daemon.data_dir);
