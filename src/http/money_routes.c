@@ -610,6 +610,9 @@ static void S_withdrawal_quote(struct http_request *req, bool merchant)
         http_reply_error(req, err);
         return;
     }
+    /* Nor a frozen or closed balance's, refused as ACCOUNT_FROZEN. */
+    if ((view.flags & (LEDGER_ACCOUNT_DEBIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) != 0)
+        pays_out = false;
     int64_t free_left = wallet_withdrawal_free_left(settings, spending);
     int64_t max_amount;
     int64_t max_fee;

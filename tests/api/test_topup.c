@@ -428,6 +428,29 @@ TEST(withdrawal_quote_says_the_fee_and_the_most_that_can_go)
     client_response_release(&res);
 }
 
+TEST(a_frozen_wallets_quote_offers_nothing)
+{
+    // A frozen wallet's withdrawal is refused whatever its balance (ACCOUNT_FROZEN), so its
+    // "withdraw all" must not offer the balance, as a suspended merchant's quote does not.
+    struct api_user u;
+    S_user(&u);
+    char card[API_ID_SIZE_MAX];
+    S_card(&u, CARD_OK, card);
+    S_fund(&u, card, 10010);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/freeze", u.token, NULL, &res), 200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_quote(&u, "?amount=1000", &res), 200);
+    ASSERT_EQ_INT(api_json_int(&res, "available", -1), 10010);
+    ASSERT_EQ_INT(api_json_int(&res, "max_amount", -1), 0);
+    ASSERT_EQ_INT(api_json_int(&res, "max_fee", -1), 0);
+    ASSERT_EQ_INT(S_payable(&res), 0);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_pay(&u, "/v1/me/withdrawals", card, 1000, S_PAY, NULL, &res), 403);
+    ASSERT_EQ_STR(api_json_str(&res, "code"), "ACCOUNT_FROZEN");
+    client_response_release(&res);
+}
+
 /* kyc_lifetime's used and remaining from GET /v1/me/limits. */
 static void S_kyc_lifetime(const struct api_user *u, long long *used, long long *remaining)
 {
@@ -1676,6 +1699,7 @@ int main(void)
     RUN(bad_payments_are_refused_and_change_nothing);
     RUN(withdrawal_pays_the_card_and_charges_the_fee);
     RUN(withdrawal_quote_says_the_fee_and_the_most_that_can_go);
+    RUN(a_frozen_wallets_quote_offers_nothing);
     RUN(a_level_1_wallet_cashes_out_within_its_lifetime_limit);
     RUN(withdrawal_over_the_balance_is_402_and_changes_nothing);
     RUN(slow_banks_are_resolved_by_the_worker);
