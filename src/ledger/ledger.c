@@ -345,6 +345,8 @@ struct ledger {
      * time the last finished batch stopped taking commands. */
     _Atomic bool batch_running;
     _Atomic int64_t settled_ms;
+    /* ledger_now_ms: txn.now_ms as the writer last set it, for readers */
+    _Atomic int64_t time_ms;
     bool clock_behind; /* the writer's: the clock is behind the newest entry (logged) */
     _Atomic uint64_t stat_commit_us_buckets[LEDGER_LATENCY_BUCKETS];
     _Atomic uint64_t stat_command_us_buckets[LEDGER_LATENCY_BUCKETS];
@@ -746,6 +748,13 @@ struct store *ledger_txn_store(struct ledger_txn *txn)
 int64_t ledger_txn_now_ms(struct ledger_txn *txn) { return txn->now_ms; }
 
 void ledger_txn_answer_passes(struct ledger_txn *txn) { txn->answer_passes = true; }
+
+int64_t ledger_now_ms(struct ledger *ledger)
+{
+    int64_t now_ms = clock_now_ms(ledger->clock);
+    int64_t time_ms = atomic_load_explicit(&ledger->time_ms, memory_order_relaxed);
+    return now_ms > time_ms ? now_ms : time_ms;
+}
 
 int64_t ledger_settled_ms(struct ledger *ledger)
 {
@@ -1517,8 +1526,10 @@ static void command_run(struct ledger *ledger, struct ledger_cmd *cmd)
      * a deadline (a red packet's expiry, a day's end) must not be judged
      * and stamped by the time the batch began. Never backwards. */
     int64_t now_ms = clock_now_ms(ledger->clock);
-    if (now_ms > txn->now_ms)
+    if (now_ms > txn->now_ms) {
         txn->now_ms = now_ms;
+        atomic_store_explicit(&ledger->time_ms, now_ms, memory_order_relaxed);
+    }
 
     if (cmd->idem_key != NULL) {
         size_t key_size = strlen(cmd->idem_key);
@@ -2099,6 +2110,7 @@ static void batch_run(struct ledger *ledger, struct ledger_cmd *batch, size_t ba
     int64_t clock_ms = clock_now_ms(ledger->clock);
     if (clock_ms >= txn->now_ms) {
         txn->now_ms = clock_ms;
+        atomic_store_explicit(&ledger->time_ms, clock_ms, memory_order_relaxed);
         ledger->clock_behind = false;
     } else if (!ledger->clock_behind) {
         ledger->clock_behind = true;
@@ -2608,6 +2620,7 @@ static enum qb_error state_load(struct ledger *ledger)
         ledger->txn.now_ms = store_column_int64(stmt, 0);
     else if (rc != STORE_STEP_ROW && rc != STORE_STEP_DONE)
         return load_fail(ledger, stmt, QB_E_STORAGE, "read newest entry");
+    atomic_store_explicit(&ledger->time_ms, ledger->txn.now_ms, memory_order_relaxed);
     store_finalize(stmt);
     stmt = NULL;
 

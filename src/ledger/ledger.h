@@ -447,6 +447,13 @@ QB_MUST_USE enum qb_error ledger_txn_void(struct ledger_txn *txn, int64_t hold_i
 
 /* --- reading (any thread) ------------------------------------------------ */
 
+/* The ledger's time now: the clock's, or while the clock is behind the
+ * newest entry (set back, or a restart with another clock), the time the
+ * ledger keeps stamping entries with, which never goes back. A reader
+ * that counts what the ledger has done "today" or "this year" (a limit's
+ * use) asks this, so that its day is the day commands are judged in. */
+int64_t ledger_now_ms(struct ledger *ledger);
+
 /* A time before which every command has run and either committed or
  * failed: now, when no batch runs; else when the last finished batch
  * stopped taking commands (a command runs at the time it reads,
