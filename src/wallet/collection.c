@@ -363,6 +363,41 @@ void wallet_collection_create_cmd_init(struct wallet_collection_create_cmd *c,
 /* --- close ---------------------------------------------------------------------------- */
 
 /* Writes c's state, counts and closed_at_ms back to its row. */
+/* The payments one collection has made, sent back or not: its last row's
+ * position. */
+static enum qb_error S_made(struct store *store, const char *id, int64_t *made)
+{
+    const struct store_param of[] = {STORE_TEXT(id)};
+    return store_int64(store,
+                       "SELECT coalesce(max(position), 0) FROM collection_payments"
+                       " WHERE collection_id = $1",
+                       of, QB_ARRAY_COUNT(of), made) == QB_OK
+               ? QB_OK
+               : QB_E_STORAGE;
+}
+
+/* Its state once a payment was made or sent back at at_ms, with made rows
+ * in all: complete with count paid; one that takes no more payments (the
+ * bound on rows reached) closed, so that it shows so and gets no code,
+ * unless its time is up (it shows EXPIRED); one that was complete open
+ * again. A closed one stays closed. */
+static void S_settle(struct wallet_collection *r, int64_t made, int64_t at_ms)
+{
+    if (r->state == WALLET_COLLECTION_CLOSED)
+        return;
+    if (r->paid_count == r->count) {
+        if (r->state != WALLET_COLLECTION_COMPLETED)
+            r->closed_at_ms = at_ms;
+        r->state = WALLET_COLLECTION_COMPLETED;
+    } else if (made >= WALLET_COLLECTION_PAYMENTS_MAX && at_ms < r->expires_at_ms) {
+        r->state = WALLET_COLLECTION_CLOSED;
+        r->closed_at_ms = at_ms;
+    } else {
+        r->state = WALLET_COLLECTION_OPEN;
+        r->closed_at_ms = 0;
+    }
+}
+
 static enum qb_error S_update(struct store *store, const struct wallet_collection *c)
 {
     const struct store_param params[] = {STORE_INT(c->seq), STORE_INT(c->paid_count),
@@ -470,12 +505,13 @@ enum qb_error wallet_txn_collection_payment_returned(struct ledger_txn *txn, con
     r.paid_count--;
     r.paid_minor -= amount;
     /* One it completed is no longer complete: it takes the missing
-     * payment until its time is up, as before it was completed. A closed
-     * one stays closed. */
-    if (r.state == WALLET_COLLECTION_COMPLETED) {
-        r.state = WALLET_COLLECTION_OPEN;
-        r.closed_at_ms = 0;
-    }
+     * payment until its time is up, as before it was completed, unless it
+     * has made all the payments it may. A closed one stays closed. */
+    int64_t made = 0;
+    err = S_made(store, r.id, &made);
+    if (err != QB_OK)
+        return err;
+    S_settle(&r, made, returned_at_ms);
     err = S_update(store, &r);
     if (err != QB_OK)
         return err;
@@ -540,18 +576,12 @@ static enum qb_error S_pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         json_decref(extra);
         return err;
     }
-    if (wallet_collection_state(&r, ledger_txn_now_ms(txn)) != WALLET_COLLECTION_OPEN)
-        return S_pay_refuse(c, QB_E_COLLECTION_CLOSED, NULL);
-    if (strcmp(r.creator_id, t->payer_id) == 0)
-        return S_pay_refuse(c, QB_E_SELF_TRANSFER, NULL);
-    /* Payments sent back keep their rows: a bounded number of them. */
+    /* Payments sent back keep their rows: a bounded number of them, the
+     * reason it closed when they are all made. */
     int64_t made = 0;
-    const struct store_param of[] = {STORE_TEXT(r.id)};
-    if (store_int64(store,
-                    "SELECT coalesce(max(position), 0) FROM collection_payments"
-                    " WHERE collection_id = $1",
-                    of, QB_ARRAY_COUNT(of), &made) != QB_OK)
-        return QB_E_STORAGE;
+    err = S_made(store, r.id, &made);
+    if (err != QB_OK)
+        return err;
     if (made >= WALLET_COLLECTION_PAYMENTS_MAX) {
         t->outcome = QB_E_COLLECTION_CLOSED;
         return domain_response_error(&t->cmd, QB_E_COLLECTION_CLOSED,
@@ -559,6 +589,10 @@ static enum qb_error S_pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
                                      "back",
                                      NULL);
     }
+    if (wallet_collection_state(&r, ledger_txn_now_ms(txn)) != WALLET_COLLECTION_OPEN)
+        return S_pay_refuse(c, QB_E_COLLECTION_CLOSED, NULL);
+    if (strcmp(r.creator_id, t->payer_id) == 0)
+        return S_pay_refuse(c, QB_E_SELF_TRANSFER, NULL);
 
     /* The transfer to the asker: every check of one, and its answer. */
     snprintf(t->to, sizeof t->to, "%s", r.creator_id);
@@ -591,10 +625,7 @@ static enum qb_error S_pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     r.paid_count++;
     r.paid_minor += r.amount_minor;
     QB_ASSERT(r.paid_count <= r.count);
-    if (r.paid_count == r.count) {
-        r.state = WALLET_COLLECTION_COMPLETED;
-        r.closed_at_ms = t->payment.created_at_ms;
-    }
+    S_settle(&r, made + 1, t->payment.created_at_ms);
     err = S_update(store, &r);
     if (err != QB_OK)
         return err;

@@ -431,7 +431,8 @@ TEST(payments_sent_back_are_kept_to_a_bound)
 {
     // Each payment sent back keeps its row, and its payer may pay again: a payer and an asker
     // paying and sending back in a loop would grow the collection's page without end. After
-    // WALLET_COLLECTION_PAYMENTS_MAX rows it takes no more, and says why.
+    // WALLET_COLLECTION_PAYMENTS_MAX rows it takes no more, says why, and shows CLOSED (so that
+    // it gets no code to scan), though the last payment completed it before it was sent back.
     struct wx *wx = wx_new();
     struct identity_user asker = wx_user(wx, "张伟", true), a = wx_user(wx, "李娜", true);
     wx_fund(wx, a.account_id, 100);
@@ -439,8 +440,13 @@ TEST(payments_sent_back_are_kept_to_a_bound)
     for (int i = 0; i < WALLET_COLLECTION_PAYMENTS_MAX; i++) {
         struct wx_answer paid = S_pay(wx, &a, r.id);
         ASSERT_EQ_INT(paid.outcome, QB_OK);
+        ASSERT_EQ_INT(S_get(wx, r.id).state, WALLET_COLLECTION_COMPLETED);
         ASSERT_EQ_INT(wx_return(wx, &asker, paid.payment.id, NULL).outcome, QB_OK);
+        ASSERT_EQ_INT(S_get(wx, r.id).state, i + 1 < WALLET_COLLECTION_PAYMENTS_MAX
+                                                 ? WALLET_COLLECTION_OPEN
+                                                 : WALLET_COLLECTION_CLOSED);
     }
+    ASSERT(S_get(wx, r.id).closed_at_ms > 0);
     struct wx_answer more = S_pay(wx, &a, r.id);
     WX_EXPECT_REFUSAL(more, QB_E_COLLECTION_CLOSED, 409);
     ASSERT(strstr(more.body, "sent back") != NULL);
