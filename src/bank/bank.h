@@ -98,7 +98,12 @@ struct bank_connector_ops {
      * CARD_HOLDER_MISMATCH or CARD_DECLINED (the bank will not have the
      * card bound: closed, unknown to it; any other failure is taken as
      * this one, wallet_card_verify); QB_E_BANK_UNAVAILABLE when the bank
-     * did not answer (nothing happened: ask again). */
+     * did not answer (nothing happened: ask again). With both the phone
+     * and the holder wrong, CARD_PHONE_MISMATCH: the code that let the
+     * caller ask went to the phone given, which may be anyone's, so only
+     * one who holds the card's phone may learn that the holder was wrong
+     * (else a card number alone would let its holder's name be guessed,
+     * a code a guess: docs/api.md, POST /v1/me/cards). */
     enum qb_error (*verify)(struct bank_connector *bank, const struct bank_card_check *check,
                             struct bank_result *out);
     /* QB_OK with out filled; QB_E_BANK_UNAVAILABLE when the bank did not
