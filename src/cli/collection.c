@@ -205,23 +205,5 @@ int cli_run_collection_pay(struct cli *cli, const struct cli_args *args)
     json_t *body = json_pack("{s:s}", "payment_password", password);
     cli_secret_wipe(password, sizeof password);
     QB_ASSERT(body != NULL);
-    struct cli_response res;
-    rc = cli_call_idem(cli, path, key, body, &res);
-    json_decref(body);
-    if (rc == CLI_EXIT_OK) {
-        cli_money_replayed_note(cli, &res);
-        if (cli->json)
-            cli_print_body(&res);
-        else
-            cli_transfer_print(cli, res.json);
-    } else if (strcmp(cli_json_str(res.json, "code"), "COLLECTION_PAID") == 0 &&
-               cli_json_str(res.json, "payment_id")[0] != '\0') {
-        /* The payment it has already, which a payer whose answer was lost
-         * looks for. */
-        char word[CLI_SHELL_WORD_SIZE_MAX];
-        cli_shell_word(cli_json_str(res.json, "payment_id"), word, sizeof word);
-        cli_hint(cli, "your payment: `qianbao payment show %s`", word);
-    }
-    cli_response_release(&res);
-    return rc;
+    return cli_money_post(cli, path, key, body, cli_transfer_print);
 }

@@ -140,6 +140,12 @@ int cli_money_post(struct cli *cli, const char *path, const char *key, json_t *b
             cli_print_body(&res);
         else
             print(cli, res.json);
+    } else if (cli_json_str(res.json, "payment_id")[0] != '\0') {
+        /* A refusal that names the caller's payment (COLLECTION_PAID: paid
+         * already), which one whose answer was lost looks for. */
+        char word[CLI_SHELL_WORD_SIZE_MAX];
+        cli_shell_word(cli_json_str(res.json, "payment_id"), word, sizeof word);
+        cli_hint(cli, "your payment: `qianbao payment show %s`", word);
     }
     cli_response_release(&res);
     return rc;
