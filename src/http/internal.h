@@ -436,6 +436,10 @@ struct http_server *http_request_server(const struct http_request *req);
 /* The time as of which a handler judges rows by the clock (ledger.h,
  * ledger_settled_ms), under the ledger lock: read it before the rows. */
 int64_t http_request_settled_ms(struct http_request *req);
+/* The ledger's time (ledger.h, ledger_now_ms), under the ledger lock: the
+ * "today" of what the ledger counts by day (a limit's use); the clock's
+ * once the ledger is detached. */
+int64_t http_request_ledger_now_ms(struct http_request *req);
 /* The committed state of an account, read under the ledger lock so that it
  * never touches a closed ledger: QB_E_SHUTTING_DOWN once detached,
  * QB_E_NOT_FOUND. */

@@ -222,7 +222,7 @@ void http_handle_me_payment_code_get(struct http_request *req)
 static void S_settings_reply(struct http_request *req, const struct merchant_code_settings *s)
 {
     const struct domain_env *env = http_request_env(req);
-    int64_t today = domain_day_start_ms(clock_now_ms(env->clock));
+    int64_t today = domain_day_start_ms(http_request_ledger_now_ms(req));
     int64_t used = s->day_start_ms == today ? s->day_count : 0;
     json_t *body = json_pack("{s:I, s:I, s:I, s:I, s:I}", "password_free_limit",
                              (json_int_t)s->free_limit_minor, "password_free_daily_count",

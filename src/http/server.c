@@ -1222,6 +1222,16 @@ int64_t http_request_settled_ms(struct http_request *req)
     return settled_ms;
 }
 
+int64_t http_request_ledger_now_ms(struct http_request *req)
+{
+    struct http_server *server = req->server;
+    pthread_rwlock_rdlock(&server->ledger_lock);
+    int64_t now_ms =
+        server->ledger != NULL ? ledger_now_ms(server->ledger) : clock_now_ms(server->env->clock);
+    pthread_rwlock_unlock(&server->ledger_lock);
+    return now_ms;
+}
+
 /* --- the server ---------------------------------------------------------------- */
 
 enum qb_error http_listen_parse(const char *listen, struct sockaddr_storage *addr,

@@ -385,7 +385,7 @@ json_t *http_me_limits(struct http_request *req, struct identity_user **user,
     }
     struct wallet_limit limits[WALLET_LIMITS_MAX];
     size_t count = wallet_limits_list(&env->settings, s, (*user)->kyc_level,
-                                      ledger_now_ms(env->ledger), limits);
+                                      http_request_ledger_now_ms(req), limits);
     json_t *array = json_array();
     for (size_t i = 0; array != NULL && i < count; i++) {
         json_t *item = json_pack("{s:s, s:I, s:I, s:I}", "name", limits[i].name, "amount",
@@ -415,7 +415,7 @@ static void S_limits_reply(struct http_request *req)
                   (json_int_t)wallet_password_free_limit(&env->settings, &s), "password_free_max",
                   (json_int_t)env->settings.password_free_max_minor, "password_free_daily_max",
                   (json_int_t)env->settings.password_free_daily_max, "password_free_used_today",
-                  (json_int_t)wallet_password_free_used_today(&s, ledger_now_ms(env->ledger)),
+                  (json_int_t)wallet_password_free_used_today(&s, http_request_ledger_now_ms(req)),
                   "transfer_arrival", wallet_arrival_name(s.transfer_arrival));
     if (body != NULL)
         http_reply_json(req, 200, body);
