@@ -610,8 +610,11 @@ static void S_withdrawal_quote(struct http_request *req, bool merchant)
         http_reply_error(req, err);
         return;
     }
-    /* Nor a frozen or closed balance's, refused as ACCOUNT_FROZEN. */
-    if ((view.flags & (LEDGER_ACCOUNT_DEBIT_FROZEN | LEDGER_ACCOUNT_CLOSED)) != 0)
+    /* Nor a frozen or closed balance's, nor anything of a frozen owner's,
+     * refused as ACCOUNT_FROZEN (wallet/topup.c: S_account_open). */
+    const uint32_t blocking = LEDGER_ACCOUNT_DEBIT_FROZEN | LEDGER_ACCOUNT_CLOSED;
+    if ((view.flags & blocking) != 0 || (user_account.flags & blocking) != 0 ||
+        user->status != IDENTITY_ACTIVE)
         pays_out = false;
     int64_t free_left = wallet_withdrawal_free_left(settings, spending);
     int64_t max_amount;

@@ -395,6 +395,24 @@ TEST(the_owner_withdraws_the_merchants_balance_like_a_user)
     client_response_release(&res);
     ASSERT_EQ_INT(api_call(&S_client, "GET", quote_path, stranger.token, NULL, &res), 404);
     client_response_release(&res);
+    /* An owner who froze their own wallet withdraws nothing from the merchant either
+     * (ACCOUNT_FROZEN): the quote offers nothing; the operator's unfreeze gives it back. */
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/freeze", owner.token, NULL, &res), 200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", quote_path, owner.token, NULL, &res), 200);
+    ASSERT_EQ_INT(api_json_int(&res, "max_amount", -1), 0);
+    ASSERT_EQ_INT(api_json_int(&res, "available", -1), left);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_withdraw(&owner, card_id, 100, "mw-frozen-owner", &res), 403);
+    ASSERT_EQ_STR(api_error_code(&res), "ACCOUNT_FROZEN");
+    client_response_release(&res);
+    char unfreeze_path[96];
+    snprintf(unfreeze_path, sizeof unfreeze_path, "/admin/users/%s/unfreeze", owner.id);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", unfreeze_path, S_admin, NULL, &res), 200);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", quote_path, owner.token, NULL, &res), 200);
+    ASSERT_EQ_INT(api_json_int(&res, "max_amount", -1), max_amount);
+    client_response_release(&res);
 
     /* The owner verifies a real name that is not the card's holder (张三): the merchant's money
      * no longer goes to that card either. */
