@@ -660,14 +660,9 @@ enum qb_error merchant_notify_backlog(struct store *reader, int64_t *pending,
     return rc == STORE_STEP_ROW ? QB_OK : QB_E_STORAGE;
 }
 
-enum qb_error merchant_notifications_list(struct store *reader, const char *mchid,
-                                          int64_t before_seq, size_t limit, json_t **out,
-                                          int64_t *next_seq)
+static enum qb_error S_list(struct store *reader, const char *mchid, int64_t before_seq,
+                            size_t limit, json_t **out, int64_t *next_seq)
 {
-    QB_ASSERT(reader != NULL && mchid != NULL && out != NULL && next_seq != NULL);
-    QB_ASSERT(limit >= 1 && limit <= MERCHANT_NOTIFY_PAGE_MAX);
-    *out = NULL;
-    *next_seq = 0;
     json_t *data = json_array();
     if (data == NULL)
         return QB_E_INTERNAL;
@@ -730,4 +725,26 @@ enum qb_error merchant_notifications_list(struct store *reader, const char *mchi
     *out = data;
     *next_seq = more ? last_seq : 0;
     return QB_OK;
+}
+
+enum qb_error merchant_notifications_list(struct store *reader, const char *mchid,
+                                          int64_t before_seq, size_t limit, json_t **out,
+                                          int64_t *next_seq)
+{
+    QB_ASSERT(reader != NULL && mchid != NULL && out != NULL && next_seq != NULL);
+    QB_ASSERT(limit >= 1 && limit <= MERCHANT_NOTIFY_PAGE_MAX);
+    *out = NULL;
+    *next_seq = 0;
+    /* One read transaction: the page and each one's attempts as of one
+     * moment, though attempts are recorded (and old ones pruned) meanwhile. */
+    if (store_begin(reader) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = S_list(reader, mchid, before_seq, limit, out, next_seq);
+    if (store_rollback(reader) != QB_OK && err == QB_OK) {
+        json_decref(*out);
+        *out = NULL;
+        *next_seq = 0;
+        err = QB_E_STORAGE;
+    }
+    return err;
 }

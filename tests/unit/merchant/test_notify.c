@@ -8,6 +8,8 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -376,6 +378,66 @@ TEST(notifications_done_are_deleted_after_their_window_oldest_first)
     wx_free(wx);
 }
 
+/* The attempts S_churn_run records, each failing, on every notification
+ * in ids, until each has had them all. */
+struct S_churn {
+    struct wx *wx;
+    char (*ids)[MERCHANT_NOTIFY_ID_SIZE];
+    int count;
+    atomic_bool done;
+};
+
+static void *S_churn_run(void *arg)
+{
+    struct S_churn *c = arg;
+    /* begun late enough that no row is due after it; S_attempt would share
+     * the reader the list reads with */
+    for (int a = 1; a <= MERCHANT_NOTIFY_ATTEMPTS_MAX; a++)
+        for (int i = 0; i < c->count; i++)
+            ASSERT_EQ_INT(S_attempt_at(c->wx, c->ids[i], a, 500, INT64_C(1) << 60), QB_OK);
+    atomic_store(&c->done, true);
+    return NULL;
+}
+
+TEST(a_page_of_notifications_is_read_as_of_one_moment)
+{
+    // The list reads a page of notifications, then each one's attempts: attempts recorded (or
+    // pruned) in between must not show attempt_count 3 beside four attempts.
+    struct wx *wx = wx_new();
+    enum { S_COUNT = 20 };
+    static char ids[S_COUNT][MERCHANT_NOTIFY_ID_SIZE];
+    for (int i = 0; i < S_COUNT; i++) {
+        S_add_one(wx);
+        int64_t status, attempts, next_ms;
+        S_row(wx, ids[i], &status, &attempts, &next_ms);
+    }
+    struct S_churn churn = {.wx = wx, .ids = ids, .count = S_COUNT};
+    atomic_init(&churn.done, false);
+    pthread_t thread;
+    ASSERT_EQ_INT(pthread_create(&thread, NULL, S_churn_run, &churn), 0);
+    int pages = 0, torn = 0;
+    while (!atomic_load(&churn.done)) {
+        json_t *page = NULL;
+        int64_t next = 0;
+        ASSERT_EQ_INT(
+            merchant_notifications_list(wx->reader, "1900009191", 0, S_COUNT, &page, &next), QB_OK);
+        for (size_t i = 0; i < json_array_size(page); i++) {
+            json_t *n = json_array_get(page, i);
+            if (json_integer_value(json_object_get(n, "attempt_count")) !=
+                (json_int_t)json_array_size(json_object_get(n, "attempts")))
+                torn++;
+        }
+        json_decref(page);
+        pages++;
+    }
+    pthread_join(thread, NULL);
+    ASSERT(pages > 0);
+    if (torn != 0)
+        TEST_FAIL_("%d notifications of %d pages with attempt_count other than their attempts",
+                   torn, pages);
+    wx_free(wx);
+}
+
 /* Asks for notification id of mchid to be sent again; answers the outcome. */
 static enum qb_error S_resend(struct wx *wx, const char *mchid, const char *id,
                               struct merchant_notify_resend_cmd *out)
@@ -531,5 +593,6 @@ int main(void)
     RUN(attempts_follow_the_ladder_until_delivered_or_failed);
     RUN(a_resend_makes_a_notification_due_now_within_its_bound);
     RUN(notifications_done_are_deleted_after_their_window_oldest_first);
+    RUN(a_page_of_notifications_is_read_as_of_one_moment);
     return test_summary();
 }
