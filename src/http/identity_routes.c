@@ -149,6 +149,11 @@ void http_handle_sms_codes_create(struct http_request *req)
         struct identity_user *me = http_me_new(req);
         if (me == NULL)
             goto out;
+        /* A frozen wallet binds no card: no code is paid for either. */
+        if (me->status != IDENTITY_ACTIVE) {
+            http_reply_error(req, QB_E_ACCOUNT_FROZEN);
+            goto out;
+        }
         if (!wallet_card_sms_target(env, me->id, target, card_target) ||
             !sms_phone_is_valid(me->phone)) {
             http_reply_error(req, QB_E_INTERNAL);

@@ -708,6 +708,20 @@ TEST(a_bind_card_target_is_the_card_number_and_only_for_bind_card)
     ASSERT(!S_file_has(path, number));
     snprintf(path, sizeof path, "%s/qianbao.db", S_daemon.data_dir);
     ASSERT(!S_file_has(path, number));
+
+    // A frozen wallet binds no card (ACCOUNT_FROZEN): it is asked no code either.
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/freeze", u.token, NULL, &res), 200);
+    client_response_release(&res);
+    char other_phone[API_PHONE_SIZE];
+    api_phone_new(other_phone);
+    char body[256];
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"purpose\":\"bind_card\",\"target\":\"%s\"}",
+             other_phone, target);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/sms-codes", u.token, body, &res), 403);
+    ASSERT_EQ_STR(api_error_code(&res), "ACCOUNT_FROZEN");
+    client_response_release(&res);
+    ASSERT(!api_sms_code_read(&S_client, S_admin, other_phone, "bind_card", code));
 }
 
 TEST(card_numbers_are_nowhere_in_clear)
