@@ -362,7 +362,6 @@ void wallet_collection_create_cmd_init(struct wallet_collection_create_cmd *c,
 
 /* --- close ---------------------------------------------------------------------------- */
 
-/* Writes c's state, counts and closed_at_ms back to its row. */
 /* The payments one collection has made, sent back or not: its last row's
  * position. */
 static enum qb_error S_made(struct store *store, const char *id, int64_t *made)
@@ -398,6 +397,7 @@ static void S_settle(struct wallet_collection *r, int64_t made, int64_t at_ms)
     }
 }
 
+/* Writes c's state, counts and closed_at_ms back to its row. */
 static enum qb_error S_update(struct store *store, const struct wallet_collection *c)
 {
     const struct store_param params[] = {STORE_INT(c->seq), STORE_INT(c->paid_count),
