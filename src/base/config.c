@@ -74,7 +74,8 @@ static const struct config_setting config_settings[] = {
     CONFIG_INT_ROW("http-body-size-max", "QIANBAO_HTTP_BODY_SIZE_MAX", http_body_size_max, 65536,
                    1024, 1048576, "request body bytes at most"),
     CONFIG_INT_ROW("http-timeout-s", "QIANBAO_HTTP_TIMEOUT_S", http_timeout_s, 30, 1, 3600,
-                   "a connection that sends nothing this many seconds is closed"),
+                   "a request not whole this many seconds after its first byte, or a connection "
+                   "silent this long, is closed"),
     CONFIG_INT_ROW("executor-queue-max", "QIANBAO_EXECUTOR_QUEUE_MAX", executor_queue_max, 65536,
                    16, 1048576, "ledger commands waiting at most (then busy)"),
     CONFIG_INT_ROW("executor-batch-max", "QIANBAO_EXECUTOR_BATCH_MAX", executor_batch_max, 8192, 1,

@@ -119,7 +119,8 @@ struct http_conn {
     char *stream_piece;  /* a piece of the stream, framed */
     bool stream_chunked; /* HTTP/1.1: chunked; HTTP/1.0: the close ends the body */
     size_t linger_size;
-    int64_t active_ms;             /* last read or sent: the idle timeout counts from here */
+    int64_t active_ms;             /* a request's first byte read, or last sent: the timeout
+                                    * counts from here */
     int64_t park_due_ms;           /* parked (http_conn_park): when its wait ends */
     char peer[S_PEER_SIZE_MAX];    /* the TCP peer, "ip:port", for the access line */
     bool admin;                    /* accepted on the admin listener */
@@ -311,6 +312,10 @@ static void S_conn_read(struct http_conn *c)
     QB_ASSERT(space > 0);
     ssize_t n = recv(c->fd, c->in + c->in_size, space, 0);
     if (n > 0) {
+        /* A request must arrive whole within the timeout of its first
+         * byte: its own bytes do not start the timeout again, or one byte
+         * now and then (slowloris) would hold the connection for ever. */
+        bool in_request = c->state == S_BODY || (c->state == S_HEAD && c->in_size > 0);
         c->in_size += (size_t)n;
         /* A short read emptied the socket: the next byte to come brings
          * another edge from epoll. After the client's close (hup) nothing
@@ -318,7 +323,8 @@ static void S_conn_read(struct http_conn *c)
          * so that the connection closes once its last request is answered
          * instead of at the idle timeout. */
         c->unread = (size_t)n == space || c->hup;
-        S_conn_active(c);
+        if (!in_request)
+            S_conn_active(c);
     } else if (n == 0) {
         c->unread = false;
         c->peer_closed = true;
