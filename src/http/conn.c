@@ -595,6 +595,18 @@ static bool S_identity_coded(const struct http_wire_head *head)
     return true;
 }
 
+/* Whether any Connection line of head names token: lines of one name are
+ * one list (RFC 9110 5.3), "Connection: keep-alive" then "Connection:
+ * close" closing as "Connection: keep-alive, close" does. */
+static bool S_connection_has(const struct http_wire_head *head, const char *token)
+{
+    for (int i = 0; i < head->header_count; i++)
+        if (strcasecmp(head->headers[i].name, "Connection") == 0 &&
+            http_wire_list_has(head->headers[i].value, token))
+            return true;
+    return false;
+}
+
 static void S_refuse_as(struct http_conn *c, enum qb_error err, const char *message,
                         bool head_parsed)
 {
@@ -750,10 +762,9 @@ static void S_conn_head(struct http_conn *c, size_t head_size)
                       "no Content-Encoding but identity is accepted: send the body as it is");
         return;
     }
-    const char *connection = http_wire_header(&c->head, "Connection");
-    c->keep_alive = c->head.minor_version == 1
-                        ? connection == NULL || !http_wire_list_has(connection, "close")
-                        : connection != NULL && http_wire_list_has(connection, "keep-alive");
+    c->keep_alive = c->head.minor_version == 1 ? !S_connection_has(&c->head, "close")
+                                               : S_connection_has(&c->head, "keep-alive") &&
+                                                     !S_connection_has(&c->head, "close");
     c->linger = false;
 
     struct http_request *req = http_request_new(server, c);

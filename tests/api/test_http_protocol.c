@@ -820,7 +820,10 @@ TEST(http_1_0_closes_unless_kept_alive)
 
     ASSERT(S_open(&c));
     for (int i = 0; i < 2; i++) {
-        ASSERT(S_send_text(&c, "GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+        /* the second time on a Connection line of its own after another */
+        ASSERT(S_send_text(&c, i == 0 ? "GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+                                      : "GET /healthz HTTP/1.0\r\nConnection: TE\r\n"
+                                        "Connection: keep-alive\r\n\r\n"));
         S_MUST_REPLY(&c, false, &r);
         ASSERT_EQ_INT(r.status, 200);
         ASSERT(strstr(r.body, "\"status\":\"ok\"") != NULL);
@@ -841,11 +844,15 @@ TEST(http_1_0_closes_unless_kept_alive)
 
 TEST(connection_close_is_honoured)
 {
-    // HTTP/1.1 with "Connection: close" (also as one token of a list) is answered with
-    // "Connection: close", then the connection ends.
+    // HTTP/1.1 with "Connection: close" (also as one token of a list, or on a second
+    // Connection line, which is the same list) is answered with "Connection: close", then the
+    // connection ends; so is HTTP/1.0 whose keep-alive a second line takes back.
     static const char *const requests[] = {
         "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
         "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: TE, Close\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n"
+        "Connection: close\r\n\r\n",
+        "GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n",
     };
     for (size_t i = 0; i < sizeof requests / sizeof requests[0]; i++) {
         struct S_conn c;
