@@ -267,6 +267,13 @@ static void S_answer_or_wait(struct http_request *req, struct S_wait *w, bool fi
     }
     int64_t now[S_PARTS_MAX] = {0};
     enum qb_error err = w->kind->state(req, w, now);
+    /* The stop let the ledger go before every request it woke was
+     * answered: one with a cursor is answered as its wait's end would
+     * be, with nothing new (the app asks again, of the next daemon). */
+    if (err == QB_E_SHUTTING_DOWN && w->has_since) {
+        memcpy(now, w->since, sizeof now);
+        err = QB_OK;
+    }
     bool news = err != QB_OK;
     for (int i = 0; !news && i < w->kind->parts; i++)
         news = now[i] != w->since[i];
