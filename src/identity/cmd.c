@@ -980,8 +980,9 @@ static enum qb_error op_session_revoke(struct ledger_txn *txn, struct identity_c
         c->session.revoked_at_ms = ledger_txn_now_ms(txn);
         const struct store_param p[] = {STORE_TEXT(c->session.id), STORE_INT(c->session.revoked_at_ms)};
         err = identity_txn_sessions_revoke(
-            txn, c->env, "UPDATE sessions SET revoked_at_ms = $2 WHERE id = $1 RETURNING token_hash",
-            p, QB_ARRAY_COUNT(p));
+            txn, c->env,
+            "UPDATE sessions SET revoked_at_ms = $2 WHERE id = $1 RETURNING token_hash, user_id", p,
+            QB_ARRAY_COUNT(p));
         if (err != QB_OK)
             return err;
     }
@@ -997,7 +998,7 @@ static enum qb_error op_session_revoke(struct ledger_txn *txn, struct identity_c
             txn, c->env,
             "UPDATE sessions SET revoked_at_ms = $2 WHERE revoked_at_ms = 0 AND user_id = $3"
             " AND device_seq != 0 AND device_seq = (SELECT device_seq FROM sessions WHERE id = $1)"
-            " RETURNING token_hash",
+            " RETURNING token_hash, user_id",
             p, QB_ARRAY_COUNT(p));
         if (err == QB_OK)
             err = store_run(ledger_txn_store(txn),
@@ -1290,7 +1291,7 @@ static enum qb_error sessions_end_but(struct ledger_txn *txn, const struct ident
     return identity_txn_sessions_revoke(txn, c->env,
                                         "UPDATE sessions SET revoked_at_ms = $3"
                                         " WHERE user_id = $1 AND id != $2 AND revoked_at_ms = 0"
-                                        " RETURNING token_hash",
+                                        " RETURNING token_hash, user_id",
                                         p, QB_ARRAY_COUNT(p));
 }
 

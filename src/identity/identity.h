@@ -294,8 +294,9 @@ QB_MUST_USE enum qb_error identity_sessions_live_bind(struct store_stmt *st,
 QB_MUST_USE enum qb_error identity_session_cache_load(const struct domain_env *env,
                                                       struct store *reader, size_t *loaded);
 /* Runs sql, an UPDATE of sessions that revokes those it selects and
- * returns their token_hash ("... RETURNING token_hash"), as part of txn;
- * each leaves the cache once the batch has ended. */
+ * returns their token_hash and user_id ("... RETURNING token_hash,
+ * user_id"), as part of txn; each leaves the cache once the batch has
+ * ended, and its user's requests waiting for news wake (and answer 401). */
 QB_MUST_USE enum qb_error identity_txn_sessions_revoke(struct ledger_txn *txn,
                                                        const struct domain_env *env,
                                                        const char *sql,

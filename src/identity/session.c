@@ -313,10 +313,18 @@ enum qb_error identity_txn_sessions_revoke(struct ledger_txn *txn, const struct 
     enum qb_error err = store_bind_params(st, params, param_count);
     int rc = STORE_STEP_DONE;
     while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
-        if (store_column_size(st, 0) != CRYPTO_SHA256_SIZE)
+        if (store_column_size(st, 0) != CRYPTO_SHA256_SIZE) {
             err = QB_E_STORAGE;
-        else if (env->sessions != NULL)
+            break;
+        }
+        if (env->sessions != NULL)
             cache_doom(txn, env->sessions, store_column_blob(st, 0));
+        /* Its requests waiting for news wake and answer 401 now, giving
+         * their places back, rather than at the end of their waits. */
+        char owner[LEDGER_OWNER_SIZE_MAX];
+        int size = snprintf(owner, sizeof owner, "user:%s", store_column_text(st, 1));
+        QB_ASSERT(size > 0 && (size_t)size < sizeof owner);
+        ledger_txn_owner_changed(txn, owner);
     }
     if (err == QB_OK && rc != STORE_STEP_DONE)
         err = QB_E_STORAGE;
