@@ -33,7 +33,7 @@ enum http_wire_result {
     HTTP_WIRE_OK,       /* complete and well formed */
     HTTP_WIRE_PARTIAL,  /* well formed so far: more bytes are needed */
     HTTP_WIRE_BAD,      /* malformed: 400, and the connection closes */
-    HTTP_WIRE_VERSION,  /* not HTTP/1.0 or HTTP/1.1: 505 */
+    HTTP_WIRE_VERSION,  /* not HTTP/1.0 or HTTP/1.1: 400 (no client gets a 5xx), and it closes */
     HTTP_WIRE_TOO_MANY, /* more than HTTP_WIRE_HEADERS_MAX fields: 431 */
 };
 

@@ -289,7 +289,8 @@ TEST(parse_head_accepts_token_methods_and_text_values)
 
 TEST(parse_head_refuses_other_versions)
 {
-    /* A well-formed other version is 505; a malformed one is 400. */
+    /* A well-formed other version is told apart from a malformed one (both are answered 400:
+     * no client gets a 5xx, 505 included). */
     ASSERT_EQ_INT(S_PARSE("GET / HTTP/2.0\r\n\r\n"), HTTP_WIRE_VERSION);
     ASSERT_EQ_INT(S_PARSE("GET / HTTP/1.2\r\n\r\n"), HTTP_WIRE_VERSION);
     ASSERT_EQ_INT(S_PARSE("GET / HTTP/0.9\r\n\r\n"), HTTP_WIRE_VERSION);
