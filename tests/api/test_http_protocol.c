@@ -847,11 +847,12 @@ TEST(connection_close_is_honoured)
     // HTTP/1.1 with "Connection: close" (also as one token of a list, or on a second
     // Connection line, which is the same list) is answered with "Connection: close", then the
     // connection ends; so is HTTP/1.0 whose keep-alive a second line takes back.
+    static const char two_lines[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                    "Connection: keep-alive\r\nConnection: close\r\n\r\n";
     static const char *const requests[] = {
         "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
         "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: TE, Close\r\n\r\n",
-        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n"
-        "Connection: close\r\n\r\n",
+        two_lines,
         "GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\nConnection: close\r\n\r\n",
     };
     for (size_t i = 0; i < sizeof requests / sizeof requests[0]; i++) {
