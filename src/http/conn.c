@@ -802,6 +802,7 @@ static void S_conn_head(struct http_conn *c, size_t head_size)
             S_conn_close(c);
             return;
         }
+        S_conn_active(c); /* the body has its whole timeout from the go-ahead */
     }
     c->state = S_BODY;
 }
