@@ -1966,6 +1966,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     env.user_frozen = merchant_txn_user_frozen;
     env.user_close_blockers = merchant_user_close_blockers;
     env.user_closed = merchant_txn_user_closed;
+    env.sessions_revoked = merchant_txn_sessions_revoked;
     env.payout_check = merchant_txn_payout_check;
     env.sms_provider = cfg->sms_provider_url[0] != '\0';
     /* As many users in the writer's memory as sessions in the cache, so that

@@ -201,6 +201,13 @@ struct domain_env {
      * command. */
     enum qb_error (*user_closed)(struct ledger_txn *txn, const struct domain_env *env,
                                  const char *user_id);
+    /* Called by identity inside a command that revoked sessions of user_id,
+     * once, for the owners a layer above watches for that user (merchant_
+     * txn_sessions_revoked: the merchants it owns, whose waiting requests
+     * then wake and answer 401), as ledger_txn_owner_changed names them.
+     * Set by the daemon, NULL: nothing. Its error fails the command. */
+    enum qb_error (*sessions_revoked)(struct ledger_txn *txn, const struct domain_env *env,
+                                      const char *user_id);
     /* Called by the wallet inside a withdrawal from a balance that is not
      * the user's own, in its command, with that balance's label
      * ("merchant:<mchid>"): QB_OK when money may leave it for a card,

@@ -312,23 +312,32 @@ enum qb_error identity_txn_sessions_revoke(struct ledger_txn *txn, const struct 
         return QB_E_STORAGE;
     enum qb_error err = store_bind_params(st, params, param_count);
     int rc = STORE_STEP_DONE;
+    char user_id[LEDGER_OWNER_SIZE_MAX] = "";
     while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
-        if (store_column_size(st, 0) != CRYPTO_SHA256_SIZE) {
+        const char *row_user = store_column_text(st, 1);
+        if (store_column_size(st, 0) != CRYPTO_SHA256_SIZE || row_user == NULL) {
             err = QB_E_STORAGE;
             break;
         }
         if (env->sessions != NULL)
             cache_doom(txn, env->sessions, store_column_blob(st, 0));
-        /* Its requests waiting for news wake and answer 401 now, giving
-         * their places back, rather than at the end of their waits. */
-        char owner[LEDGER_OWNER_SIZE_MAX];
-        int size = snprintf(owner, sizeof owner, "user:%s", store_column_text(st, 1));
-        QB_ASSERT(size > 0 && (size_t)size < sizeof owner);
-        ledger_txn_owner_changed(txn, owner);
+        QB_ASSERT(user_id[0] == '\0' || strcmp(user_id, row_user) == 0); /* one user's */
+        snprintf(user_id, sizeof user_id, "%s", row_user);
     }
     if (err == QB_OK && rc != STORE_STEP_DONE)
         err = QB_E_STORAGE;
     store_finalize(st);
+    /* The user's requests waiting for news (and those of what the layers
+     * above watch for them) wake and answer 401 now, giving their places
+     * back, rather than at the end of their waits. */
+    if (err == QB_OK && user_id[0] != '\0') {
+        char owner[LEDGER_OWNER_SIZE_MAX];
+        int size = snprintf(owner, sizeof owner, "user:%s", user_id);
+        QB_ASSERT(size > 0 && (size_t)size < sizeof owner);
+        ledger_txn_owner_changed(txn, owner);
+        if (env->sessions_revoked != NULL)
+            err = env->sessions_revoked(txn, env, user_id);
+    }
     return err;
 }
 

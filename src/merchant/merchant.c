@@ -962,6 +962,27 @@ enum qb_error merchant_txn_user_closed(struct ledger_txn *txn, const struct doma
     return err == QB_OK ? merchant_txn_user_frozen(txn, env, user_id) : err;
 }
 
+enum qb_error merchant_txn_sessions_revoked(struct ledger_txn *txn, const struct domain_env *env,
+                                            const char *user_id)
+{
+    QB_ASSERT(txn != NULL && env != NULL && user_id != NULL);
+    struct store_stmt *st = NULL;
+    if (store_prepare(ledger_txn_store(txn), "SELECT mchid FROM merchants WHERE owner_user_id = $1",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(st, 1, user_id, strlen(user_id));
+    int rc = STORE_STEP_DONE;
+    while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
+        char owner[LEDGER_OWNER_SIZE_MAX];
+        merchant_account_owner(store_column_text(st, 0), owner, sizeof owner);
+        ledger_txn_owner_changed(txn, owner);
+    }
+    if (err == QB_OK && rc != STORE_STEP_DONE)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    return err;
+}
+
 enum qb_error merchant_txn_payout_check(struct ledger_txn *txn, const struct domain_env *env,
                                         const char *account_label)
 {

@@ -353,6 +353,12 @@ QB_MUST_USE enum qb_error merchant_user_close_blockers(const struct domain_env *
  * (merchant_txn_user_frozen). */
 QB_MUST_USE enum qb_error
 merchant_txn_user_closed(struct ledger_txn *txn, const struct domain_env *env, const char *user_id);
+/* domain_env.sessions_revoked: each merchant user_id owns named changed
+ * (ledger_txn_owner_changed), so that the shop's requests waiting for news
+ * under a revoked session wake and answer 401. QB_E_STORAGE. */
+QB_MUST_USE enum qb_error merchant_txn_sessions_revoked(struct ledger_txn *txn,
+                                                        const struct domain_env *env,
+                                                        const char *user_id);
 /* domain_env.payout_check: a withdrawal from "merchant:<mchid>"'s balance
  * to its owner's card is QB_E_ACCOUNT_FROZEN while the merchant is
  * suspended, so that what it took stays for the refunds; QB_OK otherwise

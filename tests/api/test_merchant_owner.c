@@ -1114,6 +1114,19 @@ TEST(the_owners_phone_hears_of_each_payment_and_lists_it)
     S_expect(&owner, "GET", "/v1/merchants/me/changes?since=1.2.3", NULL, 400, "PARAM_ERROR");
     S_expect(&owner, "GET", "/v1/merchants/me/changes?since=1", NULL, 400, "PARAM_ERROR");
     S_expect(&owner, "GET", "/v1/merchants/me/changes?since=1.2&wait=31", NULL, 400, "PARAM_ERROR");
+
+    /* Its session logged out (a lost phone's, say), the shop's waiting request answers 401 at
+     * once, giving its place among the merchant's eight back. */
+    th_changes_cursor_at(&S_client, &owner, changes, cursor);
+    th_wait_start_at(&w, S_daemon.base_url, &owner, changes, cursor, 15);
+    ASSERT(th_waiting_is(&S_client, 1));
+    ASSERT_EQ_INT(api_call(&S_client, "DELETE", "/v1/sessions/current", owner.token, NULL, &res),
+                  204);
+    client_response_release(&res);
+    pthread_join(w.thread, NULL);
+    ASSERT_EQ_INT(w.status, 401);
+    if (w.seconds >= 10)
+        TEST_FAIL_("the logout ended the shop's wait after %.1f s, not at once", w.seconds);
     mh_release(&m);
 }
 
