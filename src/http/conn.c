@@ -312,10 +312,11 @@ static void S_conn_read(struct http_conn *c)
     QB_ASSERT(space > 0);
     ssize_t n = recv(c->fd, c->in + c->in_size, space, 0);
     if (n > 0) {
-        /* A request must arrive whole within the timeout of its first
-         * byte: its own bytes do not start the timeout again, or one byte
-         * now and then (slowloris) would hold the connection for ever. */
-        bool in_request = c->state == S_BODY || (c->state == S_HEAD && c->in_size > 0);
+        /* Only a request's first byte starts the timeout again: a request
+         * must arrive whole within it, and what a closing connection
+         * drains (S_LINGER) or a busy one buffers counts for nothing, or
+         * one byte now and then (slowloris) would hold it for ever. */
+        bool starts_request = c->state == S_HEAD && c->in_size == 0;
         c->in_size += (size_t)n;
         /* A short read emptied the socket: the next byte to come brings
          * another edge from epoll. After the client's close (hup) nothing
@@ -323,7 +324,7 @@ static void S_conn_read(struct http_conn *c)
          * so that the connection closes once its last request is answered
          * instead of at the idle timeout. */
         c->unread = (size_t)n == space || c->hup;
-        if (!in_request)
+        if (starts_request)
             S_conn_active(c);
     } else if (n == 0) {
         c->unread = false;
@@ -802,7 +803,6 @@ static void S_conn_head(struct http_conn *c, size_t head_size)
             S_conn_close(c);
             return;
         }
-        S_conn_active(c); /* the body has its whole timeout from the go-ahead */
     }
     c->state = S_BODY;
 }

@@ -208,6 +208,42 @@ TEST(headers_a_byte_at_a_time_are_cut_off)
     client_response_release(&res);
 }
 
+TEST(a_refused_connection_trickling_bytes_is_cut_off)
+{
+    // After a refusal (here 400 for a malformed request line) the connection reads and drops
+    // what its client still sends before closing. A byte now and then there must not hold it
+    // for ever: it closes about the timeout after the refusal was sent.
+    int fd = S_connect();
+    ASSERT(fd >= 0);
+    ASSERT(S_send_all(fd, "GARBAGE\r\n\r\n", 11));
+    char reply[S_REPLY_SIZE_MAX];
+    size_t got = 0;
+    long long refused_ms = S_now_ms();
+    while (got == 0 || strstr(reply, "\r\n\r\n") == NULL) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        ASSERT(poll(&pfd, 1, 2000) == 1);
+        ssize_t n = recv(fd, reply + got, sizeof reply - 1 - got, 0);
+        ASSERT(n > 0);
+        got += (size_t)n;
+        reply[got] = '\0';
+    }
+    ASSERT_EQ_INT(S_reply_status(reply), 400);
+    /* Its sending side is shut at once (the reply's end); what ends the connection is the
+     * daemon's close, after which a byte sent meets a reset. */
+    bool closed = false;
+    while (!closed) {
+        if (S_now_ms() - refused_ms > S_CLOSE_LATE_MS)
+            TEST_FAIL_("a refused connection trickling bytes was open %d ms on", S_CLOSE_LATE_MS);
+        closed = !S_send_all(fd, "x", 1);
+        struct timespec pause = {0, 300 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    long long closed_ms = S_now_ms() - refused_ms;
+    if (closed_ms < S_CLOSE_EARLY_MS)
+        TEST_FAIL_("closed %lld ms after the refusal, before the timeout", closed_ms);
+    close(fd);
+}
+
 TEST(fifty_slow_clients_do_not_hold_up_others)
 {
     // Fifty connections stalled in the middle of their headers, and one more stalled in its
@@ -532,6 +568,7 @@ int main(void)
 
     RUN(a_silent_connection_is_closed);
     RUN(headers_a_byte_at_a_time_are_cut_off);
+    RUN(a_refused_connection_trickling_bytes_is_cut_off);
     RUN(fifty_slow_clients_do_not_hold_up_others);
     RUN(a_stalled_body_applies_nothing);
     RUN(oversize_headers_are_431);
