@@ -201,10 +201,11 @@ struct domain_env {
      * command. */
     enum qb_error (*user_closed)(struct ledger_txn *txn, const struct domain_env *env,
                                  const char *user_id);
-    /* Called by identity inside a command that revoked sessions of user_id,
-     * once, for the owners a layer above watches for that user (merchant_
-     * txn_sessions_revoked: the merchants it owns, whose waiting requests
-     * then wake and answer 401), as ledger_txn_owner_changed names them.
+    /* Called by identity inside a command, after each of its statements
+     * that revoked sessions of user_id, for the owners a layer above
+     * watches for that user (merchant_txn_sessions_revoked: the merchants
+     * it owns, whose waiting requests then wake and answer 401), as
+     * ledger_txn_owner_changed names them.
      * Set by the daemon, NULL: nothing. Its error fails the command. */
     enum qb_error (*sessions_revoked)(struct ledger_txn *txn, const struct domain_env *env,
                                       const char *user_id);

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "base/bigmem.h"
+#include "base/log.h"
 #include "identity/identity.h"
 
 #define SESSION_COLUMNS                                                                            \
@@ -312,31 +313,45 @@ enum qb_error identity_txn_sessions_revoke(struct ledger_txn *txn, const struct 
         return QB_E_STORAGE;
     enum qb_error err = store_bind_params(st, params, param_count);
     int rc = STORE_STEP_DONE;
-    char user_id[LEDGER_OWNER_SIZE_MAX] = "";
+    /* The users whose sessions went, each once (the callers' statements
+     * name one user; should one name several, their rows need not come in
+     * order, and a user named twice is only woken twice). */
+    char users[4][LEDGER_OWNER_SIZE_MAX - sizeof "user:" + 1]; /* "user:" + it fits an owner */
+    size_t user_count = 0;
+    bool more_users = false;
     while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
         const char *row_user = store_column_text(st, 1);
-        if (store_column_size(st, 0) != CRYPTO_SHA256_SIZE || row_user == NULL) {
+        if (store_column_size(st, 0) != CRYPTO_SHA256_SIZE || row_user == NULL ||
+            strlen(row_user) >= sizeof users[0]) {
             err = QB_E_STORAGE;
             break;
         }
         if (env->sessions != NULL)
             cache_doom(txn, env->sessions, store_column_blob(st, 0));
-        QB_ASSERT(user_id[0] == '\0' || strcmp(user_id, row_user) == 0); /* one user's */
-        snprintf(user_id, sizeof user_id, "%s", row_user);
+        bool known = false;
+        for (size_t i = 0; i < user_count && !known; i++)
+            known = strcmp(users[i], row_user) == 0;
+        if (!known && user_count < QB_ARRAY_COUNT(users))
+            snprintf(users[user_count++], sizeof users[0], "%s", row_user);
+        else if (!known)
+            more_users = true;
     }
     if (err == QB_OK && rc != STORE_STEP_DONE)
         err = QB_E_STORAGE;
     store_finalize(st);
-    /* The user's requests waiting for news (and those of what the layers
+    if (more_users) /* a statement of many users' sessions: none today */
+        log_event(LOG_WARN, "identity.sessions_revoked_unwoken", "users_over=%zu",
+                  QB_ARRAY_COUNT(users));
+    /* Each user's requests waiting for news (and those of what the layers
      * above watch for them) wake and answer 401 now, giving their places
      * back, rather than at the end of their waits. */
-    if (err == QB_OK && user_id[0] != '\0') {
+    for (size_t i = 0; err == QB_OK && i < user_count; i++) {
         char owner[LEDGER_OWNER_SIZE_MAX];
-        int size = snprintf(owner, sizeof owner, "user:%s", user_id);
+        int size = snprintf(owner, sizeof owner, "user:%s", users[i]);
         QB_ASSERT(size > 0 && (size_t)size < sizeof owner);
         ledger_txn_owner_changed(txn, owner);
         if (env->sessions_revoked != NULL)
-            err = env->sessions_revoked(txn, env, user_id);
+            err = env->sessions_revoked(txn, env, users[i]);
     }
     return err;
 }
