@@ -305,6 +305,19 @@ static void S_conn_free(struct http_conn *c)
     free(c);
 }
 
+/* Whether nothing of a request is buffered: nothing, or only the blank
+ * line a client may send after a body (RFC 9112 2.2), which the head's
+ * parser skips; one, so that blank lines alone cannot keep a connection. */
+static bool S_conn_between_requests(const struct http_conn *c)
+{
+    if (c->state != S_HEAD || c->in_size > 2)
+        return false;
+    for (size_t i = 0; i < c->in_size; i++)
+        if (c->in[i] != '\r' && c->in[i] != '\n')
+            return false;
+    return true;
+}
+
 /* One recv into the buffer's free space. */
 static void S_conn_read(struct http_conn *c)
 {
@@ -316,7 +329,7 @@ static void S_conn_read(struct http_conn *c)
          * must arrive whole within it, and what a closing connection
          * drains (S_LINGER) or a busy one buffers counts for nothing, or
          * one byte now and then (slowloris) would hold it for ever. */
-        bool starts_request = c->state == S_HEAD && c->in_size == 0;
+        bool starts_request = S_conn_between_requests(c);
         c->in_size += (size_t)n;
         /* A short read emptied the socket: the next byte to come brings
          * another edge from epoll. After the client's close (hup) nothing

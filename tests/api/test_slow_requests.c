@@ -208,6 +208,56 @@ TEST(headers_a_byte_at_a_time_are_cut_off)
     client_response_release(&res);
 }
 
+/* Reads one reply (its head and its Content-Length body) from fd into reply; its status. */
+static int S_read_reply(int fd, char *reply, size_t size)
+{
+    size_t got = 0;
+    reply[0] = '\0';
+    for (;;) {
+        const char *end = strstr(reply, "\r\n\r\n");
+        const char *length = strstr(reply, "Content-Length: ");
+        if (end != NULL && length != NULL &&
+            got >= (size_t)(end + 4 - reply) + (size_t)atol(length + 16))
+            return S_reply_status(reply);
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, 5000) != 1)
+            return 0;
+        ssize_t n = recv(fd, reply + got, size - 1 - got, 0);
+        if (n <= 0)
+            return 0;
+        got += (size_t)n;
+        reply[got] = '\0';
+    }
+}
+
+TEST(a_blank_line_after_a_body_does_not_shorten_the_next_request)
+{
+    // A client may end a body with a blank line (RFC 9112 2.2), which belongs to nothing: the
+    // next request, begun a while after the answer and taking a while to arrive, has its whole
+    // timeout from its own first byte, as it would without the blank line.
+    int fd = S_connect();
+    ASSERT(fd >= 0);
+    static const char first[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                "Content-Length: 2\r\n\r\n{}\r\n";
+    ASSERT(S_send_all(fd, first, sizeof first - 1));
+    char reply[S_REPLY_SIZE_MAX];
+    ASSERT_EQ_INT(S_read_reply(fd, reply, sizeof reply), 200);
+    struct timespec pause = {S_TIMEOUT_S - 1, 0};
+    nanosleep(&pause, NULL);
+    /* The next request in three pieces 0.75 s apart: the answer was sent more than the
+     * timeout before its end, its first byte less. */
+    static const char *const pieces[] = {"GET /healthz HT", "TP/1.1\r\nHost: 12",
+                                         "7.0.0.1\r\n\r\n"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(pieces); i++) {
+        ASSERT(S_send_all(fd, pieces[i], strlen(pieces[i])));
+        struct timespec half = {0, 750 * 1000 * 1000};
+        if (i + 1 < QB_ARRAY_COUNT(pieces))
+            nanosleep(&half, NULL);
+    }
+    ASSERT_EQ_INT(S_read_reply(fd, reply, sizeof reply), 200);
+    close(fd);
+}
+
 TEST(a_refused_connection_trickling_bytes_is_cut_off)
 {
     // After a refusal (here 400 for a malformed request line) the connection reads and drops
@@ -569,6 +619,7 @@ int main(void)
     RUN(a_silent_connection_is_closed);
     RUN(headers_a_byte_at_a_time_are_cut_off);
     RUN(a_refused_connection_trickling_bytes_is_cut_off);
+    RUN(a_blank_line_after_a_body_does_not_shorten_the_next_request);
     RUN(fifty_slow_clients_do_not_hold_up_others);
     RUN(a_stalled_body_applies_nothing);
     RUN(oversize_headers_are_431);
