@@ -154,6 +154,16 @@ void http_handle_sms_codes_create(struct http_request *req)
             http_reply_error(req, QB_E_ACCOUNT_FROZEN);
             goto out;
         }
+        /* Nor for a card the wallet has bound already, or a wallet full. */
+        struct store *reader = http_reader_acquire(req);
+        if (reader == NULL)
+            goto out;
+        enum qb_error bindable = wallet_card_bindable(env, reader, me->id, target);
+        http_reader_release(req, reader);
+        if (bindable != QB_OK) {
+            http_reply_card_unbindable(req, bindable);
+            goto out;
+        }
         if (!wallet_card_sms_target(env, me->id, target, card_target) ||
             !sms_phone_is_valid(me->phone)) {
             http_reply_error(req, QB_E_INTERNAL);

@@ -761,6 +761,10 @@ void http_handle_me_withdrawals_create(struct http_request *req);
 void http_handle_me_withdrawal_quote(struct http_request *req);
 void http_handle_merchants_me_withdrawal_quote(struct http_request *req);
 void http_handle_me_payments_get(struct http_request *req);
+/* Replies the refusal of a card binding (or of its code) by
+ * wallet_card_bindable's verdict err: CARD_ALREADY_BOUND, or
+ * LIMIT_EXCEEDED naming the limit "cards". */
+void http_reply_card_unbindable(struct http_request *req, enum qb_error err);
 /* collection_routes.c: group collections (群收款): asking, the asker's list,
  * reading one, paying one, closing one. */
 void http_handle_collections_create(struct http_request *req);

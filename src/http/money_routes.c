@@ -67,18 +67,26 @@ static const struct http_field S_card_fields[] = {
     {"sms_code", HTTP_FIELD_STRING, true, SMS_CODE_DIGITS + 1, 0, 0},
 };
 
+void http_reply_card_unbindable(struct http_request *req, enum qb_error err)
+{
+    if (err != QB_E_LIMIT_EXCEEDED) {
+        http_reply_error(req, err);
+        return;
+    }
+    char message[80];
+    snprintf(message, sizeof message, "at most %d cards may be bound", WALLET_CARDS_PER_USER_MAX);
+    json_t *extra = json_pack("{s:s}", "limit", "cards");
+    http_reply_error_extra(req, err, message, extra);
+    json_decref(extra);
+}
+
 static void S_card_resume(struct http_request *req, struct ledger_cmd *cmd)
 {
     struct wallet_card_cmd *c = (struct wallet_card_cmd *)cmd;
     if (cmd->result != QB_OK) {
         http_reply_error(req, cmd->result);
-    } else if (c->outcome == QB_E_LIMIT_EXCEEDED) {
-        char message[80];
-        snprintf(message, sizeof message, "at most %d cards may be bound",
-                 WALLET_CARDS_PER_USER_MAX);
-        json_t *extra = json_pack("{s:s}", "limit", "cards");
-        http_reply_error_extra(req, c->outcome, message, extra);
-        json_decref(extra);
+    } else if (c->outcome == QB_E_LIMIT_EXCEEDED || c->outcome == QB_E_CARD_BOUND) {
+        http_reply_card_unbindable(req, c->outcome);
     } else if (c->outcome == QB_E_CONFLICT && c->op == WALLET_CARD_REMOVE) {
         http_reply_error_message(req, c->outcome,
                                  "a top-up or withdrawal with this card is still processing; "

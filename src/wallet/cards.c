@@ -265,6 +265,27 @@ static enum qb_error card_bound_with_another_phone(struct store *store, const ui
                         params, QB_ARRAY_COUNT(params), other);
 }
 
+/* card_count's verdict: the card bound already, or the wallet full. */
+static enum qb_error card_count_verdict(int64_t same, int64_t total)
+{
+    if (same > 0)
+        return QB_E_CARD_BOUND;
+    if (total >= WALLET_CARDS_PER_USER_MAX)
+        return QB_E_LIMIT_EXCEEDED;
+    return QB_OK;
+}
+
+enum qb_error wallet_card_bindable(const struct domain_env *env, struct store *reader,
+                                   const char *user_id, const char *card_number)
+{
+    QB_ASSERT(env != NULL && reader != NULL && user_id != NULL && card_number != NULL);
+    uint8_t hash[CRYPTO_SHA256_SIZE];
+    domain_keyed_hash(env->card_hash_key, card_number, strlen(card_number), hash);
+    int64_t same = 0, total = 0;
+    enum qb_error err = card_count(reader, user_id, hash, &same, &total);
+    return err != QB_OK ? err : card_count_verdict(same, total);
+}
+
 static enum qb_error card_bind(struct ledger_txn *txn, struct wallet_card_cmd *c)
 {
     const struct domain_env *env = c->env;
@@ -303,14 +324,9 @@ static enum qb_error card_bind(struct ledger_txn *txn, struct wallet_card_cmd *c
     err = card_count(store, c->user_id, hash, &same, &total);
     if (err != QB_OK)
         return err;
-    if (same > 0) {
-        c->outcome = QB_E_CARD_BOUND;
+    c->outcome = card_count_verdict(same, total);
+    if (c->outcome != QB_OK)
         return QB_OK;
-    }
-    if (total >= WALLET_CARDS_PER_USER_MAX) {
-        c->outcome = QB_E_LIMIT_EXCEEDED;
-        return QB_OK;
-    }
 
     /* 3. the code sent to the card's phone for this very card, asked for
      * by this very wallet; a wrong one is counted, so the command commits

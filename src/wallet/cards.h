@@ -73,6 +73,15 @@ bool wallet_card_sms_target(const struct domain_env *env, const char *user_id,
 
 /* --- reads, with any connection ----------------------------------------------- */
 
+/* Whether the binding would refuse card_number in user_id's wallet before
+ * its code is checked: QB_E_CARD_BOUND when the wallet has it bound,
+ * QB_E_LIMIT_EXCEEDED when the wallet has WALLET_CARDS_PER_USER_MAX cards,
+ * else QB_OK (QB_E_STORAGE on a failed read). Asked before a bind_card code
+ * is sent, so that no message is paid for a binding refused whatever the
+ * code; the binding asks again in its own transaction. */
+QB_MUST_USE enum qb_error wallet_card_bindable(const struct domain_env *env, struct store *reader,
+                                               const char *user_id, const char *card_number);
+
 /* A card of user_id (any user's when NULL). Removed cards are NOT_FOUND
  * unless include_removed; another user's card is NOT_FOUND too. */
 QB_MUST_USE enum qb_error wallet_card_get(struct store *reader, const char *id,

@@ -164,6 +164,26 @@ static enum qb_error pay_refuse(struct wallet_pay_cmd *c, enum qb_error outcome)
     return err;
 }
 
+/* A withdrawal the balance covers without its fee (the whole balance,
+ * say) is refused naming the fee, which a user who asked for the balance
+ * shown did not count; the extra field fee is in minor units. */
+static enum qb_error S_refuse_fee(struct wallet_pay_cmd *c, int64_t fee)
+{
+    c->outcome = QB_E_INSUFFICIENT_BALANCE;
+    char amount[MONEY_TEXT_SIZE_MAX], fee_text[MONEY_TEXT_SIZE_MAX], message[192];
+    money_format(c->amount_minor, c->currency, amount, sizeof amount);
+    money_format(fee, c->currency, fee_text, sizeof fee_text);
+    snprintf(message, sizeof message,
+             "the balance is too low for %s and its fee of %s; GET %s/withdrawal-quote gives "
+             "the most that can be withdrawn",
+             amount, fee_text, c->account_id != 0 ? "/v1/merchants/me" : "/v1/me");
+    json_t *extra = json_pack("{s:I}", "fee", (json_int_t)fee);
+    enum qb_error err =
+        extra != NULL ? domain_response_error(&c->cmd, c->outcome, message, extra) : QB_E_INTERNAL;
+    json_decref(extra);
+    return err;
+}
+
 /* Whether money of a payment of kind may move through account (user's
  * balance, or with label the merchant's account its owner user withdraws
  * from) now: QB_OK, or QB_E_ACCOUNT_FROZEN when the user is frozen or
@@ -315,6 +335,17 @@ static enum qb_error pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     if (c->kind == WALLET_WITHDRAWAL) {
         err = ledger_txn_hold(txn, WALLET_CODE_WITHDRAWAL, p->id, account_id,
                               env->accounts.bank_clearing, total, 0, &p->hold_id);
+        if (err == QB_E_INSUFFICIENT_BALANCE && fee > 0) {
+            struct ledger_account_view view;
+            int64_t spendable;
+            err = ledger_txn_account_get(txn, account_id, &view);
+            if (err != QB_OK)
+                return err;
+            if (money_sub(view.available_minor, view.floor_minor, &spendable) &&
+                spendable >= c->amount_minor)
+                return S_refuse_fee(c, fee);
+            return pay_refuse(c, QB_E_INSUFFICIENT_BALANCE);
+        }
         if (err == QB_E_INSUFFICIENT_BALANCE || err == QB_E_ACCOUNT_FROZEN)
             return pay_refuse(c, err);
         if (err != QB_OK)

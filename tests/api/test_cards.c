@@ -317,24 +317,37 @@ TEST(a_bind_card_message_says_which_card_and_which_wallet)
 TEST(same_card_twice_is_a_conflict_until_unbound)
 {
     // One card is bound once per user; another user may bind it too, with the card's phone (a
-    // person's second wallet); after unbinding it may be bound again.
+    // person's second wallet); after unbinding it may be bound again. A code for a card the
+    // wallet has bound already is refused before it is sent; one asked before the card was
+    // bound (say on a second phone, in another tab) is refused by the binding.
     struct api_user u, v;
     API_MUST(api_user_new(&S_client, S_admin, &u));
     API_MUST(api_user_new(&S_client, S_admin, &v));
     char number[24], target[24], phone[API_PHONE_SIZE], code[API_SMS_CODE_SIZE];
+    char phone2[API_PHONE_SIZE], code2[API_SMS_CODE_SIZE];
     S_card_number("621483", 16, 42, number);
     S_target(number, target);
     api_phone_new(phone);
+    api_phone_new(phone2);
     struct client_response res;
+    S_code(&u, phone2, target, code2);
     S_code(&u, phone, target, code);
     ASSERT_EQ_INT(S_bind_raw(&u, number, phone, code, &res), 201);
     char id[API_ID_SIZE_MAX];
     snprintf(id, sizeof id, "%s", api_json_str(&res, "id"));
     ASSERT_EQ_STR(api_json_str(&res, "bank"), "招商银行");
     client_response_release(&res);
-    ASSERT_EQ_INT(S_bind(&u, number, &res), 409);
+    ASSERT_EQ_INT(S_bind_raw(&u, number, phone2, code2, &res), 409);
     ASSERT_EQ_STR(api_error_code(&res), "CARD_ALREADY_BOUND");
     client_response_release(&res);
+    char body[256], phone3[API_PHONE_SIZE];
+    api_phone_new(phone3);
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"purpose\":\"bind_card\",\"target\":\"%s\"}",
+             phone3, target);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/sms-codes", u.token, body, &res), 409);
+    ASSERT_EQ_STR(api_error_code(&res), "CARD_ALREADY_BOUND");
+    client_response_release(&res);
+    ASSERT(!api_sms_code_read(&S_client, S_admin, phone3, "bind_card", code));
     S_code(&v, phone, target, code);
     ASSERT_EQ_INT(S_bind_raw(&v, number, phone, code, &res), 201);
     client_response_release(&res);
@@ -530,27 +543,41 @@ TEST(another_users_card_is_not_found)
 
 TEST(at_most_ten_cards_are_bound)
 {
-    // The eleventh card is refused as every limit is, naming it; unbinding one makes room.
+    // The eleventh card is refused as every limit is, naming it, by the binding (its code asked
+    // for before the tenth was bound) and before a code is sent; unbinding one makes room.
     struct api_user u;
     API_MUST(api_user_new(&S_client, S_admin, &u));
     char first[API_ID_SIZE_MAX] = "";
+    char number[24], phone[API_PHONE_SIZE], code[API_SMS_CODE_SIZE];
+    S_card_number("622588", 16, 410, number);
+    api_phone_new(phone);
     for (unsigned long i = 0; i < 10; i++) {
-        char number[24];
-        S_card_number("622588", 16, 400 + i, number);
+        if (i == 9)
+            S_code(&u, phone, number, code);
+        char nth[24];
+        S_card_number("622588", 16, 400 + i, nth);
         struct client_response res;
-        ASSERT_EQ_INT(S_bind(&u, number, &res), 201);
+        ASSERT_EQ_INT(S_bind(&u, nth, &res), 201);
         if (i == 0)
             snprintf(first, sizeof first, "%s", api_json_str(&res, "id"));
         client_response_release(&res);
     }
-    char number[24];
-    S_card_number("622588", 16, 410, number);
     struct client_response res;
-    ASSERT_EQ_INT(S_bind(&u, number, &res), 403);
+    ASSERT_EQ_INT(S_bind_raw(&u, number, phone, code, &res), 403);
     ASSERT_EQ_STR(api_json_str(&res, "code"), "LIMIT_EXCEEDED");
     ASSERT_EQ_STR(api_json_str(&res, "limit"), "cards");
     ASSERT(strstr(res.body.data, "at most 10 cards") != NULL);
     client_response_release(&res);
+    char other_phone[API_PHONE_SIZE];
+    api_phone_new(other_phone);
+    char body[256];
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"purpose\":\"bind_card\",\"target\":\"%s\"}",
+             other_phone, number);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/sms-codes", u.token, body, &res), 403);
+    ASSERT_EQ_STR(api_json_str(&res, "code"), "LIMIT_EXCEEDED");
+    ASSERT_EQ_STR(api_json_str(&res, "limit"), "cards");
+    client_response_release(&res);
+    ASSERT(!api_sms_code_read(&S_client, S_admin, other_phone, "bind_card", code));
     ASSERT_EQ_INT(S_card_count(&u), 10);
     char path[128];
     snprintf(path, sizeof path, "/v1/me/cards/%s", first);

@@ -553,7 +553,9 @@ TEST(a_level_1_wallet_cashes_out_within_its_lifetime_limit)
 
 TEST(withdrawal_over_the_balance_is_402_and_changes_nothing)
 {
-    // Amount + fee must fit the available balance: ¥10.00 with ¥10.00 does not (fee ¥0.10).
+    // Amount + fee must fit the available balance: ¥10.00 with ¥10.00 does not (fee ¥0.10), and
+    // the refusal names the fee the user did not count; an amount over the balance by itself is
+    // refused as any payment is.
     struct api_user u;
     S_user(&u);
     char card[API_ID_SIZE_MAX];
@@ -562,6 +564,13 @@ TEST(withdrawal_over_the_balance_is_402_and_changes_nothing)
     struct client_response res;
     ASSERT_EQ_INT(S_pay(&u, "/v1/me/withdrawals", card, 1000, S_PAY, "over", &res), 402);
     ASSERT_EQ_STR(api_error_code(&res), "INSUFFICIENT_BALANCE");
+    ASSERT_EQ_INT(api_json_int(&res, "fee", -1), 10);
+    ASSERT(strstr(api_json_str(&res, "message"), "10.00 and its fee of 0.10") != NULL);
+    ASSERT(strstr(api_json_str(&res, "message"), "withdrawal-quote") != NULL);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_pay(&u, "/v1/me/withdrawals", card, 1001, S_PAY, "over2", &res), 402);
+    ASSERT_EQ_STR(api_error_code(&res), "INSUFFICIENT_BALANCE");
+    ASSERT_EQ_INT(api_json_int(&res, "fee", -1), -1);
     client_response_release(&res);
     long long available, pending;
     S_balance(&u, &available, &pending);

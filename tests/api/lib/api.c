@@ -163,17 +163,21 @@ const char *api_error_code(const struct client_response *res)
     const char *text = json_string_value(json_object_get(body, "code"));
     const char *message = json_string_value(json_object_get(body, "message"));
     /* Nothing but the two, or the one member docs/api.md adds to that code. */
-    const char *extra = text == NULL                               ? NULL
-                        : strcmp(text, "LIMIT_EXCEEDED") == 0      ? "limit"
-                        : strcmp(text, "PASSWORD_LOCKED") == 0     ? "locked_until"
-                        : strcmp(text, "PAYMENT_CODE_LOCKED") == 0 ? "locked_until"
-                        : strcmp(text, "RATE_LIMITED") == 0        ? "locked_until"
-                        : strcmp(text, "ACCOUNT_NOT_EMPTY") == 0   ? "reason"
-                        : strcmp(text, "TRANSFER_RETURNED") == 0   ? "return_id"
-                                                                   : NULL;
+    const char *extra = text == NULL                                ? NULL
+                        : strcmp(text, "LIMIT_EXCEEDED") == 0       ? "limit"
+                        : strcmp(text, "PASSWORD_LOCKED") == 0      ? "locked_until"
+                        : strcmp(text, "PAYMENT_CODE_LOCKED") == 0  ? "locked_until"
+                        : strcmp(text, "RATE_LIMITED") == 0         ? "locked_until"
+                        : strcmp(text, "ACCOUNT_NOT_EMPTY") == 0    ? "reason"
+                        : strcmp(text, "TRANSFER_RETURNED") == 0    ? "return_id"
+                        : strcmp(text, "INSUFFICIENT_BALANCE") == 0 ? "fee"
+                                                                    : NULL;
     size_t size = json_object_size(body);
+    json_t *member = extra != NULL ? json_object_get(body, extra) : NULL;
+    bool member_ok = strcmp(extra != NULL ? extra : "", "fee") == 0 ? json_integer_value(member) > 0
+                                                                    : json_is_string(member);
     if (text != NULL && message != NULL && message[0] != '\0' &&
-        (size == 2 || (size == 3 && extra != NULL && json_is_string(json_object_get(body, extra)))))
+        (size == 2 || (size == 3 && member_ok)))
         snprintf(code, sizeof code, "%s", text);
     json_decref(body);
     return code;
