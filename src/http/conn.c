@@ -850,6 +850,11 @@ static void S_conn_body(struct http_conn *c)
             if (piece_size > 0 && !req->body_too_large &&
                 buf_append(&req->body, piece, piece_size) != QB_OK)
                 req->body_too_large = true;
+            /* A chunk whose size line alone takes the body past the limit
+             * is refused now, not once its bytes have come (or, when its
+             * client sends no more, at the timeout). */
+            if (c->chunk.remaining > req->body.size_max - req->body.size)
+                req->body_too_large = true;
             used += consumed;
             if (req->body_too_large)
                 break;

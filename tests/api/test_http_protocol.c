@@ -1060,6 +1060,24 @@ TEST(a_chunked_body_past_the_limit_is_refused_as_it_passes)
     ASSERT(ended);
 }
 
+TEST(a_chunk_whose_size_is_past_the_limit_is_refused_at_its_size_line)
+{
+    // A chunk of 16 MiB announced by its size line is refused as soon as the line is read, with
+    // none of its bytes sent yet: not after the client has sent 64 KiB of them, nor at the
+    // timeout when it sends nothing more.
+    struct S_conn c;
+    struct S_reply r;
+    ASSERT(S_open(&c));
+    ASSERT(S_send_text(&c, "POST /v1/transfers HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                           "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           "1000000\r\n{\"amount\""));
+    S_MUST_REPLY(&c, false, &r);
+    char code[64];
+    ASSERT_EQ_INT(r.status, 413);
+    ASSERT_EQ_STR(S_code(&r, code, sizeof code), "PAYLOAD_TOO_LARGE");
+    S_close(&c);
+}
+
 TEST(escapes_in_path_parameters_and_queries_are_decoded)
 {
     // A path parameter is unescaped ("2026%2D11" is the month "2026-11"), and query names
@@ -1218,6 +1236,7 @@ int main(void)
     RUN(a_chunked_payment_moves_money_once);
     RUN(a_body_in_a_content_coding_is_refused);
     RUN(a_chunked_body_past_the_limit_is_refused_as_it_passes);
+    RUN(a_chunk_whose_size_is_past_the_limit_is_refused_at_its_size_line);
     RUN(escapes_in_path_parameters_and_queries_are_decoded);
     RUN(escaped_paths_do_not_reach_the_routes_they_decode_to);
     RUN(a_path_cannot_forge_fields_of_its_log_line);
