@@ -725,6 +725,7 @@ static void S_conn_head(struct http_conn *c, size_t head_size)
                                          "Idempotency-Key", "Content-Type"};
     int counts[QB_ARRAY_COUNT(single)] = {0};
     const char *te = NULL;
+    const char *host = NULL;
     const char *length = NULL;
     for (int i = 0; i < c->head.header_count; i++) {
         const char *name = c->head.headers[i].name;
@@ -747,6 +748,8 @@ static void S_conn_head(struct http_conn *c, size_t head_size)
             }
             if (k == 0)
                 te = c->head.headers[i].value;
+            else if (k == 1)
+                host = c->head.headers[i].value;
         }
     }
     int host_count = counts[1];
@@ -769,6 +772,14 @@ static void S_conn_head(struct http_conn *c, size_t head_size)
     }
     if (c->head.minor_version == 1 && host_count == 0) {
         S_refuse_head(c, QB_E_HTTP_MALFORMED, "an HTTP/1.1 request needs a Host header");
+        return;
+    }
+    /* A Host is a host and maybe a port, or empty (RFC 9112 3.2; RFC 3986
+     * 3.2.2: its registered names, addresses and IP literals take no other
+     * characters): one that is not is refused, as a proxy before would. */
+    if (host != NULL && strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                     "0123456789-._~!$&'()*+,;=%:[]") != strlen(host)) {
+        S_refuse_head(c, QB_E_HTTP_MALFORMED, "Host is not a host");
         return;
     }
     if (!S_identity_coded(&c->head)) {

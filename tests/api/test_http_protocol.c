@@ -433,6 +433,20 @@ static size_t S_malformed(int i, const char **name, char *out, size_t out_size, 
                                                 "\r\n-%zx\r\n%s\r\n0\r\n\r\n",
                         token, key, n, body);
         break;
+    case 14:
+        *name = "a Host that is no host (RFC 9112 3.2)";
+        size =
+            snprintf(out, out_size,
+                     S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1/x y\r\nContent-Length: %zu\r\n\r\n%s",
+                     token, key, n, body);
+        break;
+    case 15:
+        *name = "a Host with a user";
+        size = snprintf(
+            out, out_size,
+            S_PAY_LINES("HTTP/1.1") "Host: user@127.0.0.1\r\nContent-Length: %zu\r\n\r\n%s", token,
+            key, n, body);
+        break;
     default:
         return 0;
     }
