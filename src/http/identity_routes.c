@@ -519,7 +519,7 @@ static void S_kyc_resume(struct http_request *req, struct ledger_cmd *cmd)
         char message[160];
         snprintf(message, sizeof message,
                  "this wallet was verified for the person of the id number ending %s: it is "
-                 "verified again with that number only",
+                 "verified again with that number and the real name verified then only",
                  c->user.id_number_last4);
         http_reply_error_message(req, QB_E_IDENTITY_MISMATCH, message);
     } else if (!http_identity_refused(req, c)) {

@@ -1254,6 +1254,21 @@ static enum qb_error op_kyc_submit(struct ledger_txn *txn, struct identity_cmd *
         c->outcome = QB_E_IDENTITY_MISMATCH;
         return QB_OK;
     }
+    /* The same person under the name verified then: the name decides whose
+     * cards the wallet binds, so a wallet lowered to level 1 is not
+     * renamed by verifying again with its number and another name. */
+    if (verified_before) {
+        char verified_name[IDENTITY_REAL_NAME_SIZE_MAX];
+        err = identity_real_name_get(ledger_txn_store(txn), env, c->user_id, verified_name);
+        bool same_name = err == QB_OK && strcmp(verified_name, c->real_name) == 0;
+        crypto_wipe(verified_name, sizeof verified_name);
+        if (err != QB_OK)
+            return err == QB_E_NOT_FOUND ? QB_E_STORAGE : err;
+        if (!same_name) {
+            c->outcome = QB_E_IDENTITY_MISMATCH;
+            return QB_OK;
+        }
+    }
     if (!same_person && wallets >= env->settings.kyc_wallets_per_person) {
         c->outcome = QB_E_ID_NUMBER_IN_USE;
         return QB_OK;

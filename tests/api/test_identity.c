@@ -2106,6 +2106,12 @@ TEST(a_wallet_verified_once_stays_its_persons)
     ASSERT_EQ_INT(api_json_int(&res, "kyc_level", -1), 1);
     ASSERT_EQ_STR(api_json_str(&res, "id_number_last4"), own + 14);
     client_response_release(&res);
+    // Its own number under another name renames nobody: the verified name decides whose cards
+    // the wallet binds.
+    snprintf(body, sizeof body, "{\"real_name\":\"李四\",\"id_number\":\"%s\"}", own);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/kyc", u.token, body, &res), 403);
+    ASSERT_EQ_STR(api_error_code(&res), "IDENTITY_MISMATCH");
+    client_response_release(&res);
     snprintf(body, sizeof body, "{\"real_name\":\"王五\",\"id_number\":\"%s\"}", own);
     ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/kyc", u.token, body, &res), 200);
     ASSERT_EQ_INT(api_json_int(&res, "kyc_level", -1), 2);
