@@ -977,6 +977,12 @@ void http_handle_admin_transfers_cancel(struct http_request *req)
 {
     const char *id = http_request_param(req, "id");
     char reason[S_REASON_SIZE_MAX];
+    /* An id of no payment's shape is no transfer, and no request of the
+     * trail's: it names nothing to find it by. */
+    if (id == NULL || !id_is_valid(id, strlen(id), "p")) {
+        http_reply_error_message(req, QB_E_NOT_FOUND, "no such transfer");
+        return;
+    }
     if (!S_reason_read(req, true, reason))
         return;
     struct S_admin_transfer_stop *s = http_request_alloc(req, sizeof *s);
@@ -986,9 +992,7 @@ void http_handle_admin_transfers_cancel(struct http_request *req)
     }
     wallet_transfer_cancel_cmd_init(&s->c, http_request_env(req));
     s->c.by_operator = true;
-    /* An id of no payment's shape is no transfer: the command says so. */
-    snprintf(s->c.transfer_id, sizeof s->c.transfer_id, "%s",
-             id != NULL && id_is_valid(id, strlen(id), "p") ? id : "");
+    snprintf(s->c.transfer_id, sizeof s->c.transfer_id, "%s", id);
     memcpy(s->reason, reason, sizeof s->reason);
     struct domain_audit *audit = http_request_audit(req, &s->c.cmd, "transfer_stop",
                                                     s->c.transfer_id, &s->c.outcome, &s->c.changed);
@@ -1039,6 +1043,10 @@ void http_handle_admin_payouts_cancel(struct http_request *req)
 {
     const char *id = http_request_param(req, "id");
     char reason[S_REASON_SIZE_MAX];
+    if (id == NULL || !id_is_valid(id, strlen(id), "p")) { /* as a transfer's stop */
+        http_reply_error(req, QB_E_NOT_FOUND);
+        return;
+    }
     if (!S_reason_read(req, true, reason))
         return;
     struct S_admin_payout_stop *s = http_request_alloc(req, sizeof *s);
@@ -1047,9 +1055,7 @@ void http_handle_admin_payouts_cancel(struct http_request *req)
         return;
     }
     merchant_payout_end_cmd_init(&s->c, http_request_env(req), MERCHANT_PAYOUT_STOP);
-    /* An id of no payment's shape is no payout: the command says so. */
-    snprintf(s->c.transfer_bill_no, sizeof s->c.transfer_bill_no, "%s",
-             id != NULL && id_is_valid(id, strlen(id), "p") ? id : "");
+    snprintf(s->c.transfer_bill_no, sizeof s->c.transfer_bill_no, "%s", id);
     memcpy(s->reason, reason, sizeof s->reason);
     struct domain_audit *audit = http_request_audit(
         req, &s->c.cmd, "payout_stop", s->c.transfer_bill_no, &s->c.outcome, &s->c.changed);

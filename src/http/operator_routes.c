@@ -118,6 +118,14 @@ void http_handle_admin_operators_create(struct http_request *req)
                                  "name must be 1 to 32 of a-z 0-9 . _ -, starting with a letter");
         return;
     }
+    /* The names the trail and the CLI give the root and the daemon: an
+     * operator of either name would read as them (qianbao admin audit --by). */
+    if (strcmp(name, "admin") == 0 || strcmp(name, "qianbaod") == 0) {
+        json_decref(body);
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "admin and qianbaod name the root and the daemon on the trail");
+        return;
+    }
     struct identity_operator_cmd *c = http_request_alloc(req, sizeof *c);
     if (c == NULL) {
         json_decref(body);

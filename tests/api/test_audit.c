@@ -121,6 +121,23 @@ TEST(a_refusal_changes_nothing_and_says_so_a_bad_request_leaves_no_row)
     ASSERT(json_is_false(json_object_get(row, "changed")));
     ASSERT(json_is_null(json_object_get(row, "reason")));
     json_decref(items);
+
+    /* A stop of an id no payment can have names nothing: 404, no row. */
+    const char *actions[] = {"transfer_stop", "payout_stop"};
+    const char *paths[] = {"/admin/transfers/p_zz/cancel", "/admin/payouts/p_zz/cancel"};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(query, sizeof query, "action=%s", actions[i]);
+        items = S_audit(query);
+        size_t before = json_array_size(items);
+        json_decref(items);
+        ASSERT_EQ_INT(
+            api_call(&S_client, "POST", paths[i], S_admin, "{\"reason\":\"ticket 7\"}", &res), 404);
+        ASSERT_EQ_STR(api_error_code(&res), "NOT_FOUND");
+        client_response_release(&res);
+        items = S_audit(query);
+        ASSERT_EQ_INT((long long)json_array_size(items), (long long)before);
+        json_decref(items);
+    }
 }
 
 TEST(the_trail_filters_by_operator_action_and_time)
@@ -426,6 +443,20 @@ TEST(the_trail_outlives_a_restart)
     json_decref(items);
 }
 
+TEST(no_operator_is_named_as_the_root_or_the_daemon)
+{
+    /* "admin" and "qianbaod" are what the trail calls the root and the
+     * daemon: an operator of either name would read as them. */
+    const char *names[] = {"{\"name\":\"admin\"}", "{\"name\":\"qianbaod\"}"};
+    for (size_t i = 0; i < 2; i++) {
+        struct client_response res;
+        ASSERT_EQ_INT(api_call(&S_client, "POST", "/admin/operators", S_admin, names[i], &res),
+                      400);
+        ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+        client_response_release(&res);
+    }
+}
+
 /* Creates the operator alice, with her token in S_alice. */
 static bool S_alice_create(void)
 {
@@ -451,6 +482,7 @@ int main(void)
     RUN(the_trail_filters_by_operator_action_and_time);
     RUN(an_operators_onboarding_and_a_new_app_are_on_the_trail);
     RUN(only_operators_read_the_trail);
+    RUN(no_operator_is_named_as_the_root_or_the_daemon);
     RUN(a_named_operators_read_of_a_user_is_on_the_trail);
     RUN(every_operators_read_of_personal_data_is_on_the_trail);
     RUN(a_read_that_cannot_be_recorded_is_not_served);
