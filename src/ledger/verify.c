@@ -422,6 +422,15 @@ static enum qb_error verify_run(struct verify *v, struct store *reader,
                                 ledger_verify_progress_fn progress, void *progress_arg)
 {
     v->reader = reader;
+    /* How many entries the copy holds, first: a check that stops at once
+     * (another installation's chain key beside it) still says so, and the
+     * copy does not read as empty. */
+    struct store_stmt *count;
+    if (store_prepare(reader, "SELECT coalesce(max(id), 0) FROM entries", &count) != QB_OK)
+        return QB_E_STORAGE;
+    if (store_step(count) == STORE_STEP_ROW)
+        v->report->entries_total = store_column_int64(count, 0);
+    store_finalize(count);
     enum qb_error err = ledger_chain_load(&v->chain, reader);
     if (err == QB_E_CONFLICT)
         return problem(v, "the chain key is not the one the journal was keyed with");
@@ -456,14 +465,6 @@ static enum qb_error verify_run(struct verify *v, struct store *reader,
     v->report->accounts_checked = v->account_count;
 
     struct store_stmt *stmt;
-    int64_t total = 0;
-    if (store_prepare(reader, "SELECT coalesce(max(id), 0) FROM entries", &stmt) != QB_OK)
-        return QB_E_STORAGE;
-    if (store_step(stmt) == STORE_STEP_ROW)
-        total = store_column_int64(stmt, 0);
-    store_finalize(stmt);
-    v->report->entries_total = total;
-
     if (store_prepare(reader, "SELECT " LEDGER_ENTRY_COLUMNS " FROM entries ORDER BY id", &stmt) != QB_OK)
         return QB_E_STORAGE;
     uint8_t prev_hash[CRYPTO_SHA256_SIZE] = {0};
@@ -501,7 +502,7 @@ static enum qb_error verify_run(struct verify *v, struct store *reader,
         v->report->entries_checked++;
         v->report->last_entry_at_ms = e.created_at_ms;
         if (progress != NULL && (v->report->entries_checked & 0xffff) == 0 &&
-            !progress(v->report->entries_checked, total, progress_arg))
+            !progress(v->report->entries_checked, v->report->entries_total, progress_arg))
             err = QB_E_SHUTTING_DOWN;
     }
     store_finalize(stmt);
@@ -509,7 +510,8 @@ static enum qb_error verify_run(struct verify *v, struct store *reader,
         return err;
     if (rc != STORE_STEP_DONE)
         return QB_E_STORAGE;
-    if (progress != NULL && !progress(v->report->entries_checked, total, progress_arg))
+    if (progress != NULL &&
+        !progress(v->report->entries_checked, v->report->entries_total, progress_arg))
         return QB_E_SHUTTING_DOWN;
 
     /* Checkpoints must not be ahead of the journal, and accounts never
