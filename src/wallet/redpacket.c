@@ -254,6 +254,8 @@ static enum qb_error S_claimers_distinct(struct store *reader, const struct redp
 
 static enum qb_error S_check(struct store *reader, int64_t *packets, char *problem,
                              size_t problem_size);
+static enum qb_error S_check_claim_entries(struct store *reader, char *problem,
+                                           size_t problem_size);
 
 /* The one integer sql answers. */
 static enum qb_error S_count(struct store *reader, const char *sql, int64_t *out)
@@ -362,8 +364,9 @@ static enum qb_error S_check(struct store *reader, int64_t *packets, char *probl
         if (S_count(reader, sql, &stored) != QB_OK)
             return QB_E_STORAGE;
         posted = posted_by_code[moves[i].code - WALLET_CODE_RED_PACKET_SEND];
+        /* Distinct entries: two rows naming one entry leave another unnamed. */
         snprintf(sql, sizeof sql,
-                 "SELECT count(*) FROM %s r JOIN entries e ON e.id = r.%s"
+                 "SELECT count(DISTINCT e.id) FROM %s r JOIN entries e ON e.id = r.%s"
                  " WHERE e.code = %d AND e.ref = r.%s",
                  moves[i].table, moves[i].entry, (int)moves[i].code, moves[i].packet);
         if (S_count(reader, sql, &matched) != QB_OK)
@@ -376,7 +379,53 @@ static enum qb_error S_check(struct store *reader, int64_t *packets, char *probl
             return QB_E_INTERNAL;
         }
     }
-    return QB_OK;
+    return S_check_claim_entries(reader, problem, problem_size);
+}
+
+/* Each claim row against the entry it names: one share of the row's
+ * amount, out of one account into the account of the row's user. A row
+ * whose claimer or share was changed after the entry (a share shown that
+ * was not paid; a user's claim moved onto another user, which frees the
+ * first to claim again) is caught here. */
+static enum qb_error S_check_claim_entries(struct store *reader, char *problem, size_t problem_size)
+{
+    enum { S_ENTRY = 4 };
+    struct store_stmt *st = NULL;
+    if (store_prepare(
+            reader,
+            "SELECT c.id, c.packet_id, c.amount_minor, u.account_id, " LEDGER_ENTRY_COLUMNS_OF(
+                "e") " FROM red_packet_claims c LEFT JOIN users u ON u.id = c.user_id"
+                     " LEFT JOIN entries e ON e.id = c.entry_id",
+            &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = QB_OK;
+    int rc;
+    while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
+        int64_t amount = store_column_int64(st, 2);
+        int64_t account = store_column_is_null(st, 3) ? 0 : store_column_int64(st, 3);
+        struct ledger_entry e;
+        bool paid = ledger_entry_from_columns(st, S_ENTRY, &e) == QB_OK && account != 0 &&
+                    e.posting_count == 2 && amount > 0;
+        if (paid) {
+            int credit = e.postings[0].account_id == account ? 0 : 1;
+            paid = e.postings[credit].account_id == account &&
+                   e.postings[credit].amount_minor == amount &&
+                   e.postings[1 - credit].amount_minor == -amount;
+        }
+        if (!paid) {
+            char id[ID_TEXT_SIZE_MAX], packet[ID_TEXT_SIZE_MAX];
+            store_column_text_copy(st, 0, id, sizeof id);
+            store_column_text_copy(st, 1, packet, sizeof packet);
+            snprintf(problem, problem_size,
+                     "red packet %s: claim %s is not the share its entry paid to its claimer",
+                     packet, id);
+            err = QB_E_INTERNAL;
+        }
+    }
+    if (err == QB_OK && rc != STORE_STEP_DONE)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    return err;
 }
 
 enum qb_error redpacket_claims_list(struct store *reader, const char *packet_id,

@@ -742,6 +742,37 @@ TEST(claims_that_break_a_packets_rules_are_caught)
     S_tamper(wx, sql);
     ASSERT_EQ_INT(S_check(wx, problem, sizeof problem), QB_OK);
 
+    /* c's claim made d's, who never claimed: the rows keep every rule, but
+     * the journal paid c, and c could claim again. */
+    struct identity_user d = wx_user(wx, "赵六", false);
+    snprintf(sql, sizeof sql,
+             "UPDATE red_packet_claims SET user_id = '%s' WHERE packet_id = '%s' AND position = 1",
+             d.id, sent.packet.id);
+    S_tamper(wx, sql);
+    ASSERT_EQ_INT(S_check(wx, problem, sizeof problem), QB_E_INTERNAL);
+    ASSERT(strstr(problem, "is not the share its entry paid") != NULL);
+    snprintf(sql, sizeof sql,
+             "UPDATE red_packet_claims SET user_id = '%s' WHERE packet_id = '%s' AND position = 1",
+             c.id, sent.packet.id);
+    S_tamper(wx, sql);
+    ASSERT_EQ_INT(S_check(wx, problem, sizeof problem), QB_OK);
+
+    /* A fen moved from one share to the other: the sums hold, the shares
+     * shown are not the ones paid. */
+    snprintf(sql, sizeof sql,
+             "UPDATE red_packet_claims SET amount_minor = amount_minor + 1 - 2 * position"
+             " WHERE packet_id = '%s'",
+             sent.packet.id);
+    S_tamper(wx, sql);
+    ASSERT_EQ_INT(S_check(wx, problem, sizeof problem), QB_E_INTERNAL);
+    ASSERT(strstr(problem, "is not the share its entry paid") != NULL);
+    snprintf(sql, sizeof sql,
+             "UPDATE red_packet_claims SET amount_minor = amount_minor - 1 + 2 * position"
+             " WHERE packet_id = '%s'",
+             sent.packet.id);
+    S_tamper(wx, sql);
+    ASSERT_EQ_INT(S_check(wx, problem, sizeof problem), QB_OK);
+
     /* A gap: position 0 moved to 3. */
     snprintf(sql, sizeof sql,
              "UPDATE red_packet_claims SET position = 3 WHERE packet_id = '%s' AND position = 0",
@@ -923,9 +954,13 @@ TEST(claims_made_before_they_were_keyed_by_packet_keep_their_sums)
     ASSERT_EQ_STR(claims[0].id, "rc_00000000000000000000000001");
     ASSERT_EQ_STR(claims[0].user_id, "u_b");
     ASSERT_EQ_INT(claims[1].amount_minor, 250);
+    /* The rules and the sums hold; the check then stops at the claims'
+     * entries, which this hand-made journal has without postings (the last
+     * thing it checks). */
     int64_t packets = 0;
     char message[256] = "";
-    ASSERT_EQ_INT(redpacket_check(store, &packets, message, sizeof message), QB_OK);
+    ASSERT_EQ_INT(redpacket_check(store, &packets, message, sizeof message), QB_E_INTERNAL);
+    ASSERT(strstr(message, "is not the share its entry paid") != NULL);
     ASSERT_EQ_INT(packets, 1);
     test_old_db_close(&old);
 }
