@@ -1091,6 +1091,71 @@ static bool S_platform_check(const struct daemon_paths *paths, bool db_new, stru
     return false;
 }
 
+/* A platform key's value for the database's meta row key_check_platform:
+ * 63 bits of the SHA-256 of its public key's PEM. */
+static int64_t S_platform_value(const struct merchant_platform *platform)
+{
+    uint8_t hash[CRYPTO_SHA256_SIZE];
+    crypto_sha256(platform->public_key_pem.data, platform->public_key_pem.size, hash);
+    uint64_t value;
+    memcpy(&value, hash, sizeof value);
+    return (int64_t)(value >> 1);
+}
+
+/* Whether the platform key platform (just loaded) is the database's: the
+ * one its meta row key_check_platform names, or the next one after it (a
+ * finished rotation: the one it names is now platform-key-retired.pem).
+ * Another installation's key beside a restored database would sign for it
+ * unnoticed, and merchants' SDKs, which fetch GET /v3/certificates with
+ * their API v3 key, would trust it: it stops the start like another
+ * pepper. While the database has no merchant a new key breaks nothing
+ * (S_platform_check) and is taken. The row is written by the first start
+ * of a version that keeps it, and moves on with each rotation. */
+static bool S_platform_bind(const struct daemon_paths *paths, bool db_new, struct store *writer,
+                            const struct merchant_platform *platform)
+{
+    int64_t stored = 0, merchants = 0, value = S_platform_value(platform);
+    enum qb_error rc = store_int64(
+        writer, "SELECT value FROM meta WHERE key = 'key_check_platform'", NULL, 0, &stored);
+    if (rc != QB_OK && rc != QB_E_NOT_FOUND)
+        goto failed;
+    if (rc == QB_OK && stored == value)
+        return true;
+    bool bound = rc == QB_OK && !db_new;
+    if (bound && !S_file_missing(paths->platform_key_retired)) {
+        struct merchant_platform *retired = NULL;
+        if (!S_platform_load(paths->dir, paths->platform_key_retired, paths->platform_cert_retired,
+                             &retired))
+            return false;
+        bound = S_platform_value(retired) != stored;
+        merchant_platform_free(retired);
+    }
+    if (bound) {
+        if (store_int64(writer, "SELECT count(*) FROM merchants", NULL, 0, &merchants) != QB_OK)
+            goto failed;
+        if (merchants > 0) {
+            fprintf(stderr,
+                    "qianbaod: refusing to start: the platform key \"%s\" is not the one the "
+                    "database \"%s\" was made with, nor the next one after it (merchants' SDKs "
+                    "would trust what it signs): restore the secrets backed up with this "
+                    "database\n",
+                    paths->platform_key, paths->db_file);
+            return false;
+        }
+        log_event(LOG_WARN, "daemon.platform_key_replaced", "reason=no_merchant_yet");
+    }
+    const struct store_param params[] = {STORE_INT(value)};
+    if (store_run(writer,
+                  "INSERT INTO meta (key, value) VALUES ('key_check_platform', $1)"
+                  " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                  params, QB_ARRAY_COUNT(params)) == QB_OK)
+        return true;
+failed:
+    fprintf(stderr, "qianbaod: cannot check the platform key against the database: %s\n",
+            store_last_error(writer));
+    return false;
+}
+
 /* Creates the missing pepper, card key and chain key of a new database
  * (db_new), or checks the pepper and card key of an existing one, which
  * must be there (its chain key is S_chain_key_load's). */
@@ -1853,6 +1918,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     if (!S_platform_check(paths, db_new, writer) ||
         !S_platform_key_ensure(paths->dir, paths->platform_key) ||
         !S_platform_load(paths->dir, paths->platform_key, paths->platform_cert, &platform) ||
+        !S_platform_bind(paths, db_new, writer, platform) ||
         !S_platform_next_load(paths, &platform_next) ||
         !S_admin_token_ensure(paths->dir, paths->admin_token, db_new, admin_token) ||
         !S_chain_key_load(paths, db_new, writer, chain_key, &chain_key_new, &chain_key_settle) ||

@@ -68,6 +68,30 @@ static void S_start(void)
     client_init(&S_client, S_daemon.base_url);
 }
 
+/* Copies the file from_dir/from over to_dir/to (0600). */
+static bool S_copy_between(const char *from_dir, const char *from, const char *to_dir,
+                           const char *to)
+{
+    char path[TEST_DAEMON_PATH_SIZE_MAX + 64];
+    static char text[S_PEM_SIZE];
+    snprintf(path, sizeof path, "%s/%s", from_dir, from);
+    if (!test_file_read(path, text, sizeof text))
+        return false;
+    snprintf(path, sizeof path, "%s/%s", to_dir, to);
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return false;
+    bool ok = fputs(text, f) >= 0;
+    ok = fclose(f) == 0 && ok;
+    return ok && chmod(path, 0600) == 0;
+}
+
+/* Copies the data directory's file from over its file to. */
+static bool S_copy(const char *from, const char *to)
+{
+    return S_copy_between(S_daemon.data_dir, from, S_daemon.data_dir, to);
+}
+
 /* The data directory's file name: whether it is there, 0600. */
 static bool S_file_private(const char *name)
 {
@@ -312,6 +336,10 @@ TEST(a_finish_cut_short_completes_when_run_again)
     // match its certificate, and finish, run again, completes the rotation.
     S_stop();
     EXPECT_ROTATE("begin", 0, "begun");
+    /* What finish does first: the signing key and certificate kept as the
+     * retired ones; then the first rename. */
+    ASSERT(S_copy("platform-key.pem", "platform-key-retired.pem"));
+    ASSERT(S_copy("platform-cert.pem", "platform-cert-retired.pem"));
     char from[TEST_DAEMON_PATH_SIZE_MAX + 64], to[TEST_DAEMON_PATH_SIZE_MAX + 64];
     snprintf(from, sizeof from, "%s/platform-key-next.pem", S_daemon.data_dir);
     snprintf(to, sizeof to, "%s/platform-key.pem", S_daemon.data_dir);
@@ -337,6 +365,39 @@ TEST(a_finish_cut_short_completes_when_run_again)
     mh_release(&late);
 }
 
+TEST(another_installations_platform_key_is_refused)
+{
+    // A restore that puts another installation's platform key and certificate beside the
+    // database (a staging box's, say) would have it sign for this one, and merchants' SDKs,
+    // which fetch GET /v3/certificates with their API v3 key, would trust it: the start is
+    // refused, as for another pepper. The key of the last rotation above is the database's.
+    struct test_daemon other;
+    char other_admin[API_TOKEN_SIZE_MAX];
+    API_MUST(api_daemon_start(&other, S_root, "other", NULL, other_admin));
+    ASSERT_EQ_INT(test_daemon_stop(&other), 0);
+    S_stop();
+    ASSERT(S_copy("platform-key.pem", "platform-key.mine"));
+    ASSERT(S_copy("platform-cert.pem", "platform-cert.mine"));
+    ASSERT(
+        S_copy_between(other.data_dir, "platform-key.pem", S_daemon.data_dir, "platform-key.pem"));
+    ASSERT(S_copy_between(other.data_dir, "platform-cert.pem", S_daemon.data_dir,
+                          "platform-cert.pem"));
+    struct test_daemon refused;
+    memset(&refused, 0, sizeof refused);
+    char log_path[sizeof S_root + 32];
+    snprintf(log_path, sizeof log_path, "%s/refused-other.log", S_root);
+    ASSERT(!test_daemon_start(&refused, S_daemon.data_dir, log_path, NULL));
+    char log[65536];
+    ASSERT(test_file_read(log_path, log, sizeof log));
+    ASSERT(strstr(log, "platform-key.pem\" is not the one the database") != NULL);
+    ASSERT(S_copy("platform-key.mine", "platform-key.pem"));
+    ASSERT(S_copy("platform-cert.mine", "platform-cert.pem"));
+    S_start();
+    struct client_response res;
+    ASSERT_EQ_INT(mh_call(&S_client, &S_merchant, "GET", "/v3/certificates", NULL, &res), 200);
+    client_response_release(&res);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -349,6 +410,7 @@ int main(void)
     RUN(a_finished_rotation_signs_with_the_next_key);
     RUN(a_cancelled_rotation_leaves_the_signing_key_alone);
     RUN(a_finish_cut_short_completes_when_run_again);
+    RUN(another_installations_platform_key_is_refused);
 
     mh_release(&S_merchant);
     return api_suite_end(&suite);
