@@ -702,8 +702,11 @@ static int S_answer(struct cli *cli, enum cli_auth auth, const char *token, cons
     }
     if (res->status >= 200 && res->status < 300) {
         const char *bad_amount = json_is_object(res->json) ? S_amount_bad(res->json, 0) : NULL;
+        /* Only a 204 is answered with nothing: an empty 200 or 201 is an
+         * answer lost on the way (a proxy, a connection cut). */
         if (bad_amount == NULL &&
-            (res->body.size == 0 || json_is_object(res->json) || S_file_type(res->content_type)))
+            ((res->body.size == 0 && res->status == 204) || json_is_object(res->json) ||
+             (res->body.size > 0 && S_file_type(res->content_type))))
             return CLI_EXIT_OK;
         /* A body cut short, a captive portal's page: no answer of Qianbao's,
          * which a command would print as empty fields, and exit 0. */

@@ -271,10 +271,21 @@ static void S_assert_json_error(const char *code)
     "Connection: close\r\n\r\n"                                                                    \
     "<html>captive portal</html>"
 
+#define S_EMPTY_200                                                                                \
+    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 0\r\n"                   \
+    "Connection: close\r\n\r\n"
+
 TEST(an_answer_that_is_not_json_is_no_success)
 {
-    // A body cut short, or a captive portal's page, is no balance: a script must not read
-    // "(none)" and exit 0 as if the wallet were empty.
+    // A body cut short, an empty one where JSON was due, or a captive portal's page, is no
+    // balance: a script must not read "(none)" and exit 0 as if the wallet were empty, nor a
+    // top-up answered with nothing as a blank payment made.
+    S_run(S_EMPTY_200, "balance", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_UNAVAILABLE);
+    ASSERT_EQ_STR(S_last.out, "");
+    S_run(S_EMPTY_200, "me", "--json", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_UNAVAILABLE);
+    S_assert_json_error("BAD_ANSWER");
     S_run(S_JSON_200_CUT, "balance", NULL);
     ASSERT_EQ_INT(S_last.rc, CLI_EXIT_UNAVAILABLE);
     ASSERT_EQ_STR(S_last.out, "");
