@@ -841,6 +841,19 @@ int64_t cli_now_ms(void)
     return now;
 }
 
+/* How far the time of res (Wechatpay-Timestamp) is from this computer's
+ * clock, in seconds, when it is past the window answers are taken within
+ * (positive: the server's ahead); 0 when within it or when there is none. */
+static long long S_answer_skew_s(const struct cli_response *res)
+{
+    char *end = NULL;
+    long long timestamp = strtoll(res->wechatpay_timestamp, &end, 10);
+    if (res->wechatpay_timestamp[0] == '\0' || end == NULL || *end != '\0')
+        return 0;
+    long long skew = timestamp - cli_now_ms() / 1000;
+    return skew < -S_MERCHANT_CLOCK_SKEW_S || skew > S_MERCHANT_CLOCK_SKEW_S ? skew : 0;
+}
+
 /* True when res carries the platform's signature of its body. */
 static bool S_answer_verified(const struct cli_profile *profile, const struct cli_response *res)
 {
@@ -1065,7 +1078,19 @@ static int S_call_merchant(struct cli *cli, const char *method, const char *path
                        S_answer_verified(profile, res);
         if (rotated)
             S_platform_keep(cli, profile);
-        if (!verified && !rotated)
+        long long skew_s = S_answer_skew_s(res);
+        if (!verified && !rotated && skew_s != 0)
+            /* The server refuses a request whose time is as far off (a 401
+             * then), and its answer's time is out of the window too: the
+             * clock, not the key, is what to look at. */
+            rc = cli_fail(cli, CLI_EXIT_UNAVAILABLE, "CLOCK_SKEW",
+                          "%s: the answer from %s (HTTP %ld) is timed %lld minutes %s this "
+                          "computer's clock, past the five minutes either way signed requests "
+                          "and answers are taken within: set this computer's clock (or the "
+                          "server's)",
+                          cli->command->name, cli->server, res->status, (llabs(skew_s) + 30) / 60,
+                          skew_s > 0 ? "ahead of" : "behind");
+        else if (!verified && !rotated)
             rc = cli_fail(cli, CLI_EXIT_UNAVAILABLE, "SIGNATURE_INVALID",
                           "%s: the answer from %s is not signed by the platform key of the "
                           "merchant profile (HTTP %ld): it was not accepted",

@@ -1651,6 +1651,17 @@ TEST(merchants)
                "golden-0001", NULL);
         ASSERT_EQ_INT(S_last.exit_status, 3);
     }
+    {
+        // A computer whose clock is an hour ahead: the server refuses its request, and its
+        // answer is timed an hour behind; the clock is named, not the platform's key.
+        char fast[32], pinned[32];
+        snprintf(fast, sizeof fast, "%lld", (S_clock_offset_s + 3600) * 1000);
+        snprintf(pinned, sizeof pinned, "%lld", S_clock_offset_s * 1000);
+        setenv("QIANBAO_TEST_CLOCK_OFFSET_MS", fast, 1);
+        S_case("order-show-clock-ahead", NULL, "order", "show", "golden-0001", NULL);
+        setenv("QIANBAO_TEST_CLOCK_OFFSET_MS", pinned, 1);
+        ASSERT_EQ_INT(S_last.exit_status, 3);
+    }
 
     S_case("merchant-bill-today", NULL, "merchant", "bill", S_today, NULL);
     S_case("merchant-bill-no-trades", NULL, "merchant", "bill", S_yesterday, NULL);
