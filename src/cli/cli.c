@@ -677,7 +677,10 @@ static int S_main(struct cli *cli, int argc, char **argv)
     /* Pass 2: the command, the longest run of leading words in the table. */
     if (rest_count == 0) {
         S_help_main(help ? stdout : stderr);
-        return help ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+        if (help)
+            return CLI_EXIT_OK;
+        /* With --json, stdout carries one document whatever happens. */
+        return cli->json ? cli_usage_error(cli, "no command given") : CLI_EXIT_USAGE;
     }
     const struct cli_command *cmd = NULL;
     size_t words = 0;
@@ -707,7 +710,8 @@ static int S_main(struct cli *cli, int argc, char **argv)
                             cmd->name);
         }
         S_help_command(stderr, cmd);
-        return CLI_EXIT_USAGE;
+        return cli->json ? cli_usage_error(cli, "\"%s\" needs a command after it", cmd->name)
+                         : CLI_EXIT_USAGE;
     }
 
     /* Pass 3: the command's own options and arguments. */

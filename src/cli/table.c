@@ -91,8 +91,10 @@ static const struct cli_command S_commands[] = {
      {{"purpose", "PURPOSE", true,
        "register reset_payment_password unfreeze login bind_card new_device reset_password "
        "change_phone close_account",
-       "what the code is for: register, reset_payment_password (for `payment-password set`), "
-       "reset_password (for `password set`), "
+       "what the code is for: register, login (for `login --login-code`), new_device (for `login "
+       "--code`, "
+       "with the password from a new device), reset_payment_password (for `payment-password "
+       "set`), reset_password (for `password set`), "
        "unfreeze (for `security unfreeze`), bind_card (for `card add`, asked as the logged-in "
        "user: the code binds the card in that wallet alone), change_phone (to the "
        "new phone, for `phone-change`), close_account (for `close-account`)"},
@@ -587,8 +589,8 @@ static const struct cli_command S_commands[] = {
      0,
      0,
      "show the spending limits and what is left of them",
-     "Every payment from the balance counts against each limit; top-ups and withdrawals do "
-     "not. Days and years roll over at midnight, Beijing time.",
+     "Every payment from the balance counts against each limit; a top-up or a withdrawal only "
+     "against the per-payment maximum. Days and years roll over at midnight, Beijing time.",
      {{0}},
      cli_run_limits},
     {"limits set",

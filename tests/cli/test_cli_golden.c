@@ -570,6 +570,8 @@ TEST(help_and_usage_errors)
     S_case("unknown-command", NULL, "frobnicate", NULL);
     S_case("unknown-command-typo", NULL, "balanse", NULL);
     S_case("unknown-command-json", NULL, "frobnicate", "--json", NULL);
+    S_case("no-command-json", NULL, "--json", NULL);
+    S_case("group-json", NULL, "admin", "--json", NULL);
     S_case("unknown-subcommand", NULL, "admin", "frob", NULL);
     S_case("unknown-option", NULL, "me", "--frob", NULL);
     S_case("missing-option", NULL, "register", "--phone", "13800000000", NULL);
