@@ -281,7 +281,9 @@ bool cli_query_add(char *path, size_t path_size, const char *name, const char *v
  * any case) and a user name and password before the host replaced by
  * "[redacted]". Cut short when out is too small, never inside a secret. */
 void cli_url_redact(const char *url, char *out, size_t out_size);
-/* Escapes one path segment (an id typed by the user) into out. */
+/* Escapes one path segment (an id typed by the user) into out; "." and
+ * ".." escaped whole, so that the URL keeps them. False when empty or too
+ * long for out. */
 bool cli_path_escape(const char *segment, char *out, size_t out_size);
 
 /* --- profile.c ----------------------------------------------------------- */

@@ -213,6 +213,13 @@ void cli_url_redact(const char *url, char *out, size_t out_size)
 
 bool cli_path_escape(const char *segment, char *out, size_t out_size)
 {
+    /* "." and ".." would be taken out of the path by the URL's own rules
+     * (`card remove ..` sent as DELETE /v1/me/): sent escaped, they are
+     * the ids typed, which the server finds no such thing as. */
+    if (strcmp(segment, ".") == 0 || strcmp(segment, "..") == 0) {
+        int n = snprintf(out, out_size, "%s", segment[1] == '\0' ? "%2E" : "%2E%2E");
+        return n > 0 && (size_t)n < out_size;
+    }
     char *escaped = curl_easy_escape(NULL, segment, 0);
     if (escaped == NULL)
         return false;

@@ -110,7 +110,7 @@ int cli_id_path(struct cli *cli, const char *base, const char *id, char *path,
 {
     char escaped[128];
     if (!cli_path_escape(id, escaped, sizeof escaped))
-        return cli_usage_error(cli, "ID is too long");
+        return cli_usage_error(cli, id[0] == '\0' ? "ID is empty" : "ID is too long");
     snprintf(path, path_size, "%s/%s", base, escaped);
     return CLI_EXIT_OK;
 }

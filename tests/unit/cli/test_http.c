@@ -51,6 +51,7 @@ static struct {
     pthread_mutex_t lock;    /* over authorization and the answers' text */
     char authorization[512]; /* the Authorization header of the last request, or "" */
     char body[4096];         /* the body of the last request, or "" */
+    char line[512];          /* the request line of the last request */
 } S_server = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void *S_server_run(void *unused)
@@ -82,6 +83,8 @@ static void *S_server_run(void *unused)
         const char *body = strstr(request, "\r\n\r\n");
         pthread_mutex_lock(&S_server.lock);
         snprintf(S_server.body, sizeof S_server.body, "%s", body != NULL ? body + 4 : "");
+        snprintf(S_server.line, sizeof S_server.line, "%.*s", (int)strcspn(request, "\r\n"),
+                 request);
         pthread_mutex_unlock(&S_server.lock);
         const char *header = strstr(request, "\r\nAuthorization: ");
         size_t header_size = header != NULL ? strcspn(header + 17, "\r\n") : 0;
@@ -483,6 +486,24 @@ static void S_user_profile_save(const char *token, const char *user_id, const ch
 }
 
 #define S_NO_CONTENT "HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n"
+
+TEST(an_id_of_dots_stays_in_the_path)
+{
+    // "." and ".." typed as an id would be taken out of the URL by its own rules: `card remove
+    // ..` was sent as DELETE /v1/me/. They go as typed, escaped; an empty id goes nowhere.
+    S_user_profile_save("the-profiles-token", "u_someone", "13800138000");
+    S_run(S_NO_CONTENT, "card", "remove", "..", NULL);
+    char line[sizeof S_server.line];
+    pthread_mutex_lock(&S_server.lock);
+    snprintf(line, sizeof line, "%s", S_server.line);
+    pthread_mutex_unlock(&S_server.lock);
+    ASSERT_EQ_STR(line, "DELETE /v1/me/cards/%2E%2E HTTP/1.1");
+    S_run(S_NO_CONTENT, "payment", "show", "", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_USAGE);
+    ASSERT(strstr(S_last.err, "ID is empty") != NULL);
+    S_run(S_NO_CONTENT, "logout", NULL); /* the profile gone again, as later cases expect */
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+}
 
 TEST(logout_ends_the_profiles_session_not_the_environments)
 {
@@ -1013,6 +1034,7 @@ int main(void)
     unsetenv("QIANBAO_SERVER");
     S_server_start();
     RUN(an_answer_that_is_not_json_is_no_success);
+    RUN(an_id_of_dots_stays_in_the_path);
     RUN(an_error_page_still_answers_one_json_document);
     RUN(a_redirect_says_where_it_points);
     RUN(a_page_without_its_items_stops_reconcile_without_a_crash);
