@@ -4,9 +4,10 @@
  *
  *   payment_password_set   25  a payment password guards every payment
  *   kyc_level_2            25  a verified real name
- *   no_recent_new_devices  15  no session from a never-seen device name in
- *                              the last 7 days (the first device ever is
- *                              how the account began, not a warning sign)
+ *   no_recent_new_devices  15  no login from a device without a live key of
+ *                              the account in the last 7 days (the first
+ *                              device ever is how the account began, not a
+ *                              warning sign)
  *   no_recent_lockouts     20  no payment-password or login lock in the last 30 days
  *   not_frozen             15
  *
