@@ -97,7 +97,8 @@ static const struct cli_command S_commands[] = {
        "set`), reset_password (for `password set`), "
        "unfreeze (for `security unfreeze`), bind_card (for `card add`, asked as the logged-in "
        "user: the code binds the card in that wallet alone), change_phone (to the "
-       "new phone, for `phone-change`), close_account (for `close-account`)"},
+       "new phone, for `phone-change`, asked as the logged-in user: the code moves that wallet "
+       "alone), close_account (for `close-account`)"},
       {"target", "TARGET", false, NULL,
        "what the code authorises, for bind_card the whole card number to bind "
        "(9999000000000012)"}},
@@ -334,8 +335,9 @@ static const struct cli_command S_commands[] = {
      1,
      1,
      "move the wallet to a new phone number",
-     "Ask for a code to the new phone first: `qianbao sms-code NEW_PHONE --purpose "
-     "change_phone` (no code goes to a phone that is registered already). The payment password "
+     "Ask for a code to the new phone first, logged in as the wallet to move: `qianbao "
+     "sms-code NEW_PHONE --purpose change_phone` (no code goes to a phone that is registered "
+     "already; the message names the wallet by its masked phone). The payment password "
      "is read from the terminal without echo, or from standard input with --password-stdin; a "
      "wrong one counts towards its lock, as a payment's does. From then on the wallet logs in, "
      "gets its codes and is paid with the new phone; the old one finds nobody. Every session "

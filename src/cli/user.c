@@ -209,11 +209,13 @@ int cli_run_sms_code(struct cli *cli, const struct cli_args *args)
         json_decref(body);
         return cli_usage_error(cli, "PHONE, --purpose and --target must be UTF-8 text");
     }
-    /* A bind_card code is the asking wallet's: the logged-in user's. */
-    bool card = purpose != NULL && strcmp(purpose, "bind_card") == 0;
+    /* A bind_card or change_phone code is the asking wallet's: the
+     * logged-in user's. */
+    bool wallet = purpose != NULL &&
+                  (strcmp(purpose, "bind_card") == 0 || strcmp(purpose, "change_phone") == 0);
     struct cli_response res;
     int rc =
-        cli_call(cli, "POST", "/v1/sms-codes", card ? CLI_AUTH_USER : CLI_AUTH_NONE, body, &res);
+        cli_call(cli, "POST", "/v1/sms-codes", wallet ? CLI_AUTH_USER : CLI_AUTH_NONE, body, &res);
     json_decref(body);
     if (rc == CLI_EXIT_OK) {
         if (cli->json) {

@@ -115,7 +115,7 @@ void http_handle_sms_codes_create(struct http_request *req)
      * card's holder reads out to someone binds the card in the holder's
      * wallet alone. The purposes bound to the phone alone take no target. */
     const struct domain_env *env = http_request_env(req);
-    char card_target[WALLET_CARD_TARGET_SIZE_MAX] = "";
+    char code_target[SMS_TARGET_SIZE_MAX] = "";
     struct sms_detail detail;
     memset(&detail, 0, sizeof detail);
     if (env == NULL) {
@@ -164,7 +164,7 @@ void http_handle_sms_codes_create(struct http_request *req)
             http_reply_card_unbindable(req, bindable);
             goto out;
         }
-        if (!wallet_card_sms_target(env, me->id, target, card_target) ||
+        if (!wallet_card_sms_target(env, me->id, target, code_target) ||
             !sms_phone_is_valid(me->phone)) {
             http_reply_error(req, QB_E_INTERNAL);
             goto out;
@@ -176,6 +176,27 @@ void http_handle_sms_codes_create(struct http_request *req)
         http_reply_error_message(req, QB_E_PARAM, "target is only for purpose bind_card");
         goto out;
     }
+    /* A change_phone code, likewise, is asked for in the session of the
+     * wallet to move, moves that wallet alone, and its message names it by
+     * its masked phone: a new phone's holder talked into reading a code out
+     * hears which wallet would take their number. */
+    if (purpose == SMS_PURPOSE_CHANGE_PHONE) {
+        if (!http_request_user_authenticate(req))
+            goto out;
+        struct identity_user *me = http_me_new(req);
+        if (me == NULL)
+            goto out;
+        if (me->status != IDENTITY_ACTIVE) { /* a frozen wallet does not move */
+            http_reply_error(req, QB_E_ACCOUNT_FROZEN);
+            goto out;
+        }
+        if (!sms_phone_is_valid(me->phone)) {
+            http_reply_error(req, QB_E_INTERNAL);
+            goto out;
+        }
+        identity_phone_change_target(me->id, code_target);
+        sms_phone_mask(me->phone, detail.wallet_phone);
+    }
     c = http_request_alloc(req, sizeof *c);
     if (c == NULL) {
         http_reply_error(req, QB_E_TOO_LARGE);
@@ -184,8 +205,8 @@ void http_handle_sms_codes_create(struct http_request *req)
     sms_send_cmd_init(c, env);
     snprintf(c->phone, sizeof c->phone, "%s", phone);
     c->purpose = purpose;
-    _Static_assert(sizeof card_target <= sizeof c->target, "a card's target fits a code's");
-    snprintf(c->target, sizeof c->target, "%s", card_target);
+    _Static_assert(sizeof code_target <= sizeof c->target, "a target fits a code's");
+    snprintf(c->target, sizeof c->target, "%s", code_target);
     c->detail = detail;
     http_request_submit(req, &c->cmd, S_sms_codes_resume);
 out:

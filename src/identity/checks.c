@@ -11,9 +11,11 @@
  * nothing past U+10FFFF): a name or password that two decoders read
  * differently is refused, not guessed at.
  */
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+#include "base/assert.h"
 #include "base/text.h"
 #include "domain/domain.h"
 #include "identity/identity.h"
@@ -105,6 +107,13 @@ bool identity_display_name_is_valid(const char *name)
     /* text_is_clean, not utf8_text_is_clean: a subdivision's flag is a name. A name of blanks
      * passes as clean text, yet the payer who reads it sees nothing. */
     return text_is_clean(name, size) && !text_is_blank(name, size);
+}
+
+void identity_phone_change_target(const char *user_id, char out[IDENTITY_PHONE_TARGET_SIZE_MAX])
+{
+    QB_ASSERT(user_id != NULL && out != NULL);
+    int n = snprintf(out, IDENTITY_PHONE_TARGET_SIZE_MAX, "wallet:%s", user_id);
+    QB_ASSERT(n > 7 && n < IDENTITY_PHONE_TARGET_SIZE_MAX);
 }
 
 /* --- dates -------------------------------------------------------------------- */

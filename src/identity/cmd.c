@@ -123,7 +123,10 @@ static enum qb_error sms_consume(struct ledger_txn *txn, const struct domain_env
 static enum qb_error code_spend(struct ledger_txn *txn, struct identity_cmd *c, const char *phone,
                                 enum sms_purpose purpose)
 {
-    enum qb_error err = sms_consume(txn, c->env, phone, purpose, "", c->sms_code);
+    char target[IDENTITY_PHONE_TARGET_SIZE_MAX] = "";
+    if (purpose == SMS_PURPOSE_CHANGE_PHONE)
+        identity_phone_change_target(c->user_id, target);
+    enum qb_error err = sms_consume(txn, c->env, phone, purpose, target, c->sms_code);
     if (err != QB_OK && err != QB_E_SMS_CODE_INVALID)
         return err;
     c->outcome = err;

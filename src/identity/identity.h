@@ -143,6 +143,13 @@ bool identity_id_number_is_valid(const char *id_number, int64_t now_ms);
 /* A display name: 1..64 bytes of clean text (base/text.h) with something
  * to see, not only white space, blanks, joiners and variation selectors. */
 bool identity_display_name_is_valid(const char *name);
+/* The SMS target of a change_phone code asked for by the wallet user_id:
+ * "wallet:" and the id. The code moves that wallet alone onto the phone it
+ * went to, so a code its phone's holder is talked into reading out moves
+ * nobody else's wallet there (docs/sms.md). */
+#define IDENTITY_PHONE_TARGET_SIZE_MAX (7 + ID_TEXT_SIZE_MAX)
+_Static_assert(IDENTITY_PHONE_TARGET_SIZE_MAX <= SMS_TARGET_SIZE_MAX, "a wallet's target fits");
+void identity_phone_change_target(const char *user_id, char out[IDENTITY_PHONE_TARGET_SIZE_MAX]);
 
 /* --- slow work, on the calling thread ------------------------------------------ */
 

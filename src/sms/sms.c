@@ -149,7 +149,8 @@ bool sms_detail_is_valid(const struct sms_detail *detail)
 }
 
 /* What each purpose authorises, in the words of the message. A bind_card
- * message names the card and the wallet where it has them. */
+ * message names the card and the wallet where it has them, a change_phone
+ * one the wallet. */
 static const char *const sms_purpose_deeds[] = {
     [SMS_PURPOSE_REGISTER] = "您正在注册钱包账号",
     [SMS_PURPOSE_LOGIN] = "您正在登录钱包",
@@ -175,6 +176,10 @@ void sms_message_detail(enum sms_purpose purpose, const struct sms_detail *detai
         detail->wallet_phone[0] != '\0')
         n = snprintf(out, SMS_DETAIL_TEXT_SIZE_MAX, "您正在将尾号 %s 的银行卡绑定到钱包账号 %s",
                      detail->card_last4, detail->wallet_phone);
+    else if (purpose == SMS_PURPOSE_CHANGE_PHONE && detail != NULL &&
+             detail->wallet_phone[0] != '\0')
+        n = snprintf(out, SMS_DETAIL_TEXT_SIZE_MAX, "您正在将钱包账号 %s 换绑到本手机号",
+                     detail->wallet_phone);
     else
         n = snprintf(out, SMS_DETAIL_TEXT_SIZE_MAX, "%s", sms_purpose_deeds[purpose]);
     QB_ASSERT(n > 0 && n < SMS_DETAIL_TEXT_SIZE_MAX);

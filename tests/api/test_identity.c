@@ -148,10 +148,11 @@ TEST(sms_code_is_accepted_for_every_purpose)
         /* bind_card's code names the card it binds, and the wallet that asks for it in its
          * session (test_cards.c). */
         bool card = strcmp(purposes[i], "bind_card") == 0;
+        bool wallet = card || strcmp(purposes[i], "change_phone") == 0; /* the same for a move */
         snprintf(body, sizeof body, "{\"phone\":\"%s\",\"purpose\":\"%s\"%s}", phone, purposes[i],
                  card ? ",\"target\":\"6222020000000000018\"" : "");
         struct client_response res;
-        api_call(&S_client, "POST", "/v1/sms-codes", card ? asker.token : NULL, body, &res);
+        api_call(&S_client, "POST", "/v1/sms-codes", wallet ? asker.token : NULL, body, &res);
         if (res.status != 202)
             TEST_FAIL_("purpose %s: %ld %s", purposes[i], res.status,
                        res.body.data ? res.body.data : "");
@@ -2875,7 +2876,7 @@ TEST(the_wallet_moves_to_a_new_phone)
     snprintf(old_phone, sizeof old_phone, "%s", u.phone);
     api_phone_new(new_phone);
     char code[API_SMS_CODE_SIZE], written[40], body[256], path[96];
-    API_MUST(api_sms_code_get(&S_client, S_admin, new_phone, "change_phone", code));
+    API_MUST(api_phone_code_get(&S_client, S_admin, &u, new_phone, code));
     /* As people write it: normalised as a payee's phone is. */
     snprintf(written, sizeof written, "+86 %.3s-%.4s-%.4s", new_phone, new_phone + 3,
              new_phone + 7);
@@ -2954,6 +2955,47 @@ TEST(the_wallet_moves_to_a_new_phone)
     ASSERT(api_log_secret(S_log, S_MOVER_PAY) == NULL);
 }
 
+TEST(a_change_phone_code_moves_only_the_wallet_that_asked)
+{
+    // A change_phone code is asked for in the session of the wallet to move: asked with no
+    // session it is 401 and nothing is sent. Its message names that wallet by its masked
+    // phone, and it moves no other: a stranger who has a new number's holder read out a code
+    // the holder's own wallet asked for cannot take the number with it.
+    struct api_user holder, stranger;
+    API_MUST(api_user_new(&S_client, S_admin, &holder));
+    API_MUST(api_user_new(&S_client, S_admin, &stranger));
+    API_MUST(api_payment_password_set(&S_client, S_admin, &holder, S_MOVER_PAY));
+    API_MUST(api_payment_password_set(&S_client, S_admin, &stranger, S_MOVER_PAY));
+    char phone[API_PHONE_SIZE], code[API_SMS_CODE_SIZE], body[256];
+    api_phone_new(phone);
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"purpose\":\"change_phone\"}", phone);
+    EXPECT("POST", "/v1/sms-codes", NULL, body, 401, "UNAUTHORIZED");
+    ASSERT(!api_sms_code_read(&S_client, S_admin, phone, "change_phone", code));
+
+    API_MUST(api_phone_code_get(&S_client, S_admin, &holder, phone, code));
+    char path[128], expected[512];
+    snprintf(path, sizeof path, "/admin/sms-outbox?phone=%s&limit=1", phone);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_admin, NULL, &res), 200);
+    json_t *outbox = api_json(&res);
+    client_response_release(&res);
+    const char *text = json_string_value(
+        json_object_get(json_array_get(json_object_get(outbox, "items"), 0), "text"));
+    snprintf(expected, sizeof expected,
+             "验证码 %s：您正在将钱包账号 %.3s****%s 换绑到本手机号，切勿告诉任何人。", code,
+             holder.phone, holder.phone + 7);
+    ASSERT_EQ_STR(text != NULL ? text : "", expected);
+    json_decref(outbox);
+
+    S_phone_body(body, sizeof body, phone, code, S_MOVER_PAY);
+    EXPECT("PUT", "/v1/me/phone", stranger.token, body, 400, "SMS_CODE_INVALID");
+    json_t *me = S_me(stranger.token);
+    ASSERT_EQ_STR(S_str(me, "phone"), stranger.phone);
+    json_decref(me);
+    ASSERT_EQ_INT(api_call(&S_client, "PUT", "/v1/me/phone", holder.token, body, &res), 200);
+    client_response_release(&res);
+}
+
 TEST(a_phone_change_is_refused_without_its_proofs)
 {
     // Moving the phone is an account-takeover path, so every proof is checked: a payment
@@ -2965,7 +3007,7 @@ TEST(a_phone_change_is_refused_without_its_proofs)
     char phone[API_PHONE_SIZE], code[API_SMS_CODE_SIZE], other_code[API_SMS_CODE_SIZE];
     char wrong[API_SMS_CODE_SIZE], body[256];
     api_phone_new(phone);
-    API_MUST(api_sms_code_get(&S_client, S_admin, phone, "change_phone", code));
+    API_MUST(api_phone_code_get(&S_client, S_admin, &u, phone, code));
     S_phone_body(body, sizeof body, phone, code, S_MOVER_PAY);
     EXPECT("PUT", "/v1/me/phone", u.token, body, 403, "PAYMENT_PASSWORD_NOT_SET");
     API_MUST(api_payment_password_set(&S_client, S_admin, &u, S_MOVER_PAY));
@@ -3013,7 +3055,7 @@ TEST(a_phone_change_is_refused_without_its_proofs)
     /* A registered phone gets no change_phone code, and the request says nothing of it. */
     struct api_user v;
     API_MUST(api_user_new(&S_client, S_admin, &v));
-    ASSERT_EQ_INT(api_sms_request(&S_client, v.phone, "change_phone"), 202);
+    ASSERT_EQ_INT(api_sms_request_as(&S_client, u.token, v.phone, "change_phone", NULL), 202);
     ASSERT(!api_sms_code_read(&S_client, S_admin, v.phone, "change_phone", other_code));
 
     /* A frozen wallet does not move. */
@@ -3061,8 +3103,7 @@ TEST(sms_code_works_until_it_expires)
     /* A change_phone code, right in all but its age. */
     char move_phone[API_PHONE_SIZE], move_code[API_SMS_CODE_SIZE];
     api_phone_new(move_phone);
-    API_MUST(
-        api_sms_code_get(&S_limits_client, S_limits_admin, move_phone, "change_phone", move_code));
+    API_MUST(api_phone_code_get(&S_limits_client, S_limits_admin, &mover, move_phone, move_code));
     long long got_ms = S_now_ms();
     char body[128];
     S_sleep_until_ms(asked_ms + (S_LIMITS_CODE_TTL_S - 2) * 1000);
@@ -3163,6 +3204,7 @@ int main(void)
     RUN(the_login_password_is_changed_with_the_old_one_or_an_sms_code);
     RUN(the_wallet_moves_to_a_new_phone);
     RUN(the_user_changes_the_name_others_see);
+    RUN(a_change_phone_code_moves_only_the_wallet_that_asked);
     RUN(a_phone_change_is_refused_without_its_proofs);
     RUN(names_others_read_have_a_visible_character);
     RUN(session_lifetime_follows_the_setting);

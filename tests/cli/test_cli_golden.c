@@ -3076,7 +3076,8 @@ TEST(the_phone_number_is_changed)
     S_case(NULL, NULL, "--profile", "q", "login", "--phone", u.phone, "--device", "phone",
            "--login-code", code, NULL);
     ASSERT_EQ_INT(S_last.exit_status, 0);
-    S_case("sms-code-change-phone", NULL, "sms-code", new_phone, "--purpose", "change_phone", NULL);
+    S_case("sms-code-change-phone", NULL, "--profile", "q", "sms-code", new_phone, "--purpose",
+           "change_phone", NULL);
     S_code(new_phone, "change_phone", code);
     S_case("phone-change-not-six-digits", "37041\n", "--profile", "q", "phone-change", new_phone,
            "--code", code, "--password-stdin", NULL);

@@ -267,6 +267,14 @@ bool api_sms_code_get_for(struct client *client, const char *admin_token,
     return api_sms_code_read(client, admin_token, user->phone, purpose, code);
 }
 
+bool api_phone_code_get(struct client *client, const char *admin_token, const struct api_user *user,
+                        const char *new_phone, char code[API_SMS_CODE_SIZE])
+{
+    if (api_sms_request_as(client, user->token, new_phone, "change_phone", NULL) != 202)
+        return false;
+    return api_sms_code_read(client, admin_token, new_phone, "change_phone", code);
+}
+
 /* POST /v1/sessions with the password, device_name and sms_code (NULL:
  * absent); its status, the token into token_out on a 201, and the answer
  * printed when the status is not `expected`. */

@@ -112,6 +112,10 @@ bool api_sms_code_get(struct client *client, const char *admin_token, const char
 bool api_sms_code_get_for(struct client *client, const char *admin_token,
                           const struct api_user *user, const char *purpose,
                           char code[API_SMS_CODE_SIZE]);
+/* A change_phone code for user's wallet, asked for in its session, sent to
+ * new_phone. */
+bool api_phone_code_get(struct client *client, const char *admin_token, const struct api_user *user,
+                        const char *new_phone, char code[API_SMS_CODE_SIZE]);
 
 /* Registers a new user on a fresh phone with API_PASSWORD_DEFAULT (register
  * code, outbox, POST /v1/users) and logs in (POST /v1/sessions). Fills

@@ -2708,7 +2708,10 @@ TEST(a_phone_change_needs_the_payment_password_and_a_code_to_the_new_phone)
     ASSERT_EQ_INT(ix_code_used(ix, b.phone, SMS_PURPOSE_CHANGE_PHONE), 1);
 
     char code[SMS_CODE_DIGITS + 1], bad[SMS_CODE_DIGITS + 1], old_code[SMS_CODE_DIGITS + 1];
-    ix_sms(ix, new_phone, SMS_PURPOSE_CHANGE_PHONE, "", code);
+    char a_target[IDENTITY_PHONE_TARGET_SIZE_MAX], b_target[IDENTITY_PHONE_TARGET_SIZE_MAX];
+    identity_phone_change_target(a.id, a_target); /* the code moves the wallet that asked */
+    identity_phone_change_target(b.id, b_target);
+    ix_sms(ix, new_phone, SMS_PURPOSE_CHANGE_PHONE, a_target, code);
     wrong_code(code, bad);
     ASSERT_EQ_INT(ix_phone_change(ix, a.id, new_phone, PAY_PASSWORD, code, NULL),
                   QB_E_PASSWORD_NOT_SET);
@@ -2767,7 +2770,7 @@ TEST(a_phone_change_needs_the_payment_password_and_a_code_to_the_new_phone)
     /* The code is spent; the old phone is free for a change_phone code, the new one is not. */
     ASSERT_EQ_INT(ix_phone_change(ix, a.id, old_phone, PAY_PASSWORD, code, NULL),
                   QB_E_SMS_CODE_INVALID);
-    ix_sms(ix, old_phone, SMS_PURPOSE_CHANGE_PHONE, "", code);
+    ix_sms(ix, old_phone, SMS_PURPOSE_CHANGE_PHONE, b_target, code);
 
     /* A frozen wallet does not move, and keeps the code. */
     ASSERT_EQ_INT(ix_pay_set(ix, &b, PAY_PASSWORD), QB_OK);
