@@ -137,8 +137,10 @@ static enum qb_error S_record(struct ledger_txn *txn, struct ledger_cmd *cmd)
     };
     memcpy(row.by, a->by, sizeof row.by);
     memcpy(row.action, a->action, sizeof row.action);
-    memcpy(row.target, a->target, sizeof row.target);
-    memcpy(row.detail, a->detail, sizeof row.detail);
+    if (outcome == QB_OK || !a->target_made)
+        memcpy(row.target, a->target, sizeof row.target);
+    if (outcome == QB_OK || !a->detail_made)
+        memcpy(row.detail, a->detail, sizeof row.detail);
     memcpy(row.reason, a->reason, sizeof row.reason);
     snprintf(row.result, sizeof row.result, "%s",
              outcome == QB_OK ? "ok" : error_api_code(outcome));

@@ -78,6 +78,11 @@ struct domain_audit {
     const enum qb_error *outcome; /* read once run kept its work */
     const bool *changed;          /* read with outcome, whatever it is; NULL: it changed
                                    * something exactly when outcome is QB_OK */
+    /* Whether target, or detail, names what the command was to make (a new
+     * merchant's mchid, a new app's appid): a refusal made nothing, and its
+     * row keeps neither, as nothing of that name exists. */
+    bool target_made;
+    bool detail_made;
 };
 
 /* Whether text is a target the trail takes: 1 to 47 of a-z A-Z 0-9 . _ -

@@ -270,6 +270,7 @@ static void S_onboard(struct http_request *req, json_t *body, const char *owner_
         }
         snprintf(o->audit->detail, sizeof o->audit->detail, "fee_rate_ppm=%d",
                  (int)fee_ppm); /* <= 100000 */
+        o->audit->target_made = true;
     }
     job->cmd = &o->c.cmd;
     job->make = S_onboard_make;
@@ -390,6 +391,7 @@ static void S_app_add(struct http_request *req, const char *owner_user_id)
         if (audit == NULL)
             return;
         snprintf(audit->detail, sizeof audit->detail, "appid=%s", c->appid);
+        audit->detail_made = true;
     }
     http_request_submit(req, &c->cmd, S_app_add_resume);
 }

@@ -360,6 +360,8 @@ struct domain_audit *http_request_audit(struct http_request *req, struct ledger_
     snprintf(a->request_id, sizeof a->request_id, "%s", req->id);
     a->outcome = outcome;
     a->changed = changed;
+    a->target_made = false;
+    a->detail_made = false;
     domain_audit_attach(a, cmd);
     return a;
 }

@@ -223,6 +223,32 @@ TEST(an_operators_onboarding_and_a_new_app_are_on_the_trail)
     items = S_audit("action=merchant_create");
     ASSERT_EQ_INT((long long)json_array_size(items), 1);
     json_decref(items);
+
+    /* Refused, they made nothing: the rows name no mchid or appid that
+     * never was (the owner is frozen; the mchid is nobody's). */
+    struct api_user frozen;
+    API_MUST(api_user_new(&S_client, S_admin, &frozen));
+    char body[160];
+    snprintf(path, sizeof path, "/admin/users/%s/freeze", frozen.id);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", path, S_admin, "{\"reason\":\"ticket 9\"}", &res),
+                  200);
+    client_response_release(&res);
+    snprintf(body, sizeof body, "{\"name\":\"Frozen\",\"owner_user_id\":\"%s\"}", frozen.id);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/admin/merchants", S_alice, body, &res), 403);
+    client_response_release(&res);
+    ASSERT_EQ_INT(
+        api_call(&S_client, "POST", "/admin/merchants/0000000001/apps", S_alice, NULL, &res), 404);
+    client_response_release(&res);
+    items = S_audit("action=merchant_create");
+    ASSERT_EQ_INT((long long)json_array_size(items), 2);
+    ASSERT_EQ_STR(S_str(json_array_get(items, 0), "result"), "ACCOUNT_FROZEN");
+    ASSERT_EQ_STR(S_str(json_array_get(items, 0), "target"), "");
+    json_decref(items);
+    items = S_audit("action=merchant_app_add");
+    ASSERT_EQ_STR(S_str(json_array_get(items, 0), "result"), "NOT_FOUND");
+    ASSERT_EQ_STR(S_str(json_array_get(items, 0), "target"), "0000000001");
+    ASSERT(json_is_null(json_object_get(json_array_get(items, 0), "detail")));
+    json_decref(items);
 }
 
 TEST(only_operators_read_the_trail)
