@@ -14,23 +14,6 @@
 #include "base/rand.h"
 #include "cli/cli_int.h"
 
-/* path plus the filters and paging options given. */
-static int S_list_path(struct cli *cli, const struct cli_args *args, char *path,
-                       size_t path_size)
-{
-    char limit[8];
-    int rc = cli_limit_arg(cli, args, limit, sizeof limit);
-    if (rc != CLI_EXIT_OK)
-        return rc;
-    const char *phone = cli_arg(cli, args, "phone");
-    const char *cursor = cli_arg(cli, args, "cursor");
-    if ((phone != NULL && !cli_query_add(path, path_size, "phone", phone)) ||
-        (limit[0] != '\0' && !cli_query_add(path, path_size, "limit", limit)) ||
-        (cursor != NULL && !cli_query_add(path, path_size, "cursor", cursor)))
-        return cli_usage_error(cli, "the options are too long");
-    return CLI_EXIT_OK;
-}
-
 /* A mainland mobile number as people write it ("+86 138-0013-8000") into
  * its eleven digits; false for anything else. */
 static bool S_phone_digits(const char *arg, char out[12])
@@ -49,6 +32,27 @@ static bool S_phone_digits(const char *arg, char out[12])
         return false;
     memcpy(out, start, 12);
     return true;
+}
+
+/* path plus the filters and paging options given. */
+static int S_list_path(struct cli *cli, const struct cli_args *args, char *path, size_t path_size)
+{
+    char limit[8];
+    int rc = cli_limit_arg(cli, args, limit, sizeof limit);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    const char *phone = cli_arg(cli, args, "phone");
+    const char *cursor = cli_arg(cli, args, "cursor");
+    /* A whole number as people write it ("+86 139-0000-0012") is its
+     * digits; anything else (a prefix) goes as typed. */
+    char digits[12];
+    if (phone != NULL && S_phone_digits(phone, digits))
+        phone = digits;
+    if ((phone != NULL && !cli_query_add(path, path_size, "phone", phone)) ||
+        (limit[0] != '\0' && !cli_query_add(path, path_size, "limit", limit)) ||
+        (cursor != NULL && !cli_query_add(path, path_size, "cursor", cursor)))
+        return cli_usage_error(cli, "the options are too long");
+    return CLI_EXIT_OK;
 }
 
 int cli_user_id_arg(struct cli *cli, const char *arg, char *out, size_t out_size)

@@ -505,6 +505,29 @@ TEST(an_id_of_dots_stays_in_the_path)
     ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
 }
 
+#define S_USERS_EMPTY                                                                              \
+    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 31\r\n"                  \
+    "Connection: close\r\n\r\n"                                                                    \
+    "{\"items\":[],\"next_cursor\":null}"
+
+TEST(a_phone_filter_is_sent_as_its_digits)
+{
+    // An operator pastes the number as the caller gave it: "+86 139-0000-0012" is sent as its
+    // eleven digits, which the server takes; a prefix goes as typed.
+    S_run(S_USERS_EMPTY, "admin", "users", "--phone", "+86 139-0000-0012", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+    char line[sizeof S_server.line];
+    pthread_mutex_lock(&S_server.lock);
+    snprintf(line, sizeof line, "%s", S_server.line);
+    pthread_mutex_unlock(&S_server.lock);
+    ASSERT_EQ_STR(line, "GET /admin/users?phone=13900000012 HTTP/1.1");
+    S_run(S_USERS_EMPTY, "admin", "users", "--phone", "139", NULL);
+    pthread_mutex_lock(&S_server.lock);
+    snprintf(line, sizeof line, "%s", S_server.line);
+    pthread_mutex_unlock(&S_server.lock);
+    ASSERT_EQ_STR(line, "GET /admin/users?phone=139 HTTP/1.1");
+}
+
 TEST(logout_ends_the_profiles_session_not_the_environments)
 {
     // QIANBAO_TOKEN stands in for the profile in the user commands; but `logout` removes the
@@ -1035,6 +1058,7 @@ int main(void)
     S_server_start();
     RUN(an_answer_that_is_not_json_is_no_success);
     RUN(an_id_of_dots_stays_in_the_path);
+    RUN(a_phone_filter_is_sent_as_its_digits);
     RUN(an_error_page_still_answers_one_json_document);
     RUN(a_redirect_says_where_it_points);
     RUN(a_page_without_its_items_stops_reconcile_without_a_crash);
