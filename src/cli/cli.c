@@ -632,8 +632,11 @@ static int S_main(struct cli *cli, int argc, char **argv)
             continue;
         }
         if (strcmp(word, "--") == 0) {
+            /* Before the command it only ends the global options; after
+             * it, the command's own parse reads it too. */
             options_end = true;
-            rest[rest_count++] = argv[i];
+            if (rest_count > 0)
+                rest[rest_count++] = argv[i];
         } else if (strcmp(word, "--json") == 0) {
             cli->json = true;
         } else if (strcmp(word, "--verbose") == 0 || strcmp(word, "-v") == 0) {
@@ -653,6 +656,8 @@ static int S_main(struct cli *cli, int argc, char **argv)
         }
     }
     cli->server_explicit = server != NULL;
+    if (server != NULL && server[0] == '\0') /* not the default in disguise */
+        return cli_usage_error(cli, "--server needs a URL");
     if (server == NULL)
         server = getenv("QIANBAO_SERVER");
     if (server == NULL || server[0] == '\0')

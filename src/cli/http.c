@@ -429,15 +429,21 @@ static int S_report(struct cli *cli, enum cli_auth auth, const char *token,
                           "login: the server refused this admin token (%s): is it the "
                           "admin-token of the data directory the daemon at %s runs on?",
                           clean_code, cli->server);
-        else if (auth == CLI_AUTH_ADMIN)
+        else if (cli_token_from_env(cli, auth))
             rc = cli_fail(cli, CLI_EXIT_NOT_LOGGED_IN, clean_code,
-                          "%s: the server refused the admin token (%s): run `qianbao login "
-                          "--admin-token-file DATA_DIR/admin-token`",
-                          cli->command->name, clean_code);
+                          "%s: the server refused the token in %s (%s): set it to a live one, "
+                          "or unset it to use the profile's",
+                          cli->command->name,
+                          auth == CLI_AUTH_ADMIN ? "QIANBAO_ADMIN_TOKEN" : "QIANBAO_TOKEN",
+                          clean_code);
         else
             rc = cli_fail(cli, CLI_EXIT_NOT_LOGGED_IN, clean_code,
-                          "%s: the session has ended (%s): run `qianbao login`",
-                          cli->command->name, clean_code);
+                          "%s: %s (%s): run `qianbao%s%s login%s`", cli->command->name,
+                          auth == CLI_AUTH_ADMIN ? "the server refused the admin token"
+                                                 : "the session has ended",
+                          clean_code, cli->profile_explicit ? " --profile " : "",
+                          cli->profile_explicit ? cli->profile : "",
+                          auth == CLI_AUTH_ADMIN ? " --admin-token-file DATA_DIR/admin-token" : "");
     } else {
         rc = cli_fail(cli, CLI_EXIT_REFUSED, clean_code, "%s: %s (%s)", cli->command->name,
                       clean_message, clean_code);

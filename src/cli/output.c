@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "base/rand.h"
+#include "base/text.h"
 #include "cli/cli_int.h"
 
 #define S_MESSAGE_SIZE_MAX 1024
@@ -104,6 +105,15 @@ void cli_hint(struct cli *cli, const char *fmt, ...)
     va_end(ap);
 }
 
+/* The size of the code point at p when it is hidden (base/text.h) and no
+ * tag of a subdivision's flag, which a name may hold; else 0. */
+static size_t S_hidden_at(const unsigned char *p)
+{
+    uint32_t cp = 0;
+    size_t step = text_utf8_decode(p, strnlen((const char *)p, 4), &cp);
+    return step > 0 && text_codepoint_is_hidden(cp) && !(cp >= 0xE0000 && cp <= 0xE007F) ? step : 0;
+}
+
 void cli_text_clean(const char *text, char *out, size_t out_size)
 {
     QB_ASSERT(out_size > 0);
@@ -118,6 +128,12 @@ void cli_text_clean(const char *text, char *out, size_t out_size)
         } else if (c == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
             out[n++] = '?';
             p++;
+        } else if (c >= 0xe0 && S_hidden_at(p)) {
+            /* Invisible formatting a server should never send (its own
+             * input rules refuse it): a right-to-left override would
+             * reorder the line, an amount's digits with it. */
+            out[n++] = '?';
+            p += S_hidden_at(p) - 1;
         } else {
             out[n++] = (char)c;
         }

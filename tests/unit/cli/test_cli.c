@@ -92,6 +92,16 @@ TEST(text_clean_neutralises_control_characters)
     ASSERT_EQ_STR(out, "x?y");
     cli_text_clean("张三", out, sizeof out);
     ASSERT_EQ_STR(out, "张三");
+    // Nor reorder it: a right-to-left override (U+202E) or isolate (U+2067), a zero-width
+    // space; a flag's tags stay.
+    cli_text_clean("a\xe2\x80\xae"
+                   "b\xe2\x81\xa7"
+                   "c\xe2\x80\x8b"
+                   "d",
+                   out, sizeof out);
+    ASSERT_EQ_STR(out, "a?b?c?d");
+    cli_text_clean("\xf0\x9f\x8f\xb4\xf3\xa0\x81\xa7\xf3\xa0\x81\xbf", out, sizeof out);
+    ASSERT_EQ_STR(out, "\xf0\x9f\x8f\xb4\xf3\xa0\x81\xa7\xf3\xa0\x81\xbf");
     // Cut by the size, never inside a character: "张" is 3 bytes, so 5 bytes hold one.
     cli_text_clean("张三", out, 6);
     ASSERT_EQ_STR(out, "张");

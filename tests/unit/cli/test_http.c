@@ -510,6 +510,23 @@ TEST(an_id_of_dots_stays_in_the_path)
     "Connection: close\r\n\r\n"                                                                    \
     "{\"items\":[],\"next_cursor\":null}"
 
+#define S_401                                                                                      \
+    "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer\r\n"                                    \
+    "Content-Type: application/json\r\nContent-Length: 62\r\nConnection: close\r\n\r\n"            \
+    "{\"code\":\"UNAUTHORIZED\",\"message\":\"authentication is required\"}"
+
+TEST(a_refused_token_from_the_environment_is_named)
+{
+    // A script's QIANBAO_TOKEN or QIANBAO_ADMIN_TOKEN the server refuses: logging in again would
+    // change nothing while the variable wins, so the message names the variable.
+    S_run(S_401, "me", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_NOT_LOGGED_IN);
+    ASSERT(strstr(S_last.err, "the token in QIANBAO_TOKEN") != NULL);
+    S_run(S_401, "admin", "users", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_NOT_LOGGED_IN);
+    ASSERT(strstr(S_last.err, "the token in QIANBAO_ADMIN_TOKEN") != NULL);
+}
+
 TEST(a_phone_filter_is_sent_as_its_digits)
 {
     // An operator pastes the number as the caller gave it: "+86 139-0000-0012" is sent as its
@@ -1059,6 +1076,7 @@ int main(void)
     RUN(an_answer_that_is_not_json_is_no_success);
     RUN(an_id_of_dots_stays_in_the_path);
     RUN(a_phone_filter_is_sent_as_its_digits);
+    RUN(a_refused_token_from_the_environment_is_named);
     RUN(an_error_page_still_answers_one_json_document);
     RUN(a_redirect_says_where_it_points);
     RUN(a_page_without_its_items_stops_reconcile_without_a_crash);
