@@ -1102,58 +1102,27 @@ static int64_t S_platform_value(const struct merchant_platform *platform)
     return (int64_t)(value >> 1);
 }
 
-/* Whether the platform key platform (just loaded) is the database's: the
- * one its meta row key_check_platform names, or the next one after it (a
- * finished rotation: the one it names is now platform-key-retired.pem).
- * Another installation's key beside a restored database would sign for it
- * unnoticed, and merchants' SDKs, which fetch GET /v3/certificates with
- * their API v3 key, would trust it: it stops the start like another
- * pepper. While the database has no merchant a new key breaks nothing
- * (S_platform_check) and is taken. The row is written by the first start
- * of a version that keeps it, and moves on with each rotation. */
-static bool S_platform_bind(const struct daemon_paths *paths, bool db_new, struct store *writer,
-                            const struct merchant_platform *platform)
+/* The platform keys' values for domain_keys_check: the signing one's, the
+ * next one's during a rotation, and the retired one's (read here) after
+ * one. False, with the reason on stderr, when the retired key does not
+ * load. */
+static bool S_platform_values(const struct daemon_paths *paths,
+                              const struct merchant_platform *platform,
+                              const struct merchant_platform *next,
+                              struct domain_platform_values *out)
 {
-    int64_t stored = 0, merchants = 0, value = S_platform_value(platform);
-    enum qb_error rc = store_int64(
-        writer, "SELECT value FROM meta WHERE key = 'key_check_platform'", NULL, 0, &stored);
-    if (rc != QB_OK && rc != QB_E_NOT_FOUND)
-        goto failed;
-    if (rc == QB_OK && stored == value)
+    memset(out, 0, sizeof *out);
+    out->signing = S_platform_value(platform);
+    out->next = next != NULL ? S_platform_value(next) : 0;
+    if (S_file_missing(paths->platform_key_retired))
         return true;
-    bool bound = rc == QB_OK && !db_new;
-    if (bound && !S_file_missing(paths->platform_key_retired)) {
-        struct merchant_platform *retired = NULL;
-        if (!S_platform_load(paths->dir, paths->platform_key_retired, paths->platform_cert_retired,
-                             &retired))
-            return false;
-        bound = S_platform_value(retired) != stored;
-        merchant_platform_free(retired);
-    }
-    if (bound) {
-        if (store_int64(writer, "SELECT count(*) FROM merchants", NULL, 0, &merchants) != QB_OK)
-            goto failed;
-        if (merchants > 0) {
-            fprintf(stderr,
-                    "qianbaod: refusing to start: the platform key \"%s\" is not the one the "
-                    "database \"%s\" was made with, nor the next one after it (merchants' SDKs "
-                    "would trust what it signs): restore the secrets backed up with this "
-                    "database\n",
-                    paths->platform_key, paths->db_file);
-            return false;
-        }
-        log_event(LOG_WARN, "daemon.platform_key_replaced", "reason=no_merchant_yet");
-    }
-    const struct store_param params[] = {STORE_INT(value)};
-    if (store_run(writer,
-                  "INSERT INTO meta (key, value) VALUES ('key_check_platform', $1)"
-                  " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                  params, QB_ARRAY_COUNT(params)) == QB_OK)
-        return true;
-failed:
-    fprintf(stderr, "qianbaod: cannot check the platform key against the database: %s\n",
-            store_last_error(writer));
-    return false;
+    struct merchant_platform *retired = NULL;
+    if (!S_platform_load(paths->dir, paths->platform_key_retired, paths->platform_cert_retired,
+                         &retired))
+        return false;
+    out->retired = S_platform_value(retired);
+    merchant_platform_free(retired);
+    return true;
 }
 
 /* Creates the missing pepper, card key and chain key of a new database
@@ -1825,6 +1794,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     struct sms_worker *sms_worker = NULL;
     struct wallet_worker *wallet_worker = NULL;
     struct merchant_platform *platform = NULL, *platform_next = NULL;
+    struct domain_platform_values platform_values;
     struct redpacket_worker *redpacket_worker = NULL;
     struct merchant_notify_worker *notify_worker = NULL;
     struct merchant_paycode_worker *paycode_worker = NULL;
@@ -1918,8 +1888,8 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     if (!S_platform_check(paths, db_new, writer) ||
         !S_platform_key_ensure(paths->dir, paths->platform_key) ||
         !S_platform_load(paths->dir, paths->platform_key, paths->platform_cert, &platform) ||
-        !S_platform_bind(paths, db_new, writer, platform) ||
         !S_platform_next_load(paths, &platform_next) ||
+        !S_platform_values(paths, platform, platform_next, &platform_values) ||
         !S_admin_token_ensure(paths->dir, paths->admin_token, db_new, admin_token) ||
         !S_chain_key_load(paths, db_new, writer, chain_key, &chain_key_new, &chain_key_settle) ||
         !S_head_check_at_start(paths, writer))
@@ -2057,7 +2027,16 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         goto out;
     }
     const char *stranger = NULL;
-    rc = domain_keys_check(&env, &stranger);
+    rc = domain_keys_check(&env, &platform_values, &stranger);
+    if (rc == QB_E_CONFLICT && strcmp(stranger, "platform-key") == 0) {
+        fprintf(stderr,
+                "qianbaod: refusing to start: the platform key \"%s\" is not the one the "
+                "database \"%s\" was made with, nor the next one after it (merchants' SDKs "
+                "would trust what it signs): restore the secrets backed up with this "
+                "database\n",
+                paths->platform_key, paths->db_file);
+        goto out;
+    }
     if (rc == QB_E_CONFLICT) {
         fprintf(stderr,
                 "qianbaod: refusing to start: the secret file \"%s\" is not the one the "
@@ -2854,6 +2833,39 @@ static bool S_secret_move(const char *dir, const char *from, const char *to)
  *   cancel  removes the next key and certificate.
  * Each step logs daemon.platform_key_rotated at level audit. Exit 0, or 1
  * when the step cannot be taken (nothing changed, or said what did). */
+/* Whether the last rotation's finish has been started since, so that a
+ * new one may begin: the database names the signing key, not the retired
+ * one (a start after a finish moves it on, domain_keys_check). Two
+ * finishes without a start between would leave it naming a key no file
+ * holds any more, and no start would take the signing one. */
+static bool S_platform_rotation_started(const struct daemon_paths *paths)
+{
+    if (S_file_missing(paths->platform_key_retired) || S_file_missing(paths->db_file))
+        return true;
+    struct merchant_platform *retired = NULL;
+    if (!S_platform_load(paths->dir, paths->platform_key_retired, paths->platform_cert_retired,
+                         &retired))
+        return false;
+    int64_t retired_value = S_platform_value(retired), named = 0;
+    merchant_platform_free(retired);
+    struct store *db = NULL;
+    char err[256];
+    if (store_open(paths->db_url, STORE_MODE_READ_OFFLINE, &db, err, sizeof err) != QB_OK) {
+        fprintf(stderr, "qianbaod: platform-key-rotate: cannot open the database: %s\n", err);
+        return false;
+    }
+    enum qb_error rc =
+        store_int64(db, "SELECT value FROM meta WHERE key = 'key_check_platform'", NULL, 0, &named);
+    store_close(db);
+    if (rc == QB_OK && named == retired_value) {
+        fprintf(stderr, "qianbaod: platform-key-rotate: the last rotation's finish has not been "
+                        "started yet: start the daemon once (it moves the database on to the "
+                        "signing key), then begin another\n");
+        return false;
+    }
+    return true;
+}
+
 static int S_platform_rotate(const struct daemon_paths *paths, const char *step)
 {
     int dir_lock_fd = -1;
@@ -2897,6 +2909,7 @@ static int S_platform_rotate(const struct daemon_paths *paths, const char *step)
             goto out;
         }
         if (!S_platform_load(paths->dir, paths->platform_key, paths->platform_cert, &current) ||
+            !S_platform_rotation_started(paths) ||
             !S_platform_key_ensure(paths->dir, paths->platform_key_next) ||
             !S_platform_load(paths->dir, paths->platform_key_next, paths->platform_cert_next,
                              &next))

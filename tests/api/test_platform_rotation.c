@@ -22,6 +22,7 @@
 #include <jansson.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <sqlite3.h>
 
 #include "api/lib/suite.h"
 #include "api/merchant_helpers.h"
@@ -365,6 +366,44 @@ TEST(a_finish_cut_short_completes_when_run_again)
     mh_release(&late);
 }
 
+/* Runs sql on the stopped daemon's database. */
+static void S_sql(const char *sql)
+{
+    char path[TEST_DAEMON_PATH_SIZE_MAX + 64];
+    snprintf(path, sizeof path, "%s/qianbao.db", S_daemon.data_dir);
+    sqlite3 *db = NULL;
+    ASSERT_EQ_INT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    ASSERT_EQ_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* A start of the stopped daemon that is refused, its log into log. */
+static void S_start_refused(const char *name, char *log, size_t log_size)
+{
+    struct test_daemon refused;
+    memset(&refused, 0, sizeof refused);
+    char log_path[sizeof S_root + 64];
+    snprintf(log_path, sizeof log_path, "%s/%s.log", S_root, name);
+    ASSERT(!test_daemon_start(&refused, S_daemon.data_dir, log_path, NULL));
+    ASSERT(test_file_read(log_path, log, log_size));
+}
+
+TEST(a_second_rotation_begins_only_once_the_first_was_started)
+{
+    // Two finishes without a start between would leave the database naming a key no file
+    // holds any more: a begin after a finish not yet started is refused, and begins once the
+    // daemon has started on the new key.
+    S_stop();
+    EXPECT_ROTATE("begin", 0, "begun");
+    EXPECT_ROTATE("finish", 0, "finished");
+    EXPECT_ROTATE("begin", 1, "has not been started yet");
+    S_start();
+    S_stop();
+    EXPECT_ROTATE("begin", 0, "begun");
+    EXPECT_ROTATE("cancel", 0, "cancelled");
+    S_start();
+}
+
 TEST(another_installations_platform_key_is_refused)
 {
     // A restore that puts another installation's platform key and certificate beside the
@@ -382,14 +421,19 @@ TEST(another_installations_platform_key_is_refused)
         S_copy_between(other.data_dir, "platform-key.pem", S_daemon.data_dir, "platform-key.pem"));
     ASSERT(S_copy_between(other.data_dir, "platform-cert.pem", S_daemon.data_dir,
                           "platform-cert.pem"));
-    struct test_daemon refused;
-    memset(&refused, 0, sizeof refused);
-    char log_path[sizeof S_root + 32];
-    snprintf(log_path, sizeof log_path, "%s/refused-other.log", S_root);
-    ASSERT(!test_daemon_start(&refused, S_daemon.data_dir, log_path, NULL));
     char log[65536];
-    ASSERT(test_file_read(log_path, log, sizeof log));
+    S_start_refused("refused-other", log, sizeof log);
     ASSERT(strstr(log, "platform-key.pem\" is not the one the database") != NULL);
+
+    /* A database of a version before the check learns its key on its first
+     * start; not from a start refused for another secret, which would lock
+     * its own key out once restored. */
+    S_sql("DELETE FROM meta WHERE key LIKE 'key_check_platform%'");
+    ASSERT(S_copy("pepper", "pepper.mine"));
+    ASSERT(S_copy_between(other.data_dir, "pepper", S_daemon.data_dir, "pepper"));
+    S_start_refused("refused-pepper", log, sizeof log);
+    ASSERT(strstr(log, "pepper\" is not the one the database") != NULL);
+    ASSERT(S_copy("pepper.mine", "pepper"));
     ASSERT(S_copy("platform-key.mine", "platform-key.pem"));
     ASSERT(S_copy("platform-cert.mine", "platform-cert.pem"));
     S_start();
@@ -410,6 +454,7 @@ int main(void)
     RUN(a_finished_rotation_signs_with_the_next_key);
     RUN(a_cancelled_rotation_leaves_the_signing_key_alone);
     RUN(a_finish_cut_short_completes_when_run_again);
+    RUN(a_second_rotation_begins_only_once_the_first_was_started);
     RUN(another_installations_platform_key_is_refused);
 
     mh_release(&S_merchant);
