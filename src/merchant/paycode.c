@@ -798,10 +798,13 @@ static enum qb_error S_codepay_run(struct ledger_txn *txn, struct ledger_cmd *cm
     if (g.window_start_ms != 0 &&
         now_ms - g.window_start_ms < env->settings.paycode_merchant_window_ms &&
         g.wrong_count >= env->settings.paycode_merchant_wrong_max) {
+        /* It holds until the window ends: a till's retry of the sale then
+         * is made, not answered this (nothing is written here). */
+        ledger_txn_answer_passes(txn);
         char until[48], message[160];
         snprintf(
             message, sizeof message,
-            "too many wrong payment codes from this merchant%s; codepay resumes%s",
+            "too many wrong payment codes from this merchant%s; codepay is refused%s",
             m.owner_user_id[0] != '\0' ? " or another of its owner's" : "",
             identity_lock_end_text(g.window_start_ms + env->settings.paycode_merchant_window_ms,
                                    until, sizeof until));

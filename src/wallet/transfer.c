@@ -178,7 +178,7 @@ const char *wallet_payee_lookup_refusal(int64_t until_ms, char *out, size_t out_
     QB_ASSERT(out_size >= WALLET_PAYEE_LOOKUP_MESSAGE_SIZE);
     char until[48];
     snprintf(out, out_size,
-             "too many phone numbers looked up lately; look-ups by phone resume%s. Meanwhile, "
+             "too many phone numbers looked up lately; look-ups by phone are refused%s. Meanwhile, "
              "pay by scanning the payee's receive code or to their user id",
              identity_lock_end_text(until_ms, until, sizeof until));
     return out;
