@@ -124,6 +124,23 @@ static enum qb_error S_load(const char *path, struct S_seed_file *f)
     return QB_OK;
 }
 
+/* Whether the server lists device id as revoked (GET /v1/me/devices);
+ * not listed, it is not (the list holds the newest 100). */
+static int S_device_revoked(struct cli *cli, const char *id, bool *revoked)
+{
+    *revoked = false;
+    struct cli_response res;
+    int rc = cli_call(cli, "GET", "/v1/me/devices", CLI_AUTH_USER, NULL, &res);
+    const json_t *items = rc == CLI_EXIT_OK ? json_object_get(res.json, "items") : NULL;
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        const json_t *d = json_array_get(items, i);
+        if (strcmp(cli_json_str(d, "id"), id) == 0)
+            *revoked = strcmp(cli_json_str(d, "status"), "revoked") == 0;
+    }
+    cli_response_release(&res);
+    return rc;
+}
+
 /* Writes the seed file atomically: a temporary file of mode 0600, fsync,
  * rename, fsync of the directory (made 0700 when missing). */
 static enum qb_error S_save(const char *dir, const char *path, const struct S_seed_file *f)
@@ -196,7 +213,24 @@ int cli_run_device_add(struct cli *cli, const struct cli_args *args)
                         "neither XDG_CONFIG_HOME nor HOME is set");
     struct S_seed_file f;
     enum qb_error err = S_load(path, &f);
+    /* A device the server revoked since (a freeze revokes them all, the
+     * user's own revoke from elsewhere too) holds this profile's file for
+     * nothing: the file goes, and a new device is added. */
+    bool revoked = false;
+    if (err == QB_OK) {
+        int rc = S_device_revoked(cli, f.device_id, &revoked);
+        if (rc != CLI_EXIT_OK) {
+            crypto_wipe(&f, sizeof f);
+            return rc;
+        }
+    }
     crypto_wipe(&f, sizeof f);
+    if (revoked) {
+        if (unlink(path) != 0)
+            return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "SEED_NOT_REMOVED", "cannot remove %s",
+                            path);
+        err = QB_E_NOT_FOUND;
+    }
     if (err != QB_E_NOT_FOUND)
         return cli_fail(cli, CLI_EXIT_USAGE, "DEVICE_EXISTS",
                         "this profile holds a payment-code device already (%s); revoke it "
@@ -284,7 +318,7 @@ int cli_run_paycode(struct cli *cli, const struct cli_args *args)
             return cli_usage_error(cli, "--at must be Unix seconds, from 60 on");
         /* A code of a later minute would be the last one shown: none of
          * this profile's codes would be shown again until that minute. */
-        if ((int64_t)seconds * 1000 > now_ms + PAYCODE_STEP_MS)
+        if ((int64_t)seconds * 1000 / PAYCODE_STEP_MS > now_ms / PAYCODE_STEP_MS)
             return cli_usage_error(cli, "--at must not be ahead of this computer's clock");
         now_ms = (int64_t)seconds * 1000;
     }

@@ -1251,6 +1251,28 @@ TEST(payment_codes)
     }
     json_decref(devices);
     ASSERT(revoked);
+
+    /* Revoked from elsewhere (another login, or a freeze, which revokes them all), the
+     * profile's device holds its seed file for nothing: `device add` drops it and adds one. */
+    S_case(NULL, S_PAY, "device", "add", "--password-stdin", NULL); /* revoked above */
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    snprintf(path, sizeof path, "%s/config/qianbao/paycode/default", S_root);
+    char own[64], profile[2048], token[80];
+    ASSERT(test_file_read(path, text, sizeof text));
+    ASSERT(sscanf(text, "qianbao-paycode 1 %63s", own) == 1);
+    snprintf(path, sizeof path, "%s/config/qianbao/default", S_root);
+    ASSERT(test_file_read(path, profile, sizeof profile));
+    const char *line = strstr(profile, "\ntoken=");
+    ASSERT(line != NULL && sscanf(line + 7, "%79s", token) == 1);
+    char revoke[128];
+    snprintf(revoke, sizeof revoke, "/v1/me/devices/%s", own);
+    ASSERT_EQ_INT(api_call(&S_client, "DELETE", revoke, token, NULL, &res), 204);
+    client_response_release(&res);
+    S_case(NULL, S_PAY, "device", "add", "--password-stdin", "--json", NULL);
+    ASSERT_EQ_INT(S_last.exit_status, 0);
+    char added[64];
+    S_last_str("id", added, sizeof added);
+    ASSERT(added[0] != '\0' && strcmp(added, own) != 0);
     S_END();
 }
 
