@@ -190,6 +190,11 @@ void http_handle_sms_codes_create(struct http_request *req)
             http_reply_error(req, QB_E_ACCOUNT_FROZEN);
             goto out;
         }
+        /* Nor one without a payment password, which the move asks first. */
+        if (!me->payment_password_set) {
+            http_reply_error(req, QB_E_PASSWORD_NOT_SET);
+            goto out;
+        }
         if (!sms_phone_is_valid(me->phone)) {
             http_reply_error(req, QB_E_INTERNAL);
             goto out;
