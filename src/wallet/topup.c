@@ -170,13 +170,16 @@ static enum qb_error pay_refuse(struct wallet_pay_cmd *c, enum qb_error outcome)
 static enum qb_error S_refuse_fee(struct wallet_pay_cmd *c, int64_t fee)
 {
     c->outcome = QB_E_INSUFFICIENT_BALANCE;
-    char amount[MONEY_TEXT_SIZE_MAX], fee_text[MONEY_TEXT_SIZE_MAX], message[192];
+    char amount[MONEY_TEXT_SIZE_MAX], fee_text[MONEY_TEXT_SIZE_MAX], message[256];
     money_format(c->amount_minor, c->currency, amount, sizeof amount);
     money_format(fee, c->currency, fee_text, sizeof fee_text);
+    /* The merchant's quote names it: its owner may own several. */
+    const char *mchid = strncmp(c->account_label, "merchant:", 9) == 0 ? c->account_label + 9 : "";
     snprintf(message, sizeof message,
-             "the balance is too low for %s and its fee of %s; GET %s/withdrawal-quote gives "
+             "the balance is too low for %s and its fee of %s; GET %s/withdrawal-quote%s%s gives "
              "the most that can be withdrawn",
-             amount, fee_text, c->account_id != 0 ? "/v1/merchants/me" : "/v1/me");
+             amount, fee_text, c->account_id != 0 ? "/v1/merchants/me" : "/v1/me",
+             c->account_id != 0 ? "?mchid=" : "", c->account_id != 0 ? mchid : "");
     json_t *extra = json_pack("{s:I}", "fee", (json_int_t)fee);
     enum qb_error err =
         extra != NULL ? domain_response_error(&c->cmd, c->outcome, message, extra) : QB_E_INTERNAL;

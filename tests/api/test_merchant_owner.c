@@ -318,6 +318,17 @@ TEST(the_owner_withdraws_the_merchants_balance_like_a_user)
     /* More than the merchant has; a wrong password; bad input; not the owner. */
     S_withdrawal_body(body, card_id, 40000);
     S_expect(&owner, "POST", "/v1/merchants/me/withdrawals", body, 402, "INSUFFICIENT_BALANCE");
+    /* All it has, which the fee does not leave room for: the refusal names the fee and the
+     * quote of this merchant (its owner may own several). */
+    S_withdrawal_body(body, card_id, available);
+    ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/merchants/me/withdrawals", owner.token,
+                                "mw-all", body, &res),
+                  402);
+    ASSERT(api_json_int(&res, "fee", -1) > 0);
+    char named[64];
+    snprintf(named, sizeof named, "withdrawal-quote?mchid=%s", m.mchid);
+    ASSERT(strstr(api_json_str(&res, "message"), named) != NULL);
+    client_response_release(&res);
     snprintf(body, sizeof body,
              "{\"card_id\":\"%s\",\"amount\":100,\"payment_password\":\"000000\"}", card_id);
     ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/merchants/me/withdrawals", owner.token,
