@@ -582,15 +582,20 @@ void http_reply_password_refusal(struct http_request *req, enum qb_error err,
     json_decref(extra);
 }
 
-void http_reply_locked(struct http_request *req, enum qb_error err, const char *message,
-                       int64_t locked_until_ms)
+void http_reply_retry_after(struct http_request *req, int64_t until_ms)
 {
     const struct domain_env *env = http_request_env(req);
-    int64_t left_ms = env != NULL ? locked_until_ms - clock_now_ms(env->clock) : 0;
+    int64_t left_ms = env != NULL ? until_ms - clock_now_ms(env->clock) : 0;
     int64_t retry_after_s = left_ms > 0 ? (left_ms + 999) / 1000 : 1;
     char value[24];
     snprintf(value, sizeof value, "%lld", (long long)retry_after_s);
     http_reply_header(req, "Retry-After", value);
+}
+
+void http_reply_locked(struct http_request *req, enum qb_error err, const char *message,
+                       int64_t locked_until_ms)
+{
+    http_reply_retry_after(req, locked_until_ms);
     json_t *extra = S_locked_until_json(locked_until_ms);
     if (extra != NULL)
         http_reply_error_extra(req, err, message, extra);

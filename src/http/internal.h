@@ -615,6 +615,9 @@ bool http_identity_refused(struct http_request *req, const struct identity_cmd *
  * (identity_password_refusal_response); any other err as the table has it. */
 void http_reply_password_refusal(struct http_request *req, enum qb_error err,
                                  const struct identity_password_try *t);
+/* The Retry-After header (whole seconds, at least 1) of an answer about
+ * something refused until until_ms. */
+void http_reply_retry_after(struct http_request *req, int64_t until_ms);
 /* err with message for something refused until locked_until_ms:
  * Retry-After (seconds) and "locked_until". */
 void http_reply_locked(struct http_request *req, enum qb_error err, const char *message,

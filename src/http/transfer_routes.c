@@ -64,6 +64,10 @@ static void S_transfer_resume(struct http_request *req, struct ledger_cmd *cmd)
         QB_CRASH_POINT("transfer.before_reply");
     if (http_cmd_failure_is_news(cmd->result))
         log_event(LOG_WARN, "http.transfer_failed", "error=%s", error_name(cmd->result));
+    /* A refusal for look-ups says when to come back, as GET /v1/payees
+     * does; kept under no key, it is never replayed without it. */
+    if (cmd->result == QB_OK && t->c.outcome == QB_E_RATE_LIMITED && t->c.lookups_until_ms > 0)
+        http_reply_retry_after(req, t->c.lookups_until_ms);
     http_reply_stored(req, cmd);
     crypto_wipe(t->c.payment_password, sizeof t->c.payment_password);
     ledger_cmd_release(cmd);

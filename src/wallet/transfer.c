@@ -248,6 +248,7 @@ enum qb_error wallet_transfer_txn(struct ledger_txn *txn, struct wallet_transfer
         if (wallet_payee_lookup_take(env, payer.id, &until_ms) == QB_E_RATE_LIMITED) {
             /* It holds until look-ups resume: a retry then is made. */
             ledger_txn_answer_passes(txn);
+            c->lookups_until_ms = until_ms;
             char message[WALLET_PAYEE_LOOKUP_MESSAGE_SIZE];
             json_t *extra = json_pack("{s:o}", "locked_until", domain_time_json(until_ms));
             err = S_refuse(c, QB_E_RATE_LIMITED,

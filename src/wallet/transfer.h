@@ -100,6 +100,7 @@ struct wallet_transfer_cmd {
     enum qb_error outcome;
     const char *refused_limit; /* LIMIT_EXCEEDED: the limit's name */
     struct identity_password_try password_try; /* PASSWORD_WRONG, _LOCKED */
+    int64_t lookups_until_ms;                  /* RATE_LIMITED: when look-ups by phone resume */
     struct wallet_payment payment;
 };
 

@@ -419,6 +419,8 @@ TEST(one_account_cannot_test_phone_numbers_in_bulk)
     // A transfer to a phone is refused the same way, and moves nothing.
     TRANSFER(a.token, "lookup-after", body, 429, "RATE_LIMITED", &res);
     ASSERT(api_json_str(&res, "locked_until") != NULL);
+    retry_after = atoll(api_header(&res, "Retry-After"));
+    ASSERT(retry_after > 3500 && retry_after <= 3600);
     client_response_release(&res);
     ASSERT_EQ_INT(th_balance(&S_client, &a), 10000 - 100);
     // The transfer made before is answered as it was.
