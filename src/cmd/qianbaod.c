@@ -1904,7 +1904,8 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         .chain_key_new = chain_key_new,
     };
     wallet_ledger_options(&ledger_options);
-    ledger_options.clock = S_test_clock();
+    struct qb_clock *daemon_clock = S_test_clock(); /* once: it logs its offset */
+    ledger_options.clock = daemon_clock;
     ledger_options.horizon = &horizon;
     store_pool_horizon_set(pool, &horizon);
     rc = ledger_open(writer, &ledger_options, &ledger);
@@ -1992,7 +1993,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     }
 #endif
     settings.paycode_confirm_ms = cfg->paycode_confirm_s * 1000;
-    domain_env_init(&env, S_test_clock(), rand_system(), ledger, &settings, pepper, card_key);
+    domain_env_init(&env, daemon_clock, rand_system(), ledger, &settings, pepper, card_key);
     env_ready = true;
     crypto_wipe(pepper, sizeof pepper);
     crypto_wipe(card_key, sizeof card_key);
