@@ -917,36 +917,19 @@ static int S_password_needed(struct cli *cli, int64_t amount, bool rerun, bool *
 
 /* Whom a transfer to `to` reaches (GET /v1/payees), said on stderr before
  * the password is asked; nobody, a frozen payee or oneself stops there, as
- * the server would answer. The payee's user id goes into payee_id: the
- * transfer is sent to it, so that it reaches the one shown even were the
- * number to change hands meanwhile, and counts as no second look-up of a
- * phone. A re-run under the caller's own key (rerun) shows nothing and
- * stops at nothing, the transfer it repeats being the server's to answer
- * whatever became of the payee since; it resolves `to` the same way, to
- * send what the first run sent (or `to` itself when that fails). */
-#define S_PAYEE_ID_SIZE_MAX 64
-
-static int S_payee_show(struct cli *cli, const char *to, bool rerun,
-                        char payee_id[S_PAYEE_ID_SIZE_MAX])
+ * the server would answer. Not for a re-run under the caller's own key
+ * (rerun): the transfer it repeats is the server's to answer, whatever
+ * became of the payee since. */
+static int S_payee_show(struct cli *cli, const char *to, bool rerun)
 {
-    snprintf(payee_id, S_PAYEE_ID_SIZE_MAX, "%s", to);
+    if (rerun)
+        return CLI_EXIT_OK;
     char escaped[96], path[128];
     if (!cli_path_escape(to, escaped, sizeof escaped))
         return cli_usage_error(cli, "TO is too long");
     snprintf(path, sizeof path, "/v1/payees?to=%s", escaped);
     struct cli_response res;
-    bool quiet = cli->quiet;
-    cli->quiet = quiet || rerun; /* a rerun's look-up says nothing of its own */
     int rc = cli_call(cli, "GET", path, CLI_AUTH_USER, NULL, &res);
-    cli->quiet = quiet;
-    const char *id =
-        rc == CLI_EXIT_OK ? cli_json_str(json_object_get(res.json, "payee"), "user_id") : "";
-    if (strncmp(id, "u_", 2) == 0 && strlen(id) < S_PAYEE_ID_SIZE_MAX)
-        snprintf(payee_id, S_PAYEE_ID_SIZE_MAX, "%s", id);
-    if (rerun) {
-        cli_response_release(&res);
-        return CLI_EXIT_OK;
-    }
     if (rc == CLI_EXIT_OK) {
         const json_t *payee = json_object_get(res.json, "payee");
         if (json_is_true(json_object_get(res.json, "self"))) {
@@ -997,8 +980,7 @@ int cli_run_send(struct cli *cli, const struct cli_args *args)
     if ((rc = cli_money_key_arg(cli, args, key, sizeof key)) != CLI_EXIT_OK)
         return rc;
     bool rerun = cli_arg(cli, args, "idempotency-key") != NULL;
-    char payee_id[S_PAYEE_ID_SIZE_MAX];
-    if ((rc = S_payee_show(cli, to, rerun, payee_id)) != CLI_EXIT_OK)
+    if ((rc = S_payee_show(cli, to, rerun)) != CLI_EXIT_OK)
         return rc;
     bool needed = true;
     if (cli_arg(cli, args, "password-stdin") == NULL &&
@@ -1007,8 +989,8 @@ int cli_run_send(struct cli *cli, const struct cli_args *args)
     char password[CLI_SECRET_SIZE_MAX] = "";
     if (needed && (rc = cli_money_payment_password(cli, args, password, sizeof password)) != CLI_EXIT_OK)
         return rc;
-    json_t *body = json_pack("{s:s, s:I, s:s}", "to", payee_id, "amount", (json_int_t)amount,
-                             "currency", S_CURRENCY);
+    json_t *body = json_pack("{s:s, s:I, s:s}", "to", to, "amount", (json_int_t)amount, "currency",
+                             S_CURRENCY);
     if (body == NULL) {
         cli_secret_wipe(password, sizeof password);
         return cli_usage_error(cli, "TO must be UTF-8 text");

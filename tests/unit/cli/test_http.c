@@ -515,33 +515,6 @@ TEST(an_id_of_dots_stays_in_the_path)
     "Content-Type: application/json\r\nContent-Length: 62\r\nConnection: close\r\n\r\n"            \
     "{\"code\":\"UNAUTHORIZED\",\"message\":\"authentication is required\"}"
 
-TEST(a_send_to_a_phone_pays_the_payee_shown)
-{
-    // `send PHONE` shows whom the number reaches (GET /v1/payees, a look-up of a phone) and then
-    // pays that payee by user id: the money goes to the one shown even were the number to
-    // change hands meanwhile, and the transfer counts as no second look-up.
-    static char transfer[1024];
-    const char *body = "{\"id\":\"p_1\",\"status\":\"SUCCESS\",\"amount\":100,\"currency\":\"CNY\","
-                       "\"to\":{\"user_id\":\"u_peer\",\"display_name\":\"*四\"},\"memo\":null,"
-                       "\"arrives_at\":null,\"failure_code\":null,"
-                       "\"created_at\":\"2026-12-07T10:00:00+08:00\"}";
-    snprintf(transfer, sizeof transfer,
-             "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-             "Connection: close\r\n\r\n%s",
-             strlen(body), body);
-    atomic_store(&S_server.then, transfer);
-    S_stdin_text = "258036\n";
-    S_run(S_json_200("{\"payee\":{\"user_id\":\"u_peer\",\"display_name\":\"*四\","
-                     "\"phone\":\"139****0002\"},\"self\":false}"),
-          "send", "13900000002", "1.00", "--password-stdin", NULL);
-    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
-    ASSERT(strstr(S_last.err, "paying *四 (139****0002)") != NULL);
-    pthread_mutex_lock(&S_server.lock);
-    bool to_id = strstr(S_server.body, "\"to\":\"u_peer\"") != NULL;
-    pthread_mutex_unlock(&S_server.lock);
-    ASSERT(to_id);
-}
-
 TEST(a_refused_token_from_the_environment_is_named)
 {
     // A script's QIANBAO_TOKEN or QIANBAO_ADMIN_TOKEN the server refuses: logging in again would
@@ -1104,7 +1077,6 @@ int main(void)
     RUN(an_id_of_dots_stays_in_the_path);
     RUN(a_phone_filter_is_sent_as_its_digits);
     RUN(a_refused_token_from_the_environment_is_named);
-    RUN(a_send_to_a_phone_pays_the_payee_shown);
     RUN(an_error_page_still_answers_one_json_document);
     RUN(a_redirect_says_where_it_points);
     RUN(a_page_without_its_items_stops_reconcile_without_a_crash);
