@@ -1091,38 +1091,10 @@ static bool S_platform_check(const struct daemon_paths *paths, bool db_new, stru
     return false;
 }
 
-/* A platform key's value for the database's meta row key_check_platform:
- * 63 bits of the SHA-256 of its public key's PEM. */
+/* A platform key's value for the database's meta.key_check_platform. */
 static int64_t S_platform_value(const struct merchant_platform *platform)
 {
-    uint8_t hash[CRYPTO_SHA256_SIZE];
-    crypto_sha256(platform->public_key_pem.data, platform->public_key_pem.size, hash);
-    uint64_t value;
-    memcpy(&value, hash, sizeof value);
-    return (int64_t)(value >> 1);
-}
-
-/* The platform keys' values for domain_keys_check: the signing one's, the
- * next one's during a rotation, and the retired one's (read here) after
- * one. False, with the reason on stderr, when the retired key does not
- * load. */
-static bool S_platform_values(const struct daemon_paths *paths,
-                              const struct merchant_platform *platform,
-                              const struct merchant_platform *next,
-                              struct domain_platform_values *out)
-{
-    memset(out, 0, sizeof *out);
-    out->signing = S_platform_value(platform);
-    out->next = next != NULL ? S_platform_value(next) : 0;
-    if (S_file_missing(paths->platform_key_retired))
-        return true;
-    struct merchant_platform *retired = NULL;
-    if (!S_platform_load(paths->dir, paths->platform_key_retired, paths->platform_cert_retired,
-                         &retired))
-        return false;
-    out->retired = S_platform_value(retired);
-    merchant_platform_free(retired);
-    return true;
+    return domain_platform_value(platform->public_key_pem.data, platform->public_key_pem.size);
 }
 
 /* Creates the missing pepper, card key and chain key of a new database
@@ -1794,7 +1766,6 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     struct sms_worker *sms_worker = NULL;
     struct wallet_worker *wallet_worker = NULL;
     struct merchant_platform *platform = NULL, *platform_next = NULL;
-    struct domain_platform_values platform_values;
     struct redpacket_worker *redpacket_worker = NULL;
     struct merchant_notify_worker *notify_worker = NULL;
     struct merchant_paycode_worker *paycode_worker = NULL;
@@ -1889,7 +1860,6 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         !S_platform_key_ensure(paths->dir, paths->platform_key) ||
         !S_platform_load(paths->dir, paths->platform_key, paths->platform_cert, &platform) ||
         !S_platform_next_load(paths, &platform_next) ||
-        !S_platform_values(paths, platform, platform_next, &platform_values) ||
         !S_admin_token_ensure(paths->dir, paths->admin_token, db_new, admin_token) ||
         !S_chain_key_load(paths, db_new, writer, chain_key, &chain_key_new, &chain_key_settle) ||
         !S_head_check_at_start(paths, writer))
@@ -2028,7 +1998,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         goto out;
     }
     const char *stranger = NULL;
-    rc = domain_keys_check(&env, &platform_values, &stranger);
+    rc = domain_keys_check(&env, S_platform_value(platform), &stranger);
     if (rc == QB_E_CONFLICT && strcmp(stranger, "platform-key") == 0) {
         fprintf(stderr,
                 "qianbaod: refusing to start: the platform key \"%s\" is not the one the "
@@ -2834,37 +2804,44 @@ static bool S_secret_move(const char *dir, const char *from, const char *to)
  *   cancel  removes the next key and certificate.
  * Each step logs daemon.platform_key_rotated at level audit. Exit 0, or 1
  * when the step cannot be taken (nothing changed, or said what did). */
-/* Whether the last rotation's finish has been started since, so that a
- * new one may begin: the database names the signing key, not the retired
- * one (a start after a finish moves it on, domain_keys_check). Two
- * finishes without a start between would leave it naming a key no file
- * holds any more, and no start would take the signing one. */
-static bool S_platform_rotation_started(const struct daemon_paths *paths)
+/* The database of a finish (no daemon runs: the rotation holds the data
+ * directory's lock) names next as its platform key from now on
+ * (meta.key_check_platform, domain_keys_check), before the files move, so
+ * that a finish cut short and run again ends the same. It must name the
+ * signing key (current; for a cut-short finish, the retired one it copied
+ * first; NULL for none) or next already, or none yet; another is refused. True when there is no
+ * database. */
+static bool S_platform_finish_record(const struct daemon_paths *paths,
+                                     const struct merchant_platform *current,
+                                     const struct merchant_platform *next)
 {
-    if (S_file_missing(paths->platform_key_retired) || S_file_missing(paths->db_file))
+    if (paths->db_file[0] != '\0' && S_file_missing(paths->db_file))
         return true;
-    struct merchant_platform *retired = NULL;
-    if (!S_platform_load(paths->dir, paths->platform_key_retired, paths->platform_cert_retired,
-                         &retired))
-        return false;
-    int64_t retired_value = S_platform_value(retired), named = 0;
-    merchant_platform_free(retired);
     struct store *db = NULL;
     char err[256];
-    if (store_open(paths->db_url, STORE_MODE_READ_OFFLINE, &db, err, sizeof err) != QB_OK) {
+    if (store_open(paths->db_url, STORE_MODE_WRITE, &db, err, sizeof err) != QB_OK) {
         fprintf(stderr, "qianbaod: platform-key-rotate: cannot open the database: %s\n", err);
         return false;
     }
+    int64_t named = 0, next_value = S_platform_value(next);
     enum qb_error rc =
         store_int64(db, "SELECT value FROM meta WHERE key = 'key_check_platform'", NULL, 0, &named);
-    store_close(db);
-    if (rc == QB_OK && named == retired_value) {
-        fprintf(stderr, "qianbaod: platform-key-rotate: the last rotation's finish has not been "
-                        "started yet: start the daemon once (it moves the database on to the "
-                        "signing key), then begin another\n");
-        return false;
+    bool ok = rc == QB_OK || rc == QB_E_NOT_FOUND;
+    if (ok && rc == QB_OK && named != next_value &&
+        (current == NULL || named != S_platform_value(current))) {
+        fprintf(stderr,
+                "qianbaod: platform-key-rotate: the database \"%s\" names another "
+                "platform key than \"%s\": restore the secrets backed up with it\n",
+                paths->db_file, paths->platform_key);
+        ok = false;
+    } else if (ok) {
+        ok = domain_platform_value_set(db, next_value) == QB_OK;
+        if (!ok)
+            fprintf(stderr, "qianbaod: platform-key-rotate: cannot write to the database: %s\n",
+                    store_last_error(db));
     }
-    return true;
+    store_close(db);
+    return ok;
 }
 
 static int S_platform_rotate(const struct daemon_paths *paths, const char *step)
@@ -2910,7 +2887,6 @@ static int S_platform_rotate(const struct daemon_paths *paths, const char *step)
             goto out;
         }
         if (!S_platform_load(paths->dir, paths->platform_key, paths->platform_cert, &current) ||
-            !S_platform_rotation_started(paths) ||
             !S_platform_key_ensure(paths->dir, paths->platform_key_next) ||
             !S_platform_load(paths->dir, paths->platform_key_next, paths->platform_cert_next,
                              &next))
@@ -2927,7 +2903,14 @@ static int S_platform_rotate(const struct daemon_paths *paths, const char *step)
     QB_ASSERT(strcmp(step, "finish") == 0);
     if (!next_key && next_cert) {
         /* An interrupted finish: the key moved, its certificate did not. */
-        if (!S_platform_load(paths->dir, paths->platform_key, paths->platform_cert_next, &next))
+        /* The key before it is the retired one now (the finish copied it
+         * first), which the database still names when the finish stopped
+         * before recording the next. */
+        if (!S_platform_load(paths->dir, paths->platform_key, paths->platform_cert_next, &next) ||
+            (!S_file_missing(paths->platform_key_retired) &&
+             !S_platform_load(paths->dir, paths->platform_key_retired, paths->platform_cert_retired,
+                              &current)) ||
+            !S_platform_finish_record(paths, current, next))
             goto out;
     } else if (!next_key) {
         fprintf(stderr, "qianbaod: platform-key-rotate: no rotation is under way: begin one "
@@ -2937,6 +2920,7 @@ static int S_platform_rotate(const struct daemon_paths *paths, const char *step)
         if (!S_platform_load(paths->dir, paths->platform_key, paths->platform_cert, &current) ||
             !S_platform_load(paths->dir, paths->platform_key_next, paths->platform_cert_next,
                              &next) ||
+            !S_platform_finish_record(paths, current, next) ||
             !S_secret_copy(paths->dir, paths->platform_key, paths->platform_key_retired) ||
             !S_secret_copy(paths->dir, paths->platform_cert, paths->platform_cert_retired) ||
             !S_secret_move(paths->dir, paths->platform_key_next, paths->platform_key))
@@ -2945,7 +2929,7 @@ static int S_platform_rotate(const struct daemon_paths *paths, const char *step)
     if (!S_secret_move(paths->dir, paths->platform_cert_next, paths->platform_cert))
         goto out;
     log_event(LOG_AUDIT, "daemon.platform_key_rotated", "step=finish serial=%s retired=%s",
-              next->serial_no, current != NULL ? current->serial_no : "(kept before)");
+              next->serial_no, current != NULL ? current->serial_no : "(none kept)");
     printf("platform-key-rotate: finished: %s signs from the next start; the key before it is "
            "kept as platform-key-retired.pem and platform-cert-retired.pem\n",
            next->serial_no);

@@ -225,7 +225,7 @@ static enum qb_error meta_put(struct store *store, const char *key, int64_t valu
 struct keys_check_cmd {
     struct ledger_cmd cmd; /* first */
     const struct domain_env *env;
-    const struct domain_platform_values *platform;
+    int64_t platform_key; /* 0: not checked */
     const char *mismatch; /* out: the secret that does not belong, or NULL */
 };
 
@@ -240,28 +240,37 @@ static int64_t key_check_value(const uint8_t key[DOMAIN_KEY_SIZE])
 }
 
 /* domain_keys_check's rule for the platform key: QB_OK with *moves when
- * meta is to name p's keys now, QB_E_CONFLICT when the signing key does not
- * belong, or QB_E_STORAGE. */
-static enum qb_error platform_check(struct store *store, const struct domain_platform_values *p,
-                                    bool *moves)
+ * meta is to name signing now, QB_E_CONFLICT when it does not belong, or
+ * QB_E_STORAGE. */
+static enum qb_error platform_check(struct store *store, int64_t signing, bool *moves)
 {
-    int64_t named = 0, next = 0, merchants = 0;
-    bool found = false, next_found = false;
-    if (meta_get(store, "key_check_platform", &named, &found) != QB_OK ||
-        meta_get(store, "key_check_platform_next", &next, &next_found) != QB_OK)
+    int64_t named = 0, merchants = 0;
+    bool found = false;
+    if (meta_get(store, "key_check_platform", &named, &found) != QB_OK)
         return QB_E_STORAGE;
-    *moves = !found || named != p->signing || (p->next != 0) != next_found ||
-             (next_found && next != p->next);
-    if (!found || named == p->signing)
+    *moves = !found || named != signing;
+    if (!*moves || !found)
         return QB_OK;
-    if (p->retired != 0 && named == p->retired && (!next_found || next == p->signing))
-        return QB_OK; /* a finished rotation's first start */
     if (store_int64(store, "SELECT count(*) FROM merchants", NULL, 0, &merchants) != QB_OK)
         return QB_E_STORAGE;
     if (merchants > 0)
         return QB_E_CONFLICT;
     log_event(LOG_WARN, "daemon.platform_key_replaced", "reason=no_merchant_yet");
     return QB_OK;
+}
+
+int64_t domain_platform_value(const char *public_key_pem, size_t size)
+{
+    uint8_t hash[CRYPTO_SHA256_SIZE];
+    crypto_sha256(public_key_pem, size, hash);
+    uint64_t value;
+    memcpy(&value, hash, sizeof value);
+    return (int64_t)(value >> 1);
+}
+
+enum qb_error domain_platform_value_set(struct store *store, int64_t value)
+{
+    return meta_put(store, "key_check_platform", value);
 }
 
 static enum qb_error keys_check_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
@@ -286,8 +295,8 @@ static enum qb_error keys_check_run(struct ledger_txn *txn, struct ledger_cmd *c
             c->mismatch = keys[i].secret;
     }
     bool platform_moves = false;
-    if (c->mismatch == NULL && c->platform != NULL) {
-        enum qb_error err = platform_check(store, c->platform, &platform_moves);
+    if (c->mismatch == NULL && c->platform_key != 0) {
+        enum qb_error err = platform_check(store, c->platform_key, &platform_moves);
         if (err == QB_E_CONFLICT)
             c->mismatch = "platform-key";
         else if (err != QB_OK)
@@ -300,27 +309,19 @@ static enum qb_error keys_check_run(struct ledger_txn *txn, struct ledger_cmd *c
     for (size_t i = 0; i < QB_ARRAY_COUNT(keys); i++)
         if (!found[i] && meta_put(store, keys[i].meta_key, key_check_value(keys[i].key)) != QB_OK)
             return QB_E_STORAGE;
-    if (platform_moves) {
-        const struct domain_platform_values *p = c->platform;
-        if (meta_put(store, "key_check_platform", p->signing) != QB_OK)
-            return QB_E_STORAGE;
-        if (p->next != 0
-                ? meta_put(store, "key_check_platform_next", p->next) != QB_OK
-                : store_run(store, "DELETE FROM meta WHERE key = 'key_check_platform_next'", NULL,
-                            0) != QB_OK)
-            return QB_E_STORAGE;
-    }
+    if (platform_moves && meta_put(store, "key_check_platform", c->platform_key) != QB_OK)
+        return QB_E_STORAGE;
     return QB_OK;
 }
 
-enum qb_error domain_keys_check(const struct domain_env *env,
-                                const struct domain_platform_values *platform, const char **which)
+enum qb_error domain_keys_check(const struct domain_env *env, int64_t platform_key,
+                                const char **which)
 {
     QB_ASSERT(env != NULL && env->ledger != NULL && which != NULL);
     struct keys_check_cmd c;
     memset(&c, 0, sizeof c);
     c.env = env;
-    c.platform = platform;
+    c.platform_key = platform_key;
     ledger_cmd_init(&c.cmd, keys_check_run, NULL);
     enum qb_error err = ledger_execute(env->ledger, &c.cmd);
     if (err == QB_OK)

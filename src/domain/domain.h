@@ -301,25 +301,23 @@ void domain_request_fingerprint(const struct domain_env *env,
  * would be written under the wrong keys. QB_OK; QB_E_CONFLICT with *which
  * naming the secret ("pepper", "card-key") that does not belong; or the
  * ledger's failure. Call before the first request is served. */
-/* The platform key's part: platform's values (63 bits of the SHA-256 of
- * a key's public PEM; 0: no such file) are the signing key's, the retired
- * one's (platform-key-retired.pem) and the next one's during a rotation.
- * meta.key_check_platform names the database's signing key and
- * meta.key_check_platform_next its next one as a start saw it. The signing
- * key belongs when it is the named one; or the next one after it (a
- * finished rotation: the named one is retired), and the next one the
- * database saw if it saw one; or anything while the database has no
- * merchant, which alone would trust a key (logged). Else *which is
- * "platform-key". The values move on only when every secret belongs:
- * nothing is learned from a start that is refused. */
-struct domain_platform_values {
-    int64_t signing;
-    int64_t retired;
-    int64_t next;
-};
-QB_MUST_USE enum qb_error domain_keys_check(const struct domain_env *env,
-                                            const struct domain_platform_values *platform,
+/* The platform key's part: platform_key is the signing key's value (the
+ * first 63 bits of the SHA-256 of its public key's PEM: domain_platform_value).
+ * meta.key_check_platform names the database's: learned on the first start
+ * that has none, moved on by qianbaod --platform-key-rotate finish (which
+ * holds the data directory's lock), and otherwise the only key taken while
+ * the database has a merchant, since merchants' SDKs trust what it signs;
+ * without one, a new key is taken (logged). Else *which is "platform-key".
+ * The values are written only when every secret belongs: nothing is learned
+ * from a start that is refused. */
+QB_MUST_USE enum qb_error domain_keys_check(const struct domain_env *env, int64_t platform_key,
                                             const char **which);
+/* A platform key's value for meta.key_check_platform, from its public key's
+ * PEM. */
+int64_t domain_platform_value(const char *public_key_pem, size_t size);
+/* Writes value as the database's platform key (meta.key_check_platform),
+ * through store, a write connection no ledger holds (the rotation's). */
+QB_MUST_USE enum qb_error domain_platform_value_set(struct store *store, int64_t value);
 
 /* Keys, once, the fingerprints that earlier versions stored as the plain
  * digest (idempotency records, merchant orders, refunds): each becomes

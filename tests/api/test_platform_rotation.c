@@ -388,19 +388,43 @@ static void S_start_refused(const char *name, char *log, size_t log_size)
     ASSERT(test_file_read(log_path, log, log_size));
 }
 
-TEST(a_second_rotation_begins_only_once_the_first_was_started)
+TEST(rotations_without_a_start_between_keep_the_database_on_the_signing_key)
 {
-    // Two finishes without a start between would leave the database naming a key no file
-    // holds any more: a begin after a finish not yet started is refused, and begins once the
-    // daemon has started on the new key.
+    // finish itself moves the database on to the key it makes the signing one: two rotations
+    // with no start between, or a cancelled one and then another, start on the last key; and
+    // after a finish, another installation's key is refused at once.
     S_stop();
     EXPECT_ROTATE("begin", 0, "begun");
     EXPECT_ROTATE("finish", 0, "finished");
-    EXPECT_ROTATE("begin", 1, "has not been started yet");
+    EXPECT_ROTATE("begin", 0, "begun");
+    EXPECT_ROTATE("finish", 0, "finished");
     S_start();
     S_stop();
     EXPECT_ROTATE("begin", 0, "begun");
+    S_start();
+    S_stop();
     EXPECT_ROTATE("cancel", 0, "cancelled");
+    EXPECT_ROTATE("begin", 0, "begun");
+    EXPECT_ROTATE("finish", 0, "finished");
+    S_start();
+    S_stop();
+    EXPECT_ROTATE("begin", 0, "begun");
+    EXPECT_ROTATE("finish", 0, "finished");
+    struct test_daemon other;
+    char other_admin[API_TOKEN_SIZE_MAX];
+    API_MUST(api_daemon_start(&other, S_root, "stranger", NULL, other_admin));
+    ASSERT_EQ_INT(test_daemon_stop(&other), 0);
+    ASSERT(S_copy("platform-key.pem", "platform-key.mine"));
+    ASSERT(S_copy("platform-cert.pem", "platform-cert.mine"));
+    ASSERT(
+        S_copy_between(other.data_dir, "platform-key.pem", S_daemon.data_dir, "platform-key.pem"));
+    ASSERT(S_copy_between(other.data_dir, "platform-cert.pem", S_daemon.data_dir,
+                          "platform-cert.pem"));
+    char log[65536];
+    S_start_refused("refused-after-finish", log, sizeof log);
+    ASSERT(strstr(log, "is not the one the database") != NULL);
+    ASSERT(S_copy("platform-key.mine", "platform-key.pem"));
+    ASSERT(S_copy("platform-cert.mine", "platform-cert.pem"));
     S_start();
 }
 
@@ -428,7 +452,7 @@ TEST(another_installations_platform_key_is_refused)
     /* A database of a version before the check learns its key on its first
      * start; not from a start refused for another secret, which would lock
      * its own key out once restored. */
-    S_sql("DELETE FROM meta WHERE key LIKE 'key_check_platform%'");
+    S_sql("DELETE FROM meta WHERE key = 'key_check_platform'");
     ASSERT(S_copy("pepper", "pepper.mine"));
     ASSERT(S_copy_between(other.data_dir, "pepper", S_daemon.data_dir, "pepper"));
     S_start_refused("refused-pepper", log, sizeof log);
@@ -454,7 +478,7 @@ int main(void)
     RUN(a_finished_rotation_signs_with_the_next_key);
     RUN(a_cancelled_rotation_leaves_the_signing_key_alone);
     RUN(a_finish_cut_short_completes_when_run_again);
-    RUN(a_second_rotation_begins_only_once_the_first_was_started);
+    RUN(rotations_without_a_start_between_keep_the_database_on_the_signing_key);
     RUN(another_installations_platform_key_is_refused);
 
     mh_release(&S_merchant);
