@@ -128,7 +128,7 @@ void cli_text_clean(const char *text, char *out, size_t out_size)
         } else if (c == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
             out[n++] = '?';
             p++;
-        } else if (c >= 0xe0 && S_hidden_at(p)) {
+        } else if (c >= 0xc2 && S_hidden_at(p)) {
             /* Invisible formatting a server should never send (its own
              * input rules refuse it): a right-to-left override would
              * reorder the line, an amount's digits with it. */

@@ -321,8 +321,12 @@ static void S_codepay_resume(struct http_request *req, struct ledger_cmd *cmd)
                                  "201 商户订单号重复: this out_trade_no was used with another "
                                  "request (a refused code keeps its number too): send the sale "
                                  "under a new out_trade_no");
-    else
+    else {
+        const struct merchant_codepay_cmd *c = (const struct merchant_codepay_cmd *)cmd;
+        if (cmd->result == QB_OK && c->outcome == QB_E_RATE_LIMITED && c->guesses_until_ms > 0)
+            http_reply_retry_after(req, c->guesses_until_ms); /* kept under no number */
         http_reply_stored(req, cmd);
+    }
     ledger_cmd_release(cmd);
 }
 

@@ -801,6 +801,7 @@ static enum qb_error S_codepay_run(struct ledger_txn *txn, struct ledger_cmd *cm
         /* It holds until the window ends: a till's retry of the sale then
          * is made, not answered this (nothing is written here). */
         ledger_txn_answer_passes(txn);
+        c->guesses_until_ms = g.window_start_ms + env->settings.paycode_merchant_window_ms;
         char until[48], message[160];
         snprintf(
             message, sizeof message,

@@ -174,6 +174,7 @@ struct merchant_codepay_cmd {
                                   * currency, total_minor, request_hash */
     char auth_code[MERCHANT_AUTH_CODE_SIZE_MAX];
     enum qb_error outcome; /* QB_OK for SUCCESS and USERPAYING, else the refusal */
+    int64_t guesses_until_ms; /* RATE_LIMITED: when the owner's guessing window ends */
 };
 void merchant_codepay_cmd_init(struct merchant_codepay_cmd *c, const struct domain_env *env);
 

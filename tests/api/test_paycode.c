@@ -110,6 +110,7 @@ static long S_codepay(const char *code, long long total, char *out_trade_no, cha
  * NULL. */
 static long S_codepay_number(struct mh_merchant *m, const char *code, long long total,
                              const char *number, char what[64], char *message, size_t message_size);
+static long long S_last_retry_after; /* the last codepay's Retry-After, 0 for none */
 
 static long S_codepay_at(struct mh_merchant *m, const char *code, long long total,
                          char *out_trade_no, char what[64], char *message, size_t message_size)
@@ -143,6 +144,7 @@ static long S_codepay_number(struct mh_merchant *m, const char *code, long long 
                                            : "NO_CODE")
                                     : api_error_code(&res);
     snprintf(what, 64, "%s", s != NULL ? s : "");
+    S_last_retry_after = atoll(api_header(&res, "Retry-After"));
     if (message != NULL)
         snprintf(message, message_size, "%s", api_json_str(&res, "message"));
     if (status != 0 && !mh_response_verified(m, &res))
@@ -935,6 +937,7 @@ TEST(a_merchant_that_guesses_codes_is_stopped)
     S_code(&e, step, 1, next);
     ASSERT_EQ_INT(S_codepay_number(&g, next, 100, sale, what, message, sizeof message), 429);
     ASSERT_EQ_STR(what, "RATE_LIMITED");
+    ASSERT(S_last_retry_after > 0 && S_last_retry_after <= 600); /* the ten-minute window */
     ASSERT_EQ_INT(th_balance(&S_client, &v), 10000);
     ASSERT_EQ_INT(S_codepay(code, 100, NULL, what), 200);
     ASSERT_EQ_STR(what, "SUCCESS");

@@ -100,6 +100,11 @@ TEST(text_clean_neutralises_control_characters)
                    "d",
                    out, sizeof out);
     ASSERT_EQ_STR(out, "a?b?c?d");
+    cli_text_clean("1\xd8\x9c"
+                   "2\xc2\xad"
+                   "3",
+                   out, sizeof out); /* U+061C, U+00AD */
+    ASSERT_EQ_STR(out, "1?2?3");
     cli_text_clean("\xf0\x9f\x8f\xb4\xf3\xa0\x81\xa7\xf3\xa0\x81\xbf", out, sizeof out);
     ASSERT_EQ_STR(out, "\xf0\x9f\x8f\xb4\xf3\xa0\x81\xa7\xf3\xa0\x81\xbf");
     // Cut by the size, never inside a character: "张" is 3 bytes, so 5 bytes hold one.
