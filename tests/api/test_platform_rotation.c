@@ -388,6 +388,21 @@ static void S_start_refused(const char *name, char *log, size_t log_size)
     ASSERT(test_file_read(log_path, log, log_size));
 }
 
+/* Makes another installation (a daemon started and stopped on ROOT/name,
+ * into other) and puts its platform key and certificate in the stopped
+ * daemon's data directory, the directory's own kept as *.mine. */
+static void S_foreign_platform_key(const char *name, struct test_daemon *other)
+{
+    char other_admin[API_TOKEN_SIZE_MAX];
+    API_MUST(api_daemon_start(other, S_root, name, NULL, other_admin));
+    ASSERT_EQ_INT(test_daemon_stop(other), 0);
+    ASSERT(S_copy("platform-key.pem", "platform-key.mine"));
+    ASSERT(S_copy("platform-cert.pem", "platform-cert.mine"));
+    const char *files[] = {"platform-key.pem", "platform-cert.pem"};
+    for (size_t i = 0; i < 2; i++)
+        ASSERT(S_copy_between(other->data_dir, files[i], S_daemon.data_dir, files[i]));
+}
+
 TEST(rotations_without_a_start_between_keep_the_database_on_the_signing_key)
 {
     // finish itself moves the database on to the key it makes the signing one: two rotations
@@ -411,15 +426,7 @@ TEST(rotations_without_a_start_between_keep_the_database_on_the_signing_key)
     EXPECT_ROTATE("begin", 0, "begun");
     EXPECT_ROTATE("finish", 0, "finished");
     struct test_daemon other;
-    char other_admin[API_TOKEN_SIZE_MAX];
-    API_MUST(api_daemon_start(&other, S_root, "stranger", NULL, other_admin));
-    ASSERT_EQ_INT(test_daemon_stop(&other), 0);
-    ASSERT(S_copy("platform-key.pem", "platform-key.mine"));
-    ASSERT(S_copy("platform-cert.pem", "platform-cert.mine"));
-    ASSERT(
-        S_copy_between(other.data_dir, "platform-key.pem", S_daemon.data_dir, "platform-key.pem"));
-    ASSERT(S_copy_between(other.data_dir, "platform-cert.pem", S_daemon.data_dir,
-                          "platform-cert.pem"));
+    S_foreign_platform_key("stranger", &other);
     char log[65536];
     S_start_refused("refused-after-finish", log, sizeof log);
     ASSERT(strstr(log, "is not the one the database") != NULL);
@@ -434,17 +441,9 @@ TEST(another_installations_platform_key_is_refused)
     // database (a staging box's, say) would have it sign for this one, and merchants' SDKs,
     // which fetch GET /v3/certificates with their API v3 key, would trust it: the start is
     // refused, as for another pepper. The key of the last rotation above is the database's.
-    struct test_daemon other;
-    char other_admin[API_TOKEN_SIZE_MAX];
-    API_MUST(api_daemon_start(&other, S_root, "other", NULL, other_admin));
-    ASSERT_EQ_INT(test_daemon_stop(&other), 0);
     S_stop();
-    ASSERT(S_copy("platform-key.pem", "platform-key.mine"));
-    ASSERT(S_copy("platform-cert.pem", "platform-cert.mine"));
-    ASSERT(
-        S_copy_between(other.data_dir, "platform-key.pem", S_daemon.data_dir, "platform-key.pem"));
-    ASSERT(S_copy_between(other.data_dir, "platform-cert.pem", S_daemon.data_dir,
-                          "platform-cert.pem"));
+    struct test_daemon other;
+    S_foreign_platform_key("other", &other);
     char log[65536];
     S_start_refused("refused-other", log, sizeof log);
     ASSERT(strstr(log, "platform-key.pem\" is not the one the database") != NULL);
