@@ -950,14 +950,7 @@ int cli_run_merchant_notifications(struct cli *cli, const struct cli_args *args)
         }
         cli_table_print(cli, &table);
         cli_table_release(&table);
-        const char *cursor = cli_json_str(res.json, "next_cursor");
-        if (cursor[0] != '\0') {
-            char mchid_word[CLI_SHELL_WORD_SIZE_MAX], quoted[CLI_SHELL_WORD_SIZE_MAX];
-            cli_shell_word(args->positionals[0], mchid_word, sizeof mchid_word);
-            cli_shell_word(cursor, quoted, sizeof quoted);
-            cli_hint(cli, "more rows: run `qianbao merchant notifications %s --cursor %s`",
-                     mchid_word, quoted);
-        }
+        cli_next_page_hint(cli, res.json); /* with its --limit, --server and --profile */
     }
     cli_response_release(&res);
     return rc;
