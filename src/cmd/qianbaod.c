@@ -793,6 +793,21 @@ static bool S_platform_load(const char *dir, const char *key_path, const char *c
 
 static bool S_file_missing(const char *path);
 
+/* Whether the key at key_path is the one the certificate at cert_path is
+ * for; false too when either does not read. Says nothing. */
+static bool S_platform_matches(const char *key_path, const char *cert_path)
+{
+    char key[S_PEM_SIZE_MAX], cert[S_PEM_SIZE_MAX];
+    size_t key_size = 0, cert_size = 0;
+    struct merchant_platform *p = NULL;
+    bool ok = S_secret_file_read(key_path, key, sizeof key, &key_size) == QB_OK &&
+              S_secret_file_read(cert_path, cert, sizeof cert, &cert_size) == QB_OK &&
+              merchant_platform_open(key, key_size, cert, cert_size, &p) == QB_OK;
+    OPENSSL_cleanse(key, sizeof key);
+    merchant_platform_free(p);
+    return ok;
+}
+
 /* The next platform key of a rotation under way, into *out (NULL when none
  * is: neither of its files is there); its certificate made when missing. A
  * certificate without its key stops the start, as the signing one's does. */
@@ -2002,9 +2017,9 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     if (rc == QB_E_CONFLICT && strcmp(stranger, "platform-key") == 0) {
         fprintf(stderr,
                 "qianbaod: refusing to start: the platform key \"%s\" is not the one the "
-                "database \"%s\" was made with, nor the next one after it (merchants' SDKs "
-                "would trust what it signs): restore the secrets backed up with this "
-                "database\n",
+                "database \"%s\" names (merchants' SDKs would trust what it signs): restore the "
+                "secrets backed up with this database, or, when a rotation's finish was cut "
+                "short, run --platform-key-rotate finish again\n",
                 paths->platform_key, paths->db_file);
         goto out;
     }
@@ -2804,16 +2819,27 @@ static bool S_secret_move(const char *dir, const char *from, const char *to)
  *   cancel  removes the next key and certificate.
  * Each step logs daemon.platform_key_rotated at level audit. Exit 0, or 1
  * when the step cannot be taken (nothing changed, or said what did). */
-/* The database of a finish (no daemon runs: the rotation holds the data
- * directory's lock) names next as its platform key from now on
- * (meta.key_check_platform, domain_keys_check), before the files move, so
- * that a finish cut short and run again ends the same. It must name the
- * signing key (current; for a cut-short finish, the retired one it copied
- * first; NULL for none) or next already, or none yet; another is refused. True when there is no
- * database. */
-static bool S_platform_finish_record(const struct daemon_paths *paths,
-                                     const struct merchant_platform *current,
-                                     const struct merchant_platform *next)
+/* meta's value of key into *value; *found whether there is one. */
+static bool S_meta_read(struct store *db, const char *key, int64_t *value, bool *found)
+{
+    const struct store_param p[] = {STORE_TEXT(key)};
+    enum qb_error rc = store_int64(db, "SELECT value FROM meta WHERE key = $1", p, 1, value);
+    *found = rc == QB_OK;
+    return rc == QB_OK || rc == QB_E_NOT_FOUND;
+}
+
+/* The database's side of a rotation step, which holds the data directory's
+ * lock with no daemon running: meta.key_check_platform names the signing
+ * key (domain_keys_check), meta.key_check_platform_next the next one begin
+ * made. begin records next, the signing one being current (or none named);
+ * cancel forgets it, but not once a finish named it (a finish cut short
+ * after that: it must be run again, or no key would start); finish takes
+ * only the next key begin recorded (none recorded: begun by a version
+ * before), and names it, the signing one being current or next already,
+ * before the files move, so that a finish cut short and run again ends the
+ * same. current is 0 when unknown. True when there is no database. */
+static bool S_platform_db_step(const struct daemon_paths *paths, const char *step, int64_t current,
+                               int64_t next)
 {
     if (paths->db_file[0] != '\0' && S_file_missing(paths->db_file))
         return true;
@@ -2823,25 +2849,49 @@ static bool S_platform_finish_record(const struct daemon_paths *paths,
         fprintf(stderr, "qianbaod: platform-key-rotate: cannot open the database: %s\n", err);
         return false;
     }
-    int64_t named = 0, next_value = S_platform_value(next);
-    enum qb_error rc =
-        store_int64(db, "SELECT value FROM meta WHERE key = 'key_check_platform'", NULL, 0, &named);
-    bool ok = rc == QB_OK || rc == QB_E_NOT_FOUND;
-    if (ok && rc == QB_OK && named != next_value &&
-        (current == NULL || named != S_platform_value(current))) {
-        fprintf(stderr,
-                "qianbaod: platform-key-rotate: the database \"%s\" names another "
-                "platform key than \"%s\": restore the secrets backed up with it\n",
-                paths->db_file, paths->platform_key);
-        ok = false;
+    int64_t named = 0, recorded = 0;
+    bool named_found = false, recorded_found = false;
+    bool ok = S_meta_read(db, "key_check_platform", &named, &named_found) &&
+              S_meta_read(db, "key_check_platform_next", &recorded, &recorded_found);
+    const char *refusal = NULL;
+    if (ok && strcmp(step, "cancel") == 0) {
+        if (named_found && named == next)
+            refusal = "a finish was cut short after it named the next key in the database: run "
+                      "--platform-key-rotate finish again";
+        else
+            ok = store_run(db, "DELETE FROM meta WHERE key = 'key_check_platform_next'", NULL, 0) ==
+                 QB_OK;
+    } else if (ok && named_found && named != current && named != next) {
+        refusal = "the database names another platform key than platform-key.pem: restore the "
+                  "secrets backed up with it";
+    } else if (ok && strcmp(step, "begin") == 0) {
+        const struct store_param p[] = {STORE_INT(next)};
+        ok = store_run(db,
+                       "INSERT INTO meta (key, value) VALUES ('key_check_platform_next', $1)"
+                       " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                       p, 1) == QB_OK;
     } else if (ok) {
-        ok = domain_platform_value_set(db, next_value) == QB_OK;
-        if (!ok)
-            fprintf(stderr, "qianbaod: platform-key-rotate: cannot write to the database: %s\n",
-                    store_last_error(db));
+        QB_ASSERT(strcmp(step, "finish") == 0);
+        if (recorded_found && recorded != next) {
+            refusal = "platform-key-next.pem is not the key --platform-key-rotate begin made: "
+                      "cancel the rotation and begin another";
+        } else {
+            const struct store_param p[] = {STORE_INT(next)};
+            ok = store_run(db,
+                           "INSERT INTO meta (key, value) VALUES ('key_check_platform', $1)"
+                           " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                           p, 1) == QB_OK &&
+                 store_run(db, "DELETE FROM meta WHERE key = 'key_check_platform_next'", NULL, 0) ==
+                     QB_OK;
+        }
     }
+    if (refusal != NULL)
+        fprintf(stderr, "qianbaod: platform-key-rotate: %s\n", refusal);
+    else if (!ok)
+        fprintf(stderr, "qianbaod: platform-key-rotate: cannot read or write the database: %s\n",
+                store_last_error(db));
     store_close(db);
-    return ok;
+    return ok && refusal == NULL;
 }
 
 static int S_platform_rotate(const struct daemon_paths *paths, const char *step)
@@ -2863,6 +2913,21 @@ static int S_platform_rotate(const struct daemon_paths *paths, const char *step)
         goto out;
     }
     if (strcmp(step, "cancel") == 0) {
+        /* A finish cut short is run again, never cancelled: the next key
+         * may be the only one the database takes, or the signing one. */
+        if (!next_key && next_cert &&
+            S_platform_matches(paths->platform_key, paths->platform_cert_next)) {
+            fprintf(stderr,
+                    "qianbaod: platform-key-rotate: a finish was cut short (\"%s\" is "
+                    "there for the key now in \"%s\"): run --platform-key-rotate "
+                    "finish again\n",
+                    paths->platform_cert_next, paths->platform_key);
+            goto out;
+        }
+        if (next_key && (!S_platform_load(paths->dir, paths->platform_key_next,
+                                          paths->platform_cert_next, &next) ||
+                         !S_platform_db_step(paths, "cancel", 0, S_platform_value(next))))
+            goto out;
         if ((next_key && unlink(paths->platform_key_next) != 0) ||
             (next_cert && unlink(paths->platform_cert_next) != 0)) {
             fprintf(stderr, "qianbaod: platform-key-rotate: cannot remove the next key: %s\n",
@@ -2891,6 +2956,14 @@ static int S_platform_rotate(const struct daemon_paths *paths, const char *step)
             !S_platform_load(paths->dir, paths->platform_key_next, paths->platform_cert_next,
                              &next))
             goto out;
+        /* The database records the next key, which alone a finish takes;
+         * refused, the begin leaves nothing behind. */
+        if (!S_platform_db_step(paths, "begin", S_platform_value(current),
+                                S_platform_value(next))) {
+            unlink(paths->platform_key_next);
+            unlink(paths->platform_cert_next);
+            goto out;
+        }
         log_event(LOG_AUDIT, "daemon.platform_key_rotated", "step=begin serial=%s next_serial=%s",
                   current->serial_no, next->serial_no);
         printf("platform-key-rotate: begun: the next certificate %s is published at "
@@ -2910,7 +2983,8 @@ static int S_platform_rotate(const struct daemon_paths *paths, const char *step)
             (!S_file_missing(paths->platform_key_retired) &&
              !S_platform_load(paths->dir, paths->platform_key_retired, paths->platform_cert_retired,
                               &current)) ||
-            !S_platform_finish_record(paths, current, next))
+            !S_platform_db_step(paths, "finish", current != NULL ? S_platform_value(current) : 0,
+                                S_platform_value(next)))
             goto out;
     } else if (!next_key) {
         fprintf(stderr, "qianbaod: platform-key-rotate: no rotation is under way: begin one "
@@ -2920,7 +2994,8 @@ static int S_platform_rotate(const struct daemon_paths *paths, const char *step)
         if (!S_platform_load(paths->dir, paths->platform_key, paths->platform_cert, &current) ||
             !S_platform_load(paths->dir, paths->platform_key_next, paths->platform_cert_next,
                              &next) ||
-            !S_platform_finish_record(paths, current, next) ||
+            !S_platform_db_step(paths, "finish", S_platform_value(current),
+                                S_platform_value(next)) ||
             !S_secret_copy(paths->dir, paths->platform_key, paths->platform_key_retired) ||
             !S_secret_copy(paths->dir, paths->platform_cert, paths->platform_cert_retired) ||
             !S_secret_move(paths->dir, paths->platform_key_next, paths->platform_key))

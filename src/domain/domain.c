@@ -268,11 +268,6 @@ int64_t domain_platform_value(const char *public_key_pem, size_t size)
     return (int64_t)(value >> 1);
 }
 
-enum qb_error domain_platform_value_set(struct store *store, int64_t value)
-{
-    return meta_put(store, "key_check_platform", value);
-}
-
 static enum qb_error keys_check_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 {
     struct keys_check_cmd *c = (struct keys_check_cmd *)cmd;

@@ -315,9 +315,6 @@ QB_MUST_USE enum qb_error domain_keys_check(const struct domain_env *env, int64_
 /* A platform key's value for meta.key_check_platform, from its public key's
  * PEM. */
 int64_t domain_platform_value(const char *public_key_pem, size_t size);
-/* Writes value as the database's platform key (meta.key_check_platform),
- * through store, a write connection no ledger holds (the rotation's). */
-QB_MUST_USE enum qb_error domain_platform_value_set(struct store *store, int64_t value);
 
 /* Keys, once, the fingerprints that earlier versions stored as the plain
  * digest (idempotency records, merchant orders, refunds): each becomes

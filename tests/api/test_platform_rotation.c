@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/pem.h>
@@ -435,6 +436,37 @@ TEST(rotations_without_a_start_between_keep_the_database_on_the_signing_key)
     S_start();
 }
 
+TEST(a_finish_takes_only_the_next_key_begin_made)
+{
+    // begin records its next key in the database: another installation's next key put in its
+    // place is refused by finish. A finish that stopped after naming the next key in the
+    // database (here: the retired copy cannot be written) is run again, never cancelled, which
+    // would remove the only key the database takes.
+    S_stop();
+    EXPECT_ROTATE("begin", 0, "begun");
+    struct test_daemon other;
+    char other_admin[API_TOKEN_SIZE_MAX];
+    API_MUST(api_daemon_start(&other, S_root, "third", NULL, other_admin));
+    ASSERT_EQ_INT(test_daemon_stop(&other), 0);
+    ASSERT(S_copy_between(other.data_dir, "platform-key.pem", S_daemon.data_dir,
+                          "platform-key-next.pem"));
+    ASSERT(S_copy_between(other.data_dir, "platform-cert.pem", S_daemon.data_dir,
+                          "platform-cert-next.pem"));
+    EXPECT_ROTATE("finish", 1, "is not the key --platform-key-rotate begin made");
+    EXPECT_ROTATE("cancel", 0, "cancelled");
+
+    EXPECT_ROTATE("begin", 0, "begun");
+    char retired[TEST_DAEMON_PATH_SIZE_MAX + 64];
+    snprintf(retired, sizeof retired, "%s/platform-key-retired.pem", S_daemon.data_dir);
+    remove(retired);
+    ASSERT_EQ_INT(mkdir(retired, 0700), 0);
+    EXPECT_ROTATE("finish", 1, "platform-key-retired.pem");
+    ASSERT_EQ_INT(rmdir(retired), 0);
+    EXPECT_ROTATE("cancel", 1, "run --platform-key-rotate finish again");
+    EXPECT_ROTATE("finish", 0, "finished");
+    S_start();
+}
+
 TEST(another_installations_platform_key_is_refused)
 {
     // A restore that puts another installation's platform key and certificate beside the
@@ -478,6 +510,7 @@ int main(void)
     RUN(a_cancelled_rotation_leaves_the_signing_key_alone);
     RUN(a_finish_cut_short_completes_when_run_again);
     RUN(rotations_without_a_start_between_keep_the_database_on_the_signing_key);
+    RUN(a_finish_takes_only_the_next_key_begin_made);
     RUN(another_installations_platform_key_is_refused);
 
     mh_release(&S_merchant);
