@@ -70,21 +70,26 @@ static void S_start(void)
     client_init(&S_client, S_daemon.base_url);
 }
 
-/* Copies the file from_dir/from over to_dir/to (0600). */
+/* Copies the file from_dir/from over to_dir/to (0600), byte for byte: a
+ * pepper is 32 raw bytes, NULs among them. */
 static bool S_copy_between(const char *from_dir, const char *from, const char *to_dir,
                            const char *to)
 {
     char path[TEST_DAEMON_PATH_SIZE_MAX + 64];
-    static char text[S_PEM_SIZE];
+    static char bytes[S_PEM_SIZE];
     snprintf(path, sizeof path, "%s/%s", from_dir, from);
-    if (!test_file_read(path, text, sizeof text))
+    FILE *in = fopen(path, "rb");
+    if (in == NULL)
         return false;
+    size_t size = fread(bytes, 1, sizeof bytes, in);
+    bool ok = ferror(in) == 0 && size < sizeof bytes;
+    fclose(in);
     snprintf(path, sizeof path, "%s/%s", to_dir, to);
-    FILE *f = fopen(path, "w");
-    if (f == NULL)
+    FILE *out = ok ? fopen(path, "wb") : NULL;
+    if (out == NULL)
         return false;
-    bool ok = fputs(text, f) >= 0;
-    ok = fclose(f) == 0 && ok;
+    ok = fwrite(bytes, 1, size, out) == size;
+    ok = fclose(out) == 0 && ok;
     return ok && chmod(path, 0600) == 0;
 }
 
