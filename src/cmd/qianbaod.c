@@ -128,6 +128,9 @@
 #define S_PAYEE_LOOKUP_USERS 65536
 /* And in a day, when more users look up than in an hour: 6 MiB. */
 #define S_PAYEE_LOOKUP_DAY_USERS 262144
+/* And the phones each looked up in the hour: 6 MiB; more, and the oldest
+ * are forgotten, so looked up again they count again. */
+#define S_PAYEE_LOOKUP_PAIRS 262144
 #define S_PAYOUT_NAME_MISSES 16384 /* merchants' users named wrongly in a day */
 
 struct daemon_paths {
@@ -2004,6 +2007,9 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
                             ratelimit_new(S_PAYEE_LOOKUP_DAY_USERS, settings.payee_lookup_day_ms,
                                           settings.payee_lookups_daily_max)) == NULL)
         rc = QB_E_INTERNAL;
+    if (rc == QB_OK && (env.payee_lookups_seen = ratelimit_new(
+                            S_PAYEE_LOOKUP_PAIRS, settings.payee_lookup_window_ms, 1)) == NULL)
+        rc = QB_E_INTERNAL;
     if (rc == QB_OK && (env.payout_name_misses =
                             ratelimit_new(S_PAYOUT_NAME_MISSES, MERCHANT_PAYOUT_NAME_WINDOW_MS,
                                           MERCHANT_PAYOUT_NAME_MISSES_MAX)) == NULL)
@@ -2267,6 +2273,7 @@ out:
         identity_user_cache_free(env.users);
         ratelimit_free(env.payee_lookups);
         ratelimit_free(env.payee_lookups_daily);
+        ratelimit_free(env.payee_lookups_seen);
         ratelimit_free(env.payout_name_misses);
         domain_env_release(&env);
     }

@@ -233,6 +233,12 @@ struct domain_env {
      * account test some 1,200 phone numbers a day. Set and freed by the
      * daemon, NULL: no daily limit. */
     struct ratelimit *payee_lookups_daily;
+    /* Which phone each user looked up in the window (max 1, keyed "user
+     * id phone"): a phone looked up again in it tells nothing new, so it
+     * counts once (the look-up a payer reads before paying, then the
+     * transfer's own). Set and freed by the daemon, NULL: every look-up
+     * counts. */
+    struct ratelimit *payee_lookups_seen;
     /* Each merchant's wrong names of each user in its transfers
      * (merchant_payout_create_cmd: MERCHANT_PAYOUT_NAME_MISSES_MAX a
      * window, keyed "mchid:user id"); set and freed by the daemon, NULL:

@@ -382,7 +382,7 @@ void http_handle_payees_get(struct http_request *req)
     const struct domain_env *env = http_request_env(req);
     int64_t until_ms;
     if (by_phone && env != NULL &&
-        wallet_payee_lookup_take(env, http_request_session(req)->user_id, &until_ms) ==
+        wallet_payee_lookup_take(env, http_request_session(req)->user_id, phone, &until_ms) ==
             QB_E_RATE_LIMITED) {
         char message[WALLET_PAYEE_LOOKUP_MESSAGE_SIZE];
         http_reply_locked(req, QB_E_RATE_LIMITED,

@@ -155,10 +155,16 @@ int64_t wallet_arrival_delay_ms(enum wallet_arrival arrival)
 }
 
 enum qb_error wallet_payee_lookup_take(const struct domain_env *env, const char *user_id,
-                                       int64_t *until_ms)
+                                       const char *phone, int64_t *until_ms)
 {
     *until_ms = 0;
     int64_t now_ms = clock_now_ms(env->clock);
+    /* A phone this user looked up in the window was counted then. */
+    char pair[ID_TEXT_SIZE_MAX + WALLET_TRANSFER_TO_SIZE_MAX];
+    snprintf(pair, sizeof pair, "%s %s", user_id, phone);
+    if (env->payee_lookups_seen != NULL &&
+        ratelimit_spent(env->payee_lookups_seen, pair, now_ms, NULL))
+        return QB_OK;
     /* The day's count first, counting nothing: a look-up it refuses must
      * not use up the hour's too. */
     if (env->payee_lookups_daily != NULL &&
@@ -170,6 +176,8 @@ enum qb_error wallet_payee_lookup_take(const struct domain_env *env, const char 
     if (env->payee_lookups_daily != NULL &&
         !ratelimit_take(env->payee_lookups_daily, user_id, now_ms, until_ms))
         return QB_E_RATE_LIMITED; /* another request took the day's last meanwhile */
+    if (env->payee_lookups_seen != NULL)
+        (void)ratelimit_take(env->payee_lookups_seen, pair, now_ms, NULL);
     return QB_OK;
 }
 
@@ -245,7 +253,7 @@ enum qb_error wallet_transfer_txn(struct ledger_txn *txn, struct wallet_transfer
     /* Step 3: the payee, and one more phone number looked up. */
     if (!id_is_valid(c->to, strlen(c->to), "u")) {
         int64_t until_ms;
-        if (wallet_payee_lookup_take(env, payer.id, &until_ms) == QB_E_RATE_LIMITED) {
+        if (wallet_payee_lookup_take(env, payer.id, c->to, &until_ms) == QB_E_RATE_LIMITED) {
             /* It holds until look-ups resume: a retry then is made. */
             ledger_txn_answer_passes(txn);
             c->lookups_until_ms = until_ms;

@@ -248,18 +248,22 @@ QB_MUST_USE enum qb_error wallet_instant_transfers_check(struct store *reader, i
 void wallet_transfer_return_json(struct json_out *out, const struct wallet_payment *p,
                                  const char *transfer_id, const char *payer_display_name);
 
-/* Counts one look-up of a payee by phone number by user_id: GET /v1/payees
- * with a phone, or a transfer to one as it runs (a retry answered from its
- * Idempotency-Key does not run). Looking a phone up tells whether it has a
- * wallet and whose (masked), so one account may not test phone numbers in
- * bulk. QB_OK, or QB_E_RATE_LIMITED past settings.payee_lookups_max in the
- * user's hour or settings.payee_lookups_daily_max in the user's day, with
- * *until_ms the end of the window that refused, when the user may look up
- * again. A look-up the day refuses does not count towards the hour.
+/* Counts one look-up of a payee by phone number (normalized) by user_id: GET
+ * /v1/payees with a phone, or a transfer to one as it runs (a retry answered
+ * from its Idempotency-Key does not run). Looking a phone up tells whether
+ * it has a wallet and whose (masked), so one account may not test phone
+ * numbers in bulk. QB_OK, or QB_E_RATE_LIMITED past settings.payee_lookups_max
+ * in the user's hour or settings.payee_lookups_daily_max in the user's day,
+ * with *until_ms the end of the window that refused, when the user may look
+ * up again. A look-up the day refuses does not count towards the hour. A
+ * phone the user looked up within the hour (settings.payee_lookup_window_ms)
+ * is QB_OK and counts nothing: the payer who reads whom a phone reaches and
+ * then pays it spends one look-up, and learns nothing new from the second.
  * Look-ups by user id or receive code, which name a payee already known, are
  * not counted. */
 QB_MUST_USE enum qb_error wallet_payee_lookup_take(const struct domain_env *env,
-                                                   const char *user_id, int64_t *until_ms);
+                                                   const char *user_id, const char *phone,
+                                                   int64_t *until_ms);
 /* The message of that refusal, naming until_ms and what to do meanwhile; into
  * out (out_size >= WALLET_PAYEE_LOOKUP_MESSAGE_SIZE). */
 #define WALLET_PAYEE_LOOKUP_MESSAGE_SIZE 256
