@@ -31,7 +31,7 @@
 #define S_DEVICE_ADDS_WINDOW_MS S_SLOT_QUARANTINE_MS
 #define S_SLOT_DRAWS_MAX 32
 #define S_SEALED_SIZE (PAYCODE_SEED_SIZE + DOMAIN_SEAL_OVERHEAD)
-#define S_PENDING_MAX 20
+#define S_PENDING_MAX 20 /* payments a user's pending list shows, oldest first */
 /* How long paycode_used keeps a code's use: far past the three steps in
  * which the code could come again, whatever the clocks did meanwhile. */
 #define S_USED_KEPT_MS (24LL * 60 * 60 * 1000)
@@ -1202,13 +1202,14 @@ enum qb_error merchant_pending_list(struct store *reader, const char *user_id, i
                       " o.currency, o.out_trade_no, o.created_at_ms, o.expires_at_ms"
                       " FROM orders o JOIN merchants m ON m.mchid = o.mchid"
                       " WHERE o.payer_user_id = $1 AND o.state = 5 AND o.expires_at_ms > $2"
-                      " ORDER BY o.created_at_ms LIMIT 20",
+                      " ORDER BY o.created_at_ms LIMIT $3",
                       &st) != QB_OK)
         return QB_E_STORAGE;
     json_t *items = json_array();
     enum qb_error err = items != NULL ? QB_OK : QB_E_INTERNAL;
     if (err == QB_OK && (store_bind_text(st, 1, user_id, strlen(user_id)) != QB_OK ||
-                         store_bind_int64(st, 2, now_ms) != QB_OK))
+                         store_bind_int64(st, 2, now_ms) != QB_OK ||
+                         store_bind_int64(st, 3, S_PENDING_MAX) != QB_OK))
         err = QB_E_STORAGE;
     int rc = STORE_STEP_DONE;
     while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
