@@ -72,6 +72,7 @@ struct S_create {
 
 /* A JSAPI order's openid the app never gave out. */
 #define S_OPENID_UNKNOWN "payer.openid is not an openid of this app"
+#define S_TIME_EXPIRE_RULE "time_expire must be an RFC 3339 time in the next 30 days"
 
 static void S_create_resume(struct http_request *req, struct ledger_cmd *cmd)
 {
@@ -89,7 +90,8 @@ static void S_create_resume(struct http_request *req, struct ledger_cmd *cmd)
                                      ? MERCHANT_CLOSED_MESSAGE_V3
                                      : MERCHANT_SUSPENDED_MESSAGE_V3);
     } else if (t->c.outcome == QB_E_PARAM) {
-        http_reply_error_message(req, QB_E_PARAM, S_OPENID_UNKNOWN);
+        http_reply_error_message(req, QB_E_PARAM,
+                                 t->c.expire_past ? S_TIME_EXPIRE_RULE : S_OPENID_UNKNOWN);
     } else if (t->c.outcome != QB_OK) {
         http_reply_error(req, t->c.outcome);
     } else {
@@ -211,10 +213,12 @@ static void S_create(struct http_request *req, enum merchant_trade_type type)
     else if (openid != NULL && (type != MERCHANT_TRADE_JSAPI ||
                                 strlen(openid) != MERCHANT_OPENID_SIZE - 1))
         fail = type != MERCHANT_TRADE_JSAPI ? "payer is for JSAPI orders" : S_OPENID_UNKNOWN;
-    else if (time_expire != NULL &&
-             (!bills_time_parse(time_expire, false, &expires_at_ms) || strchr(time_expire, 'T') == NULL ||
-              expires_at_ms <= now_ms || expires_at_ms > now_ms + MERCHANT_ORDER_TTL_MAX_MS))
-        fail = "time_expire must be an RFC 3339 time in the next 30 days";
+    /* Past now is the command's to refuse, for a new order only: a retry
+     * of a create after its time_expire hears the order closed. */
+    else if (time_expire != NULL && (!bills_time_parse(time_expire, false, &expires_at_ms) ||
+                                     strchr(time_expire, 'T') == NULL ||
+                                     expires_at_ms > now_ms + MERCHANT_ORDER_TTL_MAX_MS))
+        fail = S_TIME_EXPIRE_RULE;
     if (fail != NULL) {
         if (fail[0] == '\0')
             http_reply_error(req, fail_err);

@@ -466,6 +466,7 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     QB_ASSERT(merchant_out_trade_no_is_valid(o->out_trade_no) && o->total_minor > 0);
     QB_ASSERT(o->currency != NULL);
     c->outcome = QB_E_INTERNAL;
+    c->expire_past = false;
     int64_t now_ms = ledger_txn_now_ms(txn);
 
     /* A suspended or closed merchant makes no order, not even the same one again:
@@ -505,7 +506,13 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     if (err != QB_E_ORDER_NOT_EXIST)
         return err;
 
-    /* A new order. A JSAPI order's openid must be one the app was given:
+    /* A new order, which must expire after now. */
+    if (o->expires_at_ms != 0 && o->expires_at_ms <= now_ms) {
+        c->outcome = QB_E_PARAM;
+        c->expire_past = true;
+        return QB_OK;
+    }
+    /* A JSAPI order's openid must be one the app was given:
      * a mistyped one, or one from another app, is the merchant's error to
      * hear now, not the payer's at the till. */
     if (o->trade_type == MERCHANT_TRADE_JSAPI) {

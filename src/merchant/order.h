@@ -312,9 +312,12 @@ struct merchant_order_create_cmd {
      * before that rule stored, so that their retries are still the same request. */
     bool has_legacy_hash;
     uint8_t legacy_request_hash[CRYPTO_SHA256_SIZE];
-    enum qb_error outcome;       /* QB_OK (created or the same again), INVALID_REQUEST, ORDERPAID,
-                                  * ORDER_CLOSED, NO_AUTH (the merchant is suspended), PARAM
-                                  * (a JSAPI order's openid was never given out in the app) */
+    enum qb_error outcome; /* QB_OK (created or the same again), INVALID_REQUEST, ORDERPAID,
+                            * ORDER_CLOSED, NO_AUTH (the merchant is suspended), PARAM
+                            * (a JSAPI order's openid was never given out in the app, or,
+                            * expire_past, a new order's expires_at_ms is not after now:
+                            * an earlier order's retry is answered as it stands) */
+    bool expire_past;
 };
 void merchant_order_create_cmd_init(struct merchant_order_create_cmd *c,
                                     const struct domain_env *env);

@@ -635,6 +635,16 @@ TEST(a_user_pays_a_native_order_once_and_sees_it_in_bills)
                   400);
     ASSERT_EQ_STR(api_error_code(&res), "ORDER_CLOSED");
     client_response_release(&res);
+    /* The merchant's retry of the same create, its time_expire past now, hears that the order
+     * closed, not that the time it sent before is wrong; under a new number that time is. */
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/native", order, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "ORDER_CLOSED");
+    client_response_release(&res);
+    S_order_body(&m, "pay-0004", 100, expire, order, sizeof order);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/native", order, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+    ASSERT(strstr(api_json_str(&res, "message"), "time_expire") != NULL);
+    client_response_release(&res);
     ASSERT_EQ_INT(S_balance(&u), 50000 - 12345);
     /* Bad input to the payment route changes nothing. */
     ASSERT_EQ_INT(api_call_idem(&S_client, "POST", "/v1/me/order-payments", u.token, "pay-5",
