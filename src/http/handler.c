@@ -117,11 +117,43 @@ bool http_query_amount(struct http_request *req, int64_t max_minor, bool *has,
 json_t *http_time_json(int64_t at_ms) { return domain_time_json(at_ms); }
 
 /* A list's cursor: "k", the key to continue before in lower-case hex, a
- * dot, and 16 hex of HMAC(cursor key, the list's path, the caller, the
- * key). Opaque to clients and bound to the list and the caller: a key made
- * up, or taken from another user's list, is refused, and the keys (row
- * numbers of the whole platform) say nothing a client can use. */
+ * dot, and 16 hex of HMAC(cursor key, the list's path, the caller, its
+ * filters, the key). Opaque to clients and bound to the list, the caller
+ * and the filters: a key made up, taken from another user's list, or given
+ * with other filters (where it would answer a page of nothing, as if that
+ * list ended) is refused, and the keys (row numbers of the whole platform)
+ * say nothing a client can use. */
 #define S_CURSOR_TAG_HEX 16
+
+/* The filters of the request's list into mac: each query argument its
+ * route reads, but limit and cursor, as name, then 0 when absent or 1 and
+ * the value as sent. None on a route that checks no arguments. */
+static void S_cursor_filters(const struct http_request *req, struct crypto_hmac_sha256_state *mac)
+{
+    if (req->server == NULL || req->route_index >= req->server->route_count)
+        return;
+    const char *names = req->server->routes[req->route_index].query;
+    if (names == NULL || strcmp(names, HTTP_QUERY_ANY) == 0)
+        return;
+    while (*names != '\0') {
+        size_t size = strcspn(names, " ");
+        char name[32];
+        QB_ASSERT(size < sizeof name); /* the routes' own names */
+        if (size > 0) {
+            memcpy(name, names, size);
+            name[size] = '\0';
+            if (strcmp(name, "limit") != 0 && strcmp(name, "cursor") != 0) {
+                const char *value = http_request_query(req, name);
+                crypto_hmac_sha256_update(mac, name, size + 1);
+                crypto_hmac_sha256_update(mac, value != NULL ? "\1" : "\0", 1);
+                if (value != NULL)
+                    crypto_hmac_sha256_update(mac, value, strlen(value) + 1);
+            }
+        }
+        names += size;
+        names += strspn(names, " ");
+    }
+}
 
 static void S_cursor_tag(const struct http_request *req, uint64_t key,
                          char out[S_CURSOR_TAG_HEX + 1])
@@ -138,6 +170,7 @@ static void S_cursor_tag(const struct http_request *req, uint64_t key,
     crypto_hmac_sha256_update(&mac, "qianbao.list.1", 15);
     crypto_hmac_sha256_update(&mac, path, strlen(path) + 1);
     crypto_hmac_sha256_update(&mac, caller, strlen(caller) + 1);
+    S_cursor_filters(req, &mac);
     uint8_t bytes[8];
     for (int i = 0; i < 8; i++)
         bytes[i] = (uint8_t)(key >> (8 * (7 - i)));

@@ -1087,6 +1087,29 @@ TEST(an_operator_lists_a_days_bank_payments_to_reconcile)
     snprintf(both, sizeof both, "/admin/payments?date=%s", first);
     ASSERT_EQ_INT(api_call(&S_client, "GET", both, u.token, NULL, &res), 403);
     client_response_release(&res);
+    /* A page's cursor goes on with the list it came from, the same filters, and no other:
+     * given with another day or filter it would answer a page of nothing, as if that list
+     * ended there. */
+    snprintf(both, sizeof both, "/admin/payments?date=%s&limit=1", first);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", both, S_admin, NULL, &res), 200);
+    const char *next = api_json_str(&res, "next_cursor");
+    ASSERT(next != NULL);
+    char cursor[64];
+    snprintf(cursor, sizeof cursor, "%s", next);
+    client_response_release(&res);
+    char path[192];
+    snprintf(path, sizeof path, "/admin/payments?date=%s&limit=1&cursor=%s", first, cursor);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_admin, NULL, &res), 200);
+    client_response_release(&res);
+    const char *elsewhere[] = {"/admin/payments?date=2000-01-01&limit=1",
+                               "/admin/payments?status=PROCESSING",
+                               "/admin/payments?bank_ref=sbx_c_none"};
+    for (size_t i = 0; i < sizeof elsewhere / sizeof elsewhere[0]; i++) {
+        snprintf(path, sizeof path, "%s&cursor=%s", elsewhere[i], cursor);
+        ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_admin, NULL, &res), 400);
+        ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+        client_response_release(&res);
+    }
 }
 
 /* One slow top-up on its own connection (a thread each). */
