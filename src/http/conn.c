@@ -59,6 +59,7 @@
 #include "base/clock.h"
 #include "base/crypto.h"
 #include "base/log.h"
+#include "base/luhn.h"
 #include "base/thread.h"
 #include "http/internal.h"
 #include "http/wire.h"
@@ -177,14 +178,26 @@ static void S_conn_active(struct http_conn *c)
  * them, and spaces, quotes, control bytes and every byte beyond ASCII
  * escaped (%XX), so that a path stays one value of its line and cannot add
  * a field of its own, nor turn the line around on an operator's terminal
- * (U+202E). */
-static void S_path_for_log(const char *path, char *out, size_t out_size)
+ * (U+202E). Unless cards_kept (a /v3 path, whose out_trade_no a merchant
+ * chooses and an operator searches for), a card number a client put in it
+ * (13 to 19 digits passing the Luhn check, alone between non-digits) is
+ * written "****" and its last four, as every other line names a card. */
+static void S_path_for_log(const char *path, bool cards_kept, char *out, size_t out_size)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t o = 0;
     for (const unsigned char *p = (const unsigned char *)path; *p != '\0' && o + 4 <= out_size;
          p++) {
-        if (*p <= 0x20 || *p >= 0x7f || *p == '"') {
+        size_t digits = strspn((const char *)p, "0123456789");
+        bool run_starts =
+            digits > 0 && (p == (const unsigned char *)path || p[-1] < '0' || p[-1] > '9');
+        if (!cards_kept && run_starts && digits >= 13 && digits <= 19 &&
+            luhn_is_valid((const char *)p, digits) && o + 9 <= out_size) {
+            memcpy(out + o, "****", 4);
+            memcpy(out + o + 4, p + digits - 4, 4);
+            o += 8;
+            p += digits - 1;
+        } else if (*p <= 0x20 || *p >= 0x7f || *p == '"') {
             out[o++] = '%';
             out[o++] = hex[*p >> 4];
             out[o++] = hex[*p & 15];
@@ -256,7 +269,7 @@ static void S_request_finish(struct http_conn *c, bool ok)
     int status = req->queued ? req->status : 0;
     log_set_request_id(req->id);
     char path[3 * HTTP_PATH_SIZE_MAX];
-    S_path_for_log(req->path, path, sizeof path);
+    S_path_for_log(req->path, req->merchant_api, path, sizeof path);
     const char *principal = http_request_principal(req);
     const char *upstream = S_upstream_id(req);
     log_event(LOG_INFO, "http.request",

@@ -1225,6 +1225,28 @@ TEST(a_path_cannot_forge_fields_of_its_log_line)
     wanted = "method=GET path=/v1/me/two-hosts status=400 ";
     if (!S_log_wait(wanted, log, sizeof log))
         TEST_FAIL_("no line with %s in %s", wanted, S_daemon.log_path);
+
+    /* A card number a client put in a path (for a card's id, say) is not written in clear: a
+     * run of 13 to 19 digits that passes the Luhn check shows its last four. Shorter runs (a
+     * mchid), and /v3 paths, whose out_trade_no a merchant chooses and an operator searches
+     * for, stay as sent. */
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/payments/9999000000000012", NULL, NULL, &res),
+                  401);
+    client_response_release(&res);
+    ASSERT_EQ_INT(
+        api_call(&S_client, "GET", "/v1/merchants/1234567890/till-code", NULL, NULL, &res), 401);
+    client_response_release(&res);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", "/v3/pay/transactions/out-trade-no/4111111111111111",
+                           NULL, NULL, &res),
+                  401);
+    client_response_release(&res);
+    const char *lines[] = {"path=/v1/me/payments/****0012 status=401 ",
+                           "path=/v1/merchants/1234567890/till-code status=401 ",
+                           "path=/v3/pay/transactions/out-trade-no/4111111111111111 status=401 "};
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        if (!S_log_wait(lines[i], log, sizeof log))
+            TEST_FAIL_("no line with %s in %s", lines[i], S_daemon.log_path);
+    ASSERT(strstr(log, "9999000000000012") == NULL);
 }
 
 int main(void)
