@@ -695,7 +695,8 @@ void http_handle_admin_payments_list(struct http_request *req)
     if (bank_ref != NULL) {
         if (!S_bank_ref_is_valid(bank_ref))
             http_reply_error_message(req, QB_E_PARAM,
-                                     "bank_ref must be 1 to 63 printable ASCII characters");
+                                     "bank_ref must be 1 to 63 printable ASCII characters, no "
+                                     "space");
         else
             http_reply_list(req, &S_bank_ref_payments, bank_ref);
         return;

@@ -39,6 +39,7 @@
  * http_conn_resume (any thread) and the lists under a worker's mutex.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -174,25 +175,66 @@ static void S_conn_active(struct http_conn *c)
     S_list_append(&c->worker->idle, c);
 }
 
+/* Whether the path segment of size bytes at s, its escapes (%XX) decoded,
+ * is a card number as people write one: 13 to 19 digits passing the Luhn
+ * check, spaces and dashes between them allowed; with its last four digits
+ * into last4 then. */
+static bool S_segment_is_card(const char *s, size_t size, char last4[5])
+{
+    char digits[19];
+    size_t n = 0;
+    for (size_t i = 0; i < size; i++) {
+        int c = (unsigned char)s[i];
+        if (c == '%' && i + 2 < size && isxdigit((unsigned char)s[i + 1]) &&
+            isxdigit((unsigned char)s[i + 2])) {
+            char pair[3] = {s[i + 1], s[i + 2], '\0'};
+            c = (int)strtol(pair, NULL, 16);
+            i += 2;
+        }
+        if (c >= '0' && c <= '9') {
+            if (n == sizeof digits)
+                return false;
+            digits[n++] = (char)c;
+        } else if (c != ' ' && c != '-') {
+            return false;
+        }
+    }
+    if (n < 13 || !luhn_is_valid(digits, n))
+        return false;
+    memcpy(last4, digits + n - 4, 4);
+    last4[4] = '\0';
+    return true;
+}
+
 /* The path as sent, as it is logged: its escapes kept as the client wrote
  * them, and spaces, quotes, control bytes and every byte beyond ASCII
  * escaped (%XX), so that a path stays one value of its line and cannot add
  * a field of its own, nor turn the line around on an operator's terminal
  * (U+202E). Unless cards_kept (a /v3 path, whose out_trade_no a merchant
  * chooses and an operator searches for), a card number a client put in it
- * (13 to 19 digits passing the Luhn check, alone between non-digits) is
- * written "****" and its last four, as every other line names a card. */
+ * (a segment that is one, S_segment_is_card, or a run of 13 to 19 digits
+ * passing the Luhn check within a segment) is written "****" and its last
+ * four, as every other line names a card. */
 static void S_path_for_log(const char *path, bool cards_kept, char *out, size_t out_size)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t o = 0;
     for (const unsigned char *p = (const unsigned char *)path; *p != '\0' && o + 4 <= out_size;
          p++) {
-        size_t digits = strspn((const char *)p, "0123456789");
-        bool run_starts =
-            digits > 0 && (p == (const unsigned char *)path || p[-1] < '0' || p[-1] > '9');
-        if (!cards_kept && run_starts && digits >= 13 && digits <= 19 &&
-            luhn_is_valid((const char *)p, digits) && o + 9 <= out_size) {
+        bool first = p == (const unsigned char *)path;
+        size_t segment = !cards_kept && (first || p[-1] == '/') ? strcspn((const char *)p, "/") : 0;
+        size_t digits = !cards_kept && (first || p[-1] < '0' || p[-1] > '9')
+                            ? strspn((const char *)p, "0123456789")
+                            : 0;
+        char last4[5];
+        if (segment > 0 && o + 9 <= out_size &&
+            S_segment_is_card((const char *)p, segment, last4)) {
+            memcpy(out + o, "****", 4);
+            memcpy(out + o + 4, last4, 4);
+            o += 8;
+            p += segment - 1;
+        } else if (digits >= 13 && digits <= 19 && luhn_is_valid((const char *)p, digits) &&
+                   o + 9 <= out_size) {
             memcpy(out + o, "****", 4);
             memcpy(out + o + 4, p + digits - 4, 4);
             o += 8;

@@ -126,8 +126,9 @@ json_t *http_time_json(int64_t at_ms) { return domain_time_json(at_ms); }
 #define S_CURSOR_TAG_HEX 16
 
 /* The filters of the request's list into mac: each query argument its
- * route reads, but limit and cursor, as name, then 0 when absent or 1 and
- * the value as sent. None on a route that checks no arguments. */
+ * route reads, but limit and cursor, as name, then 0 when absent or empty
+ * (an empty filter is none) or 1 and the value as sent. None on a route
+ * that checks no arguments. */
 static void S_cursor_filters(const struct http_request *req, struct crypto_hmac_sha256_state *mac)
 {
     if (req->server == NULL || req->route_index >= req->server->route_count)
@@ -144,6 +145,8 @@ static void S_cursor_filters(const struct http_request *req, struct crypto_hmac_
             name[size] = '\0';
             if (strcmp(name, "limit") != 0 && strcmp(name, "cursor") != 0) {
                 const char *value = http_request_query(req, name);
+                if (value != NULL && value[0] == '\0')
+                    value = NULL;
                 crypto_hmac_sha256_update(mac, name, size + 1);
                 crypto_hmac_sha256_update(mac, value != NULL ? "\1" : "\0", 1);
                 if (value != NULL)
@@ -205,7 +208,9 @@ bool http_query_cursor(struct http_request *req, int64_t *before)
         ok = crypto_equal(tag, dot + 1, S_CURSOR_TAG_HEX);
     }
     if (!ok) {
-        http_reply_error_message(req, QB_E_PARAM, "cursor is not one this server gave out");
+        http_reply_error_message(req, QB_E_PARAM,
+                                 "cursor is not one this server gave out for this list and these "
+                                 "filters (keep the filters of the page it came with)");
         return false;
     }
     *before = (int64_t)value;

@@ -1240,13 +1240,30 @@ TEST(a_path_cannot_forge_fields_of_its_log_line)
                            NULL, NULL, &res),
                   401);
     client_response_release(&res);
+    /* Nor written as people write one, in groups, or with a digit escaped. */
+    ASSERT_EQ_INT(
+        api_call(&S_client, "GET", "/v1/transfers/9999%200000%200000%200012", NULL, NULL, &res),
+        401);
+    client_response_release(&res);
+    ASSERT_EQ_INT(
+        api_call(&S_client, "DELETE", "/v1/me/cards/4111-1111-1111-1111", NULL, NULL, &res), 401);
+    client_response_release(&res);
+    ASSERT_EQ_INT(
+        api_call(&S_client, "GET", "/v1/red-packets/%34111111111111111", NULL, NULL, &res), 401);
+    client_response_release(&res);
     const char *lines[] = {"path=/v1/me/payments/****0012 status=401 ",
                            "path=/v1/merchants/1234567890/till-code status=401 ",
-                           "path=/v3/pay/transactions/out-trade-no/4111111111111111 status=401 "};
+                           "path=/v3/pay/transactions/out-trade-no/4111111111111111 status=401 ",
+                           "path=/v1/transfers/****0012 status=401 ",
+                           "path=/v1/me/cards/****1111 status=401 ",
+                           "path=/v1/red-packets/****1111 status=401 "};
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
         if (!S_log_wait(lines[i], log, sizeof log))
             TEST_FAIL_("no line with %s in %s", lines[i], S_daemon.log_path);
     ASSERT(strstr(log, "9999000000000012") == NULL);
+    ASSERT(strstr(log, "0000%200012") == NULL);
+    ASSERT(strstr(log, "1111-1111") == NULL);
+    ASSERT(strstr(log, "%34111") == NULL);
 }
 
 int main(void)

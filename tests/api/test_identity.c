@@ -936,6 +936,13 @@ TEST(lists_page_with_cursors)
         ASSERT(!json_equal(a, b));
         ASSERT(strcmp(json_string_value(json_object_get(a, "created_at")),
                       json_string_value(json_object_get(b, "created_at"))) >= 0);
+        /* The cursor goes on with the same filters, an empty one being none, and no other. */
+        snprintf(path, sizeof path, "%s&phone=&cursor=%s", lists[l][0], next);
+        json_t *same = S_get_page(path, S_admin);
+        ASSERT(json_equal(json_array_get(json_object_get(same, "items"), 0), b));
+        json_decref(same);
+        snprintf(path, sizeof path, "%s&phone=%s&cursor=%s", lists[l][0], u.phone, next);
+        EXPECT("GET", path, S_admin, NULL, 400, "PARAM_ERROR");
         json_decref(one);
         json_decref(two);
     }
