@@ -727,6 +727,10 @@ static void S_close_resume(struct http_request *req, struct ledger_cmd *cmd)
         http_reply_error_message(req, outcome, "no such merchant of yours");
     } else if (outcome == QB_E_CONFLICT) {
         http_reply_error_message(req, outcome, "the merchant is closed already");
+    } else if (outcome == QB_E_ACCOUNT_FROZEN) {
+        http_reply_error_message(req, outcome,
+                                 "your wallet is frozen: a merchant closes for good, so not until "
+                                 "the wallet is unfrozen");
     } else if (outcome == QB_E_ACCOUNT_NOT_EMPTY) {
         const char *message =
             strcmp(c->not_empty, "payout") == 0

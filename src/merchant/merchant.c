@@ -674,6 +674,16 @@ static enum qb_error S_status_run(struct ledger_txn *txn, struct ledger_cmd *cmd
         return QB_OK;
     }
     if (close) {
+        /* Closing is for good: not while the owner's wallet is frozen, when
+         * whoever holds the phone may not be the owner. */
+        bool pays = true;
+        err = merchant_txn_owner_pays(txn, c->env, &c->merchant, &pays);
+        if (err != QB_OK)
+            return err;
+        if (!pays) {
+            c->outcome = QB_E_ACCOUNT_FROZEN;
+            return QB_OK;
+        }
         err = S_close_check(txn, c);
         if (err != QB_OK || c->outcome != QB_OK)
             return err;

@@ -272,6 +272,16 @@ TEST(only_the_owner_closes_a_merchant_and_says_which)
                   400);
     client_response_release(&res);
 
+    /* While the owner's wallet is frozen (a lost phone), whoever holds it may not be the
+     * owner, and closing is for good: nothing closes until the unfreeze. */
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/freeze", owner.token, NULL, &res), 200);
+    client_response_release(&res);
+    EXPECT_CLOSE(&owner, a.mchid, TH_PAY_PASSWORD, 403, "ACCOUNT_FROZEN", "");
+    char unfreeze[96];
+    snprintf(unfreeze, sizeof unfreeze, "/admin/users/%s/unfreeze", owner.id);
+    ASSERT_EQ_INT(api_call(&S_client, "POST", unfreeze, S_admin, NULL, &res), 200);
+    client_response_release(&res);
+
     /* The one named closes (empty: nothing was sold); the other stays open and takes orders. */
     EXPECT_CLOSE(&owner, a.mchid, TH_PAY_PASSWORD, 200, "", "");
     char code_url[256], message[256];
