@@ -254,8 +254,10 @@ static enum qb_error S_claimers_distinct(struct store *reader, const struct redp
 
 static enum qb_error S_check(struct store *reader, int64_t *packets, char *problem,
                              size_t problem_size);
-static enum qb_error S_check_claim_entries(struct store *reader, char *problem,
+static enum qb_error S_check_claim_entries(struct store *reader, int64_t escrow, char *problem,
                                            size_t problem_size);
+static enum qb_error S_check_packet_entries(struct store *reader, bool refund, int64_t escrow,
+                                            char *problem, size_t problem_size);
 
 /* The one integer sql answers. */
 static enum qb_error S_count(struct store *reader, const char *sql, int64_t *out)
@@ -379,15 +381,98 @@ static enum qb_error S_check(struct store *reader, int64_t *packets, char *probl
             return QB_E_INTERNAL;
         }
     }
-    return S_check_claim_entries(reader, problem, problem_size);
+    /* And each entry moves its row's money between the row's user and
+     * escrow: with every send, claim and refund so, escrow holds for each
+     * packet what its row says is left (a total raised on a row, which
+     * would let its claims take what other packets hold, is caught here). */
+    int64_t escrow = 0;
+    err = ledger_account_find(reader, "system:red_packet_escrow", currency_find("CNY"),
+                              LEDGER_ACCOUNT_SYSTEM, &escrow);
+    if (err == QB_E_NOT_FOUND && *packets == 0)
+        return QB_OK; /* no packet was ever sent */
+    if (err == QB_E_NOT_FOUND) {
+        snprintf(problem, problem_size, "red packets were sent, and there is no escrow account");
+        return QB_E_INTERNAL;
+    }
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    err = S_check_packet_entries(reader, false, escrow, problem, problem_size);
+    if (err == QB_OK)
+        err = S_check_packet_entries(reader, true, escrow, problem, problem_size);
+    if (err == QB_OK)
+        err = S_check_claim_entries(reader, escrow, problem, problem_size);
+    return err;
+}
+
+/* Whether entry e moves amount (> 0) out of the account from into the
+ * account to, and nothing else. */
+static bool S_entry_moves(const struct ledger_entry *e, int64_t amount, int64_t from, int64_t to)
+{
+    if (e->kind != LEDGER_ENTRY_TRANSFER || e->posting_count != 2 || amount <= 0 || from == 0 ||
+        to == 0 || from == to)
+        return false;
+    int out = e->postings[0].account_id == from ? 0 : 1;
+    return e->postings[out].account_id == from && e->postings[out].amount_minor == -amount &&
+           e->postings[1 - out].account_id == to && e->postings[1 - out].amount_minor == amount;
+}
+
+/* Each packet's send entry (refund false: its total out of its sender's
+ * account into escrow) or refund entry (true: its refunded rest out of
+ * escrow back to the sender; none when nothing was refunded) against its
+ * row. */
+static enum qb_error S_check_packet_entries(struct store *reader, bool refund, int64_t escrow,
+                                            char *problem, size_t problem_size)
+{
+    enum { S_ENTRY = 4 };
+    struct store_stmt *st = NULL;
+    if (store_prepare(
+            reader,
+            refund
+                ? "SELECT p.id, p.refunded_minor, u.account_id, "
+                  "p.refund_entry_id, " LEDGER_ENTRY_COLUMNS_OF(
+                      "e") " FROM red_packets p"
+                           " LEFT JOIN users u ON u.id = p.sender_id"
+                           " LEFT JOIN entries e ON e.id = p.refund_entry_id"
+                : "SELECT p.id, p.total_minor, u.account_id, p.entry_id, " LEDGER_ENTRY_COLUMNS_OF(
+                      "e") " FROM red_packets p"
+                           " LEFT JOIN users u ON u.id = p.sender_id"
+                           " LEFT JOIN entries e ON e.id = p.entry_id",
+            &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = QB_OK;
+    int rc;
+    while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
+        int64_t amount = store_column_int64(st, 1);
+        int64_t account = store_column_is_null(st, 2) ? 0 : store_column_int64(st, 2);
+        int64_t named = store_column_int64(st, 3);
+        struct ledger_entry e;
+        bool ok = refund && named == 0 ? amount == 0
+                                       : ledger_entry_from_columns(st, S_ENTRY, &e) == QB_OK &&
+                                             (refund ? S_entry_moves(&e, amount, escrow, account)
+                                                     : S_entry_moves(&e, amount, account, escrow));
+        if (!ok) {
+            char id[ID_TEXT_SIZE_MAX];
+            store_column_text_copy(st, 0, id, sizeof id);
+            snprintf(problem, problem_size,
+                     "red packet %s: its %s is not what its %s entry moved between its sender and "
+                     "escrow",
+                     id, refund ? "refunded amount" : "total", refund ? "refund" : "send");
+            err = QB_E_INTERNAL;
+        }
+    }
+    if (err == QB_OK && rc != STORE_STEP_DONE)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    return err;
 }
 
 /* Each claim row against the entry it names: one share of the row's
- * amount, out of one account into the account of the row's user. A row
+ * amount, out of escrow into the account of the row's user. A row
  * whose claimer or share was changed after the entry (a share shown that
  * was not paid; a user's claim moved onto another user, which frees the
  * first to claim again) is caught here. */
-static enum qb_error S_check_claim_entries(struct store *reader, char *problem, size_t problem_size)
+static enum qb_error S_check_claim_entries(struct store *reader, int64_t escrow, char *problem,
+                                           size_t problem_size)
 {
     enum { S_ENTRY = 4 };
     struct store_stmt *st = NULL;
@@ -404,14 +489,8 @@ static enum qb_error S_check_claim_entries(struct store *reader, char *problem, 
         int64_t amount = store_column_int64(st, 2);
         int64_t account = store_column_is_null(st, 3) ? 0 : store_column_int64(st, 3);
         struct ledger_entry e;
-        bool paid = ledger_entry_from_columns(st, S_ENTRY, &e) == QB_OK && account != 0 &&
-                    e.posting_count == 2 && amount > 0;
-        if (paid) {
-            int credit = e.postings[0].account_id == account ? 0 : 1;
-            paid = e.postings[credit].account_id == account &&
-                   e.postings[credit].amount_minor == amount &&
-                   e.postings[1 - credit].amount_minor == -amount;
-        }
+        bool paid = ledger_entry_from_columns(st, S_ENTRY, &e) == QB_OK &&
+                    S_entry_moves(&e, amount, escrow, account);
         if (!paid) {
             char id[ID_TEXT_SIZE_MAX], packet[ID_TEXT_SIZE_MAX];
             store_column_text_copy(st, 0, id, sizeof id);

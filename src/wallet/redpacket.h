@@ -35,7 +35,10 @@
  *     expiry is, and the refund makes it EXPIRED in the same command;
  *   - the journal bears the rows out: one claim entry per claim row, one
  *     send entry per packet and one refund entry per packet refunded, each
- *     the entry its row names (redpacket_check counts them).
+ *     the entry its row names (redpacket_check counts them), moving the
+ *     row's money between the row's user and escrow: the claim's share to
+ *     its claimer, the packet's total from its sender, its refunded rest
+ *     back to the sender.
  *
  * No locks: the three commands run on the ledger's single writer thread
  * (as WeChat serialises a hot packet on one server), each reading the
