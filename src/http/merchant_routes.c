@@ -447,7 +447,7 @@ void http_handle_me_openid_get(struct http_request *req)
     struct store *reader = http_reader_acquire(req);
     if (reader == NULL)
         return;
-    enum qb_error err = merchant_openid_issued(reader, appid, openid, NULL);
+    enum qb_error err = merchant_openid_issued(env, reader, appid, openid, NULL);
     http_reader_release(req, reader);
     if (err == QB_OK) {
         S_openid_reply(req, appid, openid);

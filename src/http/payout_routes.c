@@ -140,7 +140,7 @@ static bool S_names_limited(struct http_request *req, const struct domain_env *e
                         : merchant_payout_get(reader, m->mchid,
                                               http_json_string(body, "out_bill_no"), NULL, earlier);
     if (err == QB_E_NOT_FOUND)
-        err = merchant_openid_issued(reader, http_json_string(body, "appid"),
+        err = merchant_openid_issued(env, reader, http_json_string(body, "appid"),
                                      http_json_string(body, "openid"), user_id);
     else
         err = QB_E_CONFLICT; /* made before, or not known: the command answers */

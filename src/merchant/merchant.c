@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/log.h"
 #include "identity/identity.h"
 #include "merchant/merchant.h"
 #include "merchant/paycode.h"
@@ -268,10 +269,13 @@ enum qb_error merchant_app_check(struct store *reader, const char *mchid, const 
     return err;
 }
 
-enum qb_error merchant_openid_issued(struct store *store, const char *appid, const char *openid,
-                                     char *user_id)
+enum qb_error merchant_openid_issued(const struct domain_env *env, struct store *store,
+                                     const char *appid, const char *openid, char *user_id)
 {
     QB_ASSERT(store != NULL && appid != NULL && openid != NULL);
+    char owner[ID_TEXT_SIZE_MAX];
+    if (user_id == NULL)
+        user_id = owner;
     struct store_stmt *st = NULL;
     if (store_prepare(store, "SELECT user_id FROM openids WHERE appid = $1 AND openid = $2", &st) !=
         QB_OK)
@@ -281,12 +285,27 @@ enum qb_error merchant_openid_issued(struct store *store, const char *appid, con
         err = store_bind_text(st, 2, openid, strlen(openid));
     if (err == QB_OK) {
         int rc = store_step(st);
-        if (rc == STORE_STEP_ROW && user_id != NULL)
+        if (rc == STORE_STEP_ROW)
             store_column_text_copy(st, 0, user_id, ID_TEXT_SIZE_MAX);
-        else if (rc != STORE_STEP_ROW)
+        else
             err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
     }
     store_finalize(st);
+    if (err == QB_OK && env != NULL) {
+        char expected[MERCHANT_OPENID_SIZE];
+        bool sound = merchant_appid_is_valid(appid) && user_id[0] != '\0' &&
+                     strlen(user_id) < ID_TEXT_SIZE_MAX;
+        if (sound) {
+            merchant_openid(env, appid, user_id, expected);
+            sound = strcmp(expected, openid) == 0;
+        }
+        if (!sound) {
+            log_event(LOG_ERROR, "merchant.openid_row_damaged",
+                      "appid=%s openid=%s user_id=%s: the row is not the user's openid", appid,
+                      openid, user_id);
+            err = QB_E_NOT_FOUND;
+        }
+    }
     return err;
 }
 

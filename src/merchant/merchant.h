@@ -507,9 +507,14 @@ void merchant_openid(const struct domain_env *env, const char *appid, const char
 
 /* Whether openid was given out in appid: QB_OK, with the user it was
  * given to in user_id (ID_TEXT_SIZE_MAX bytes; NULL: not wanted),
- * QB_E_NOT_FOUND, QB_E_STORAGE. */
-QB_MUST_USE enum qb_error merchant_openid_issued(struct store *store, const char *appid,
-                                                 const char *openid, char *user_id);
+ * QB_E_NOT_FOUND, QB_E_STORAGE. With env, the row is checked against the
+ * openid its user's digest is (merchant_openid): a row edited to name
+ * another user, which would send a merchant's transfer to them, is logged
+ * at error and answered QB_E_NOT_FOUND; NULL only where no key is known
+ * (a migration's test). */
+QB_MUST_USE enum qb_error merchant_openid_issued(const struct domain_env *env, struct store *store,
+                                                 const char *appid, const char *openid,
+                                                 char *user_id);
 /* Inside a command: records user_id's openid in appid, once. QB_E_STORAGE. */
 QB_MUST_USE enum qb_error merchant_txn_openid_record(struct ledger_txn *txn, const char *appid,
                                                      const char *openid, const char *user_id);

@@ -516,7 +516,7 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
      * a mistyped one, or one from another app, is the merchant's error to
      * hear now, not the payer's at the till. */
     if (o->trade_type == MERCHANT_TRADE_JSAPI) {
-        err = merchant_openid_issued(ledger_txn_store(txn), o->appid, o->payer_openid, NULL);
+        err = merchant_openid_issued(env, ledger_txn_store(txn), o->appid, o->payer_openid, NULL);
         if (err == QB_E_NOT_FOUND) {
             c->outcome = QB_E_PARAM;
             return QB_OK;

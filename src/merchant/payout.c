@@ -405,7 +405,7 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
         return S_create_refuse(c, QB_E_APPID_MCHID_NOT_MATCH, NULL);
     if (err != QB_OK)
         return err;
-    err = merchant_openid_issued(store, r->appid, r->openid, r->user_id);
+    err = merchant_openid_issued(c->env, store, r->appid, r->openid, r->user_id);
     if (err == QB_E_NOT_FOUND)
         return S_create_refuse(c, QB_E_INVALID_REQUEST,
                                "openid is no user of this appid (OpenID与AppID不匹配)");

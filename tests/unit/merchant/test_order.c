@@ -317,12 +317,13 @@ TEST(a_jsapi_order_names_only_an_openid_the_app_gave_out)
                                MERCHANT_TRADE_JSAPI, 1, 0, &o),
                   QB_E_PARAM);
     ASSERT_EQ_INT(S_order_count(&f), orders);
-    ASSERT_EQ_INT(merchant_openid_issued(f.wx->reader, f.m.appid, openid, NULL), QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(merchant_openid_issued(&f.wx->env, f.wx->reader, f.m.appid, openid, NULL),
+                  QB_E_NOT_FOUND);
 
     /* Paying a native order in the app gives the app the payer's openid. */
     ASSERT_EQ_INT(S_create(&f, "order-0102", 100, MERCHANT_TRADE_NATIVE, 1, 0, &o), QB_OK);
     ASSERT_EQ_INT(S_pay(&f, &other, &o, WX_PAY_PASSWORD), QB_OK);
-    ASSERT_EQ_INT(merchant_openid_issued(f.wx->reader, f.m.appid, openid, NULL), QB_OK);
+    ASSERT_EQ_INT(merchant_openid_issued(&f.wx->env, f.wx->reader, f.m.appid, openid, NULL), QB_OK);
     ASSERT_EQ_INT(S_create_for(&f, openid, "order-0101", 300, MERCHANT_TRADE_JSAPI, 1, 0, &o),
                   QB_OK);
     ASSERT_EQ_INT(S_pay(&f, &other, &o, WX_PAY_PASSWORD), QB_OK);
@@ -332,11 +333,24 @@ TEST(a_jsapi_order_names_only_an_openid_the_app_gave_out)
     ASSERT_EQ_STR(again, openid);
     ASSERT_EQ_INT(S_openid_issue(&f, "wx00000000000000ff", &other, again), QB_E_NOT_FOUND);
     merchant_openid(&f.wx->env, "wx00000000000000ff", other.id, again);
-    ASSERT_EQ_INT(merchant_openid_issued(f.wx->reader, "wx00000000000000ff", again, NULL),
-                  QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(
+        merchant_openid_issued(&f.wx->env, f.wx->reader, "wx00000000000000ff", again, NULL),
+        QB_E_NOT_FOUND);
     /* The payer's openid in this app is not the other user's. */
     ASSERT_EQ_INT(S_openid_issue(&f, f.m.appid, &f.payer, again), QB_OK);
     ASSERT(strcmp(again, openid) != 0);
+    /* A row edited to name another user (whom a merchant's transfer to the openid would then
+     * pay) is no openid given out: its user's digest is not the openid. */
+    char sql[256], user_id[ID_TEXT_SIZE_MAX];
+    snprintf(sql, sizeof sql, "UPDATE openids SET user_id = '%s' WHERE openid = '%s'", f.payer.id,
+             openid);
+    wx_hand_edit(f.wx, sql);
+    ASSERT_EQ_INT(merchant_openid_issued(NULL, f.wx->reader, f.m.appid, openid, user_id), QB_OK);
+    ASSERT_EQ_STR(user_id, f.payer.id);
+    ASSERT_EQ_INT(merchant_openid_issued(&f.wx->env, f.wx->reader, f.m.appid, openid, user_id),
+                  QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(S_create_for(&f, openid, "order-0103", 300, MERCHANT_TRADE_JSAPI, 1, 0, &o),
+                  QB_E_PARAM);
     wx_free(f.wx);
 }
 
