@@ -207,15 +207,28 @@ enum qb_error wallet_collections_check(struct store *reader, int64_t *collection
     store_finalize(st);
     if (err != QB_OK)
         return err;
-    /* Each payment's row against the transfer it names, and against its
-     * return: marked sent back, when, exactly when the transfer was. */
-    if (store_prepare(reader,
-                      "SELECT p.payment_id, p.payer_id, p.amount_minor, c.creator_id,"
-                      " c.amount_minor, c.title, c.id, p.returned_at_ms FROM collection_payments p"
-                      " JOIN collections c ON c.id = p.collection_id",
-                      &st) != QB_OK)
+    /* Each payment's row against its collection (a row left behind by a
+     * collection deleted, or naming none, is read too), the transfer it
+     * names, and its return: marked sent back, when, exactly when the
+     * transfer was. */
+    if (store_prepare(
+            reader,
+            "SELECT p.payment_id, p.payer_id, p.amount_minor, c.creator_id,"
+            " c.amount_minor, c.title, c.id, p.returned_at_ms, p.collection_id"
+            " FROM collection_payments p LEFT JOIN collections c ON c.id = p.collection_id",
+            &st) != QB_OK)
         return QB_E_STORAGE;
     while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
+        if (store_column_is_null(st, 6)) {
+            char payment_id[ID_TEXT_SIZE_MAX], named[ID_TEXT_SIZE_MAX];
+            store_column_text_copy(st, 0, payment_id, sizeof payment_id);
+            store_column_text_copy(st, 8, named, sizeof named);
+            snprintf(problem, problem_size,
+                     "collection payment %s names collection %s, which does not exist", payment_id,
+                     named);
+            err = QB_E_INTERNAL;
+            break;
+        }
         char payment_id[ID_TEXT_SIZE_MAX], payer[ID_TEXT_SIZE_MAX], creator[ID_TEXT_SIZE_MAX];
         char title[WALLET_COLLECTION_TITLE_SIZE_MAX], id[ID_TEXT_SIZE_MAX];
         store_column_text_copy(st, 0, payment_id, sizeof payment_id);

@@ -236,6 +236,13 @@ TEST(the_check_finds_figures_or_payments_that_do_not_add_up)
                   QB_E_INTERNAL);
     ASSERT(strstr(problem, r.id) != NULL);
     wx_hand_edit(wx, "UPDATE collections SET paid_count = 1, paid_minor = 1000");
+    ASSERT_EQ_INT(wallet_collections_check(wx->reader, &checked, problem, sizeof problem), QB_OK);
+
+    /* A collection deleted leaves its payments' rows naming none: found too. */
+    wx_hand_edit(wx, "DELETE FROM collections");
+    ASSERT_EQ_INT(wallet_collections_check(wx->reader, &checked, problem, sizeof problem),
+                  QB_E_INTERNAL);
+    ASSERT(strstr(problem, "does not exist") != NULL);
     wx_free(wx);
 }
 
