@@ -17,6 +17,7 @@
  * against the working sums (earlier commands of the batch included), and
  * the same command posts: limits.h says why that makes the limits race-free.
  */
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -264,6 +265,34 @@ enum qb_error wallet_txn_withdrawn_add(struct ledger_txn *txn, const char *user_
                                   " withdrawn_minor = withdrawn_minor + excluded.withdrawn_minor",
                                   p, QB_ARRAY_COUNT(p));
     return err == QB_OK ? QB_OK : QB_E_STORAGE;
+}
+
+enum qb_error wallet_withdrawn_check(struct store *reader, char *problem, size_t problem_size)
+{
+    _Static_assert(WALLET_WITHDRAWAL == 2 && WALLET_PROCESSING == 1 && WALLET_SUCCESS == 2,
+                   "the kind and statuses spelled below");
+    /* kind IN (1, 2): the partial index payments_bank's, so that the pass
+     * reads the bank payments, not every payment. */
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader,
+                      "WITH w AS (SELECT user_id, sum(amount_minor) AS total FROM payments"
+                      " WHERE kind IN (1, 2) AND kind = 2 AND status IN (1, 2) GROUP BY user_id)"
+                      " SELECT s.user_id, s.withdrawn_minor, coalesce(w.total, 0) FROM spending s"
+                      " LEFT JOIN w ON w.user_id = s.user_id"
+                      " WHERE s.withdrawn_minor <> coalesce(w.total, 0)"
+                      " UNION ALL SELECT w.user_id, 0, w.total FROM w"
+                      " LEFT JOIN spending s ON s.user_id = w.user_id"
+                      " WHERE s.user_id IS NULL AND w.total <> 0 LIMIT 1",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    int rc = store_step(st);
+    if (rc == STORE_STEP_ROW)
+        snprintf(problem, problem_size,
+                 "user %s: counted as having withdrawn %" PRId64 " fen, and their withdrawals "
+                 "processing or done come to %" PRId64,
+                 store_column_text(st, 0), store_column_int64(st, 1), store_column_int64(st, 2));
+    store_finalize(st);
+    return rc == STORE_STEP_ROW ? QB_E_INTERNAL : rc == STORE_STEP_DONE ? QB_OK : QB_E_STORAGE;
 }
 
 static struct wallet_limit S_limit(const char *name, int64_t amount_minor, int64_t used_minor)

@@ -147,6 +147,14 @@ int64_t wallet_withdrawal_cap(const struct domain_settings *settings,
  * write errors. */
 QB_MUST_USE enum qb_error wallet_txn_withdrawn_add(struct ledger_txn *txn, const char *user_id,
                                                    int64_t delta_minor);
+/* The operator's check of those counts: each user's withdrawn_minor is the
+ * sum of their withdrawals processing or done (the payments rows, which
+ * wallet_bank_payments_check holds to the journal), since a count lowered
+ * by hand would lift a KYC level 1 wallet's lifetime limit and its free
+ * allowance. One grouped pass over the bank payments; QB_OK, QB_E_STORAGE,
+ * or QB_E_INTERNAL with the first user whose count is wrong in problem. */
+QB_MUST_USE enum qb_error wallet_withdrawn_check(struct store *reader, char *problem,
+                                                 size_t problem_size);
 
 /* The password-free amount in force: the user's setting, capped by
  * settings.password_free_max_minor (which an operator may have lowered

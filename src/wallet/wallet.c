@@ -745,6 +745,8 @@ enum qb_error wallet_verify(struct store *reader, const uint8_t *chain_key, bool
         rc = wallet_collections_check(reader, &counts->collections, problem, size);
     if (rc == QB_OK)
         rc = wallet_bank_payments_check(reader, &counts->bank_payments, problem, size);
+    if (rc == QB_OK)
+        rc = wallet_withdrawn_check(reader, problem, size);
     /* Last: a payment of another kind edited into a transfer is named
      * by its own kind's check first. */
     if (rc == QB_OK)

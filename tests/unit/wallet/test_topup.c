@@ -708,6 +708,12 @@ TEST(the_check_finds_a_bank_payment_its_journal_does_not_bear_out)
     S_tamper(wx, "UPDATE payments SET amount_minor = amount_minor + 1 WHERE id = '%s'",
              "UPDATE payments SET amount_minor = amount_minor - 1 WHERE id = '%s'", merchant_ok.id,
              merchant_ok.id);
+
+    /* What the user withdrew, counted for a KYC level 1 wallet's lifetime limit and the free
+     * allowance, lowered or cleared by hand. */
+    S_tamper(wx, "UPDATE spending SET withdrawn_minor = withdrawn_minor - 1 WHERE user_id = '%s'",
+             "UPDATE spending SET withdrawn_minor = withdrawn_minor + 1 WHERE user_id = '%s'", u.id,
+             "counted as having withdrawn");
     wx_free(wx);
 }
 
