@@ -46,6 +46,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,10 @@
 #define S_STREAM_PIECE_SIZE (32 * 1024)
 #define S_OUT_SIZE_MAX (64 * 1024) /* a reply's head */
 #define S_POLL_MS_MAX 1000
+/* Requests one connection's turn answers before the others ready on its
+ * thread get theirs: a client that pipelines thousands (or hundreds that
+ * do) must not hold every other one up until its backlog is done. */
+#define S_TURN_REQUESTS 16
 /* "[<IPv6>]:<port>": INET6_ADDRSTRLEN (46, with its NUL), brackets, ':' and 5 digits. */
 #define S_PEER_SIZE_MAX (INET6_ADDRSTRLEN + 8)
 
@@ -129,6 +134,12 @@ struct http_conn {
     struct http_conn *prev, *next; /* the worker's idle list (oldest first), away list or
                                     * parked list (by park_due_ms) */
     struct http_conn *resumed_next;
+    /* On the worker's list of connections whose turn ended with requests
+     * left (S_TURN_REQUESTS), to run again after the others; linked to
+     * itself when not. */
+    struct S_turn_link {
+        struct S_turn_link *prev, *next;
+    } turn;
 };
 
 struct http_worker {
@@ -146,6 +157,7 @@ struct http_worker {
     struct http_conn away;
     struct http_conn parked;
     struct http_conn *closed; /* to free at the end of the loop's turn */
+    struct S_turn_link more;  /* connections with requests left after their turn */
     int64_t date_s;
     char date[40];
 };
@@ -165,6 +177,30 @@ static void S_list_append(struct http_conn *list, struct http_conn *c)
     c->next = list;
     list->prev->next = c;
     list->prev = c;
+}
+
+static void S_turn_unlink(struct S_turn_link *l)
+{
+    l->prev->next = l->next;
+    l->next->prev = l->prev;
+    l->prev = l->next = l;
+}
+
+static struct http_conn *S_turn_conn(struct S_turn_link *l)
+{
+    return (struct http_conn *)(void *)((char *)l - offsetof(struct http_conn, turn));
+}
+
+/* Its turn ended with requests left: it runs again after the others. */
+static void S_turn_later(struct http_conn *c)
+{
+    if (c->turn.next != &c->turn)
+        return;
+    struct S_turn_link *list = &c->worker->more;
+    c->turn.prev = list->prev;
+    c->turn.next = list;
+    list->prev->next = &c->turn;
+    list->prev = &c->turn;
 }
 
 /* Read or sent something: the idle timeout starts again. */
@@ -346,6 +382,7 @@ static void S_conn_close(struct http_conn *c)
     c->fd = -1;
     c->state = S_CLOSED;
     S_list_unlink(c);
+    S_turn_unlink(&c->turn);
     c->resumed_next = c->worker->closed;
     c->worker->closed = c;
     atomic_fetch_sub(&c->worker->server->connections, 1);
@@ -979,13 +1016,22 @@ static void S_conn_replied(struct http_conn *c)
     c->state = S_HEAD;
 }
 
-/* Runs the connection as far as the bytes it has (and can read) take it. */
+/* Runs the connection as far as the bytes it has (and can read) take it,
+ * for S_TURN_REQUESTS requests at most: with more left it runs again
+ * later (S_turn_later). */
 static void S_conn_run(struct http_conn *c)
 {
+    int turn = S_TURN_REQUESTS;
     for (;;) {
         switch (c->state) {
         case S_HEAD: {
+            if (turn == 0 && (c->in_size > 0 || (c->unread && !c->peer_closed))) {
+                S_turn_later(c);
+                return;
+            }
             size_t head = c->in_size > 0 ? http_wire_head_end(c->in, c->in_size, &c->scanned) : 0;
+            if (head > 0)
+                turn--;
             if (head > S_HEAD_SIZE_MAX || (head == 0 && c->in_size >= S_HEAD_SIZE_MAX)) {
                 bool line = !http_wire_no_line(
                     c->in, c->in_size < S_HEAD_SIZE_MAX ? c->in_size : S_HEAD_SIZE_MAX);
@@ -1255,6 +1301,7 @@ static void S_worker_accept(struct http_worker *w, const int *listen_fd)
         c->state = S_HEAD;
         buf_init(&c->out, S_OUT_SIZE_MAX);
         c->prev = c->next = c;
+        c->turn.prev = c->turn.next = &c->turn;
         if (owner == w) {
             S_conn_adopt(c);
             continue;
@@ -1309,6 +1356,25 @@ static void S_worker_reap(struct http_worker *w)
     }
 }
 
+/* Runs once more each connection whose last turn ended with requests left;
+ * those left again after this turn wait for the next. */
+static void S_worker_turns(struct http_worker *w)
+{
+    struct S_turn_link now = {&now, &now};
+    if (w->more.next == &w->more)
+        return;
+    now.next = w->more.next;
+    now.prev = w->more.prev;
+    now.next->prev = &now;
+    now.prev->next = &now;
+    w->more.prev = w->more.next = &w->more;
+    while (now.next != &now) {
+        struct S_turn_link *l = now.next;
+        S_turn_unlink(l);
+        S_conn_run(S_turn_conn(l));
+    }
+}
+
 static void *S_worker_main(void *arg)
 {
     struct http_worker *w = arg;
@@ -1317,6 +1383,8 @@ static void *S_worker_main(void *arg)
     while (!atomic_load(&server->stopping)) {
         int timeout_ms = S_worker_expire(w);
         S_worker_reap(w);
+        if (w->more.next != &w->more)
+            timeout_ms = 0; /* turns are owed: only what is ready meanwhile */
         int n = epoll_wait(w->epfd, events, S_EVENTS_MAX, timeout_ms);
         for (int i = 0; i < n; i++) {
             void *ptr = events[i].data.ptr;
@@ -1335,6 +1403,7 @@ static void *S_worker_main(void *arg)
                 S_conn_run(c);
             }
         }
+        S_worker_turns(w);
         S_worker_reap(w);
     }
     return NULL;
@@ -1380,6 +1449,7 @@ static enum qb_error S_workers_start(struct http_server *server, int count)
         w->idle.prev = w->idle.next = &w->idle;
         w->away.prev = w->away.next = &w->away;
         w->parked.prev = w->parked.next = &w->parked;
+        w->more.prev = w->more.next = &w->more;
         pthread_mutex_init(&w->mutex, NULL);
         w->epfd = epoll_create1(EPOLL_CLOEXEC);
         w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
