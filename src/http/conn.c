@@ -211,27 +211,61 @@ static void S_conn_active(struct http_conn *c)
     S_list_append(&c->worker->idle, c);
 }
 
-/* Whether the path segment of size bytes at s, its escapes (%XX) decoded,
- * is a card number as people write one: 13 to 19 digits passing the Luhn
- * check, spaces and dashes between them allowed; with its last four digits
- * into last4 then. */
+/* The byte of the escape %XX at s[*i] (its '%'), *i moved to its last
+ * byte; -1 when there is none there. */
+static int S_escape_at(const char *s, size_t size, size_t *i)
+{
+    if (s[*i] != '%' || *i + 2 >= size || !isxdigit((unsigned char)s[*i + 1]) ||
+        !isxdigit((unsigned char)s[*i + 2]))
+        return -1;
+    char pair[3] = {s[*i + 1], s[*i + 2], '\0'};
+    *i += 2;
+    return (int)strtol(pair, NULL, 16);
+}
+
+/* Whether the path segment of size bytes at s is a card number as people
+ * write one: 13 to 19 digits passing the Luhn check, anything but letters
+ * between them (spaces, a form's '+', dashes, dots, an ideographic space),
+ * its escapes decoded (twice, as a proxy may leave them), full-width digits
+ * counted as digits; with its last four digits into last4 then. */
 static bool S_segment_is_card(const char *s, size_t size, char last4[5])
 {
     char digits[19];
     size_t n = 0;
     for (size_t i = 0; i < size; i++) {
         int c = (unsigned char)s[i];
-        if (c == '%' && i + 2 < size && isxdigit((unsigned char)s[i + 1]) &&
-            isxdigit((unsigned char)s[i + 2])) {
-            char pair[3] = {s[i + 1], s[i + 2], '\0'};
-            c = (int)strtol(pair, NULL, 16);
-            i += 2;
+        int escaped = S_escape_at(s, size, &i);
+        if (escaped == '%') { /* %25XX */
+            size_t j = i + 1;
+            char again[3] = {j < size ? s[j] : '\0', j + 1 < size ? s[j + 1] : '\0', '\0'};
+            if (isxdigit((unsigned char)again[0]) && isxdigit((unsigned char)again[1])) {
+                escaped = (int)strtol(again, NULL, 16);
+                i += 2;
+            }
+        }
+        if (escaped >= 0)
+            c = escaped;
+        /* A full-width digit, U+FF10..U+FF19: EF BC 90..99, each byte as
+         * sent or escaped. */
+        if (c == 0xEF) {
+            size_t j = i + 1;
+            int b1 = j < size ? S_escape_at(s, size, &j) : -1;
+            if (b1 < 0 && j < size)
+                b1 = (unsigned char)s[j];
+            size_t k = j + 1;
+            int b2 = k < size ? S_escape_at(s, size, &k) : -1;
+            if (b2 < 0 && k < size)
+                b2 = (unsigned char)s[k];
+            if (b1 == 0xBC && b2 >= 0x90 && b2 <= 0x99) {
+                c = '0' + (b2 - 0x90);
+                i = k;
+            }
         }
         if (c >= '0' && c <= '9') {
             if (n == sizeof digits)
                 return false;
             digits[n++] = (char)c;
-        } else if (c != ' ' && c != '-') {
+        } else if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')) {
             return false;
         }
     }

@@ -1263,6 +1263,23 @@ TEST(a_path_cannot_forge_fields_of_its_log_line)
     for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
         if (!S_log_wait(lines[i], log, sizeof log))
             TEST_FAIL_("no line with %s in %s", lines[i], S_daemon.log_path);
+    /* Nor with a form's '+', dots, an ideographic space (U+3000), full-width digits, or an
+     * escape a proxy escaped again; a path of letters and digits stays as sent. */
+    const char *spellings[][2] = {
+        {"/v1/x1/4111+1111+1111+1111", "path=/v1/x1/****1111 status=404 "},
+        {"/v1/x2/4111.1111.1111.1111", "path=/v1/x2/****1111 status=404 "},
+        {"/v1/x3/4111%E3%80%801111%E3%80%801111%E3%80%801111", "path=/v1/x3/****1111 status=404 "},
+        {"/v1/x4/%EF%BC%94111111111111111", "path=/v1/x4/****1111 status=404 "},
+        {"/v1/x5/4111%25201111%25201111%25201111", "path=/v1/x5/****1111 status=404 "},
+        {"/v1/x6/order4111111111111111x", "path=/v1/x6/order****1111x status=404 "},
+        {"/v1/x7/a5500-0000-0000-0004", "path=/v1/x7/a5500-0000-0000-0004 status=404 "},
+    };
+    for (size_t i = 0; i < sizeof spellings / sizeof spellings[0]; i++) {
+        ASSERT_EQ_INT(api_call(&S_client, "GET", spellings[i][0], NULL, NULL, &res), 404);
+        client_response_release(&res);
+        if (!S_log_wait(spellings[i][1], log, sizeof log))
+            TEST_FAIL_("no line with %s in %s", spellings[i][1], S_daemon.log_path);
+    }
     ASSERT(strstr(log, "9999000000000012") == NULL);
     ASSERT(strstr(log, "0000%200012") == NULL);
     ASSERT(strstr(log, "1111-1111") == NULL);
