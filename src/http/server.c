@@ -383,6 +383,9 @@ void http_request_free(struct http_request *req)
     free(req);
 }
 
+static enum qb_error S_authenticate(struct http_request *req, enum http_auth auth);
+static void S_authenticate_refuse(struct http_request *req, enum qb_error err);
+
 /* The operator's paths: /admin and below, /metrics. */
 static bool S_is_admin_path(const char *path)
 {
@@ -484,6 +487,19 @@ void http_request_route(struct http_request *req)
                  takes != NULL ? takes : "none");
         http_reply_error_message(req, QB_E_PARAM, message);
         return;
+    }
+    /* A user's or an operator's credentials are in the head: checked
+     * before the body, which is buffered whole (up to the body limit), so
+     * that no one without them holds that memory by sending one. A
+     * merchant's signature covers the body, and waits for it. */
+    enum http_auth auth = server->routes[route_index].auth;
+    if (auth == HTTP_AUTH_USER || auth == HTTP_AUTH_ADMIN) {
+        enum qb_error err = S_authenticate(req, auth);
+        if (err != QB_OK) {
+            S_authenticate_refuse(req, err);
+            return;
+        }
+        req->authenticated = true;
     }
 }
 
@@ -936,7 +952,14 @@ static void S_read_record(struct http_request *req, const struct http_read_audit
     http_request_submit(req, &c->cmd, S_read_recorded);
 }
 
-/* Step 2, with the body in: authenticate and run the handler. */
+static void S_authenticate_refuse(struct http_request *req, enum qb_error err)
+{
+    if (err == QB_E_UNAUTHORIZED)
+        http_reply_header(req, "WWW-Authenticate", "Bearer");
+    http_reply_error(req, err);
+}
+
+/* Step 2, with the body in: authenticate (a merchant) and run the handler. */
 void http_request_dispatch(struct http_request *req)
 {
     if (req->body_too_large) {
@@ -944,11 +967,9 @@ void http_request_dispatch(struct http_request *req)
         return;
     }
     const struct http_route *route = &req->server->routes[req->route_index];
-    enum qb_error err = S_authenticate(req, route->auth);
+    enum qb_error err = req->authenticated ? QB_OK : S_authenticate(req, route->auth);
     if (err != QB_OK) {
-        if (err == QB_E_UNAUTHORIZED)
-            http_reply_header(req, "WWW-Authenticate", "Bearer");
-        http_reply_error(req, err);
+        S_authenticate_refuse(req, err);
         return;
     }
     const struct http_read_audit *read = S_read_audit(route);

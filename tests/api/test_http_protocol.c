@@ -1051,13 +1051,14 @@ TEST(a_chunked_body_past_the_limit_is_refused_as_it_passes)
     // A chunked body has no length to refuse from the head: it is refused once it passes
     // --http-body-size-max (64 KiB by default), not after however much more its client streams;
     // what follows is read for a while and dropped, then the connection ends. A client cannot
-    // hold a connection, and the daemon's reading, by streaming a body without end.
+    // hold a connection, and the daemon's reading, by streaming a body without end. (A route
+    // that takes no credentials: one that does refuses a request without them at its head.)
     struct S_conn c;
     struct S_reply r;
     ASSERT(S_open(&c));
     struct timeval patience = {5, 0}; /* a send the daemon never reads fails, not hangs */
     ASSERT_EQ_INT(setsockopt(c.fd, SOL_SOCKET, SO_SNDTIMEO, &patience, sizeof patience), 0);
-    ASSERT(S_send_text(&c, "POST /v1/transfers HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    ASSERT(S_send_text(&c, "POST /v1/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"));
     static char chunk[8 + 16384 + 2];
     memcpy(chunk, "4000\r\n", 6);
@@ -1085,9 +1086,9 @@ TEST(a_chunk_whose_size_is_past_the_limit_is_refused_at_its_size_line)
     struct S_conn c;
     struct S_reply r;
     ASSERT(S_open(&c));
-    ASSERT(S_send_text(&c, "POST /v1/transfers HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    ASSERT(S_send_text(&c, "POST /v1/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-                           "1000000\r\n{\"amount\""));
+                           "1000000\r\n{\"phone\""));
     S_MUST_REPLY(&c, false, &r);
     char code[64];
     ASSERT_EQ_INT(r.status, 413);
@@ -1286,6 +1287,44 @@ TEST(a_path_cannot_forge_fields_of_its_log_line)
     ASSERT(strstr(log, "%34111") == NULL);
 }
 
+TEST(a_body_from_no_one_is_refused_before_it_is_read)
+{
+    // A body is buffered whole, up to the body limit: thousands of connections each sending one
+    // with no credentials would hold that much memory each. A user's or an operator's token is
+    // in the head, so a request without a good one is refused before any of its body comes,
+    // and its connection closes.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    char heads[3][512];
+    snprintf(heads[0], sizeof heads[0],
+             "POST /v1/transfers HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+             "Idempotency-Key: k1\r\nContent-Length: 60000\r\n\r\n");
+    snprintf(heads[1], sizeof heads[1],
+             "PUT /v1/me/display-name HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+             "Authorization: Bearer %064d\r\nContent-Length: 60000\r\n\r\n",
+             0);
+    snprintf(heads[2], sizeof heads[2],
+             "POST /admin/users/%s/freeze HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+             "Authorization: Bearer %s\r\nContent-Length: 60000\r\n\r\n",
+             u.id, u.token);
+    const int wanted[3] = {401, 401, 403};
+    for (int i = 0; i < 3; i++) {
+        struct S_conn c;
+        struct S_reply r;
+        ASSERT(S_open(&c));
+        ASSERT(S_send_text(&c, heads[i]));
+        S_MUST_REPLY(&c, false, &r);
+        ASSERT_EQ_INT(r.status, wanted[i]);
+        S_close(&c);
+    }
+    /* With a good token the body is read and the request runs. */
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "PUT", "/v1/me/display-name", u.token,
+                           "{\"display_name\":\"新名字\"}", &res),
+                  200);
+    client_response_release(&res);
+}
+
 /* A connection's pipelined backlog, and its answers counted as they come. */
 struct S_backlog {
     struct S_conn conn;
@@ -1412,6 +1451,7 @@ int main(void)
     RUN(escapes_in_path_parameters_and_queries_are_decoded);
     RUN(escaped_paths_do_not_reach_the_routes_they_decode_to);
     RUN(a_path_cannot_forge_fields_of_its_log_line);
+    RUN(a_body_from_no_one_is_refused_before_it_is_read);
     RUN(a_pipelined_backlog_does_not_hold_up_other_connections);
 
     return api_suite_end(&suite);
