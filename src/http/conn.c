@@ -1434,6 +1434,8 @@ static void *S_worker_main(void *arg)
                 if (got & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
                     c->hup = true;
                 S_conn_left(c);
+                /* This is its turn: left with more, it goes to the back. */
+                S_turn_unlink(&c->turn);
                 S_conn_run(c);
             }
         }
