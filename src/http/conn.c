@@ -107,6 +107,7 @@ struct http_conn {
     bool linger;      /* after the reply: half-close and drain, don't close at once */
     char *in;         /* S_IN_SIZE bytes */
     size_t in_size;
+    size_t in_touched; /* the most of in ever filled: what the close wipes */
     size_t head_size; /* the current request's head, at the start of in */
     size_t scanned;   /* http_wire_head_end's progress on the next head */
     struct http_wire_head head;
@@ -424,7 +425,10 @@ static void S_conn_close(struct http_conn *c)
 
 static void S_conn_free(struct http_conn *c)
 {
-    crypto_wipe(c->in, S_IN_SIZE); /* bodies carry passwords and card numbers */
+    /* Bodies carry passwords and card numbers; the bytes never filled
+     * hold nothing, and wiping them would only bring in pages of a
+     * connection that sent little (thousands of them, after a flood). */
+    crypto_wipe(c->in, c->in_touched);
     free(c->in);
     buf_release(&c->out);
     free(c->stream_piece);
@@ -457,6 +461,8 @@ static void S_conn_read(struct http_conn *c)
          * one byte now and then (slowloris) would hold it for ever. */
         bool starts_request = S_conn_between_requests(c);
         c->in_size += (size_t)n;
+        if (c->in_size > c->in_touched)
+            c->in_touched = c->in_size;
         /* A short read emptied the socket: the next byte to come brings
          * another edge from epoll. After the client's close (hup) nothing
          * comes and no edge will: its end stays to be read, as a read of 0,
