@@ -315,9 +315,10 @@ struct http_request {
     struct http_param params[HTTP_PARAMS_MAX];
     int param_count;
 
-    /* The route's caller was checked (S_authenticate): a user's or an
-     * operator's with the head, before any body is read; a merchant's,
-     * whose signature covers the body, with the body in. */
+    /* The route's caller was checked (S_authenticate) for the handler: a
+     * user's or an operator's with the head, before any body is read, and
+     * when a body comes again with it in (a logout may come between); a
+     * merchant's, whose signature covers the body, with the body in. */
     bool authenticated;
     /* HTTP_AUTH_USER: the caller, set by S_authenticate before the handler. */
     bool has_session;

@@ -491,7 +491,9 @@ void http_request_route(struct http_request *req)
     /* A user's or an operator's credentials are in the head: checked
      * before the body, which is buffered whole (up to the body limit), so
      * that no one without them holds that memory by sending one. A
-     * merchant's signature covers the body, and waits for it. */
+     * request with a body is checked again once it is in: a logout or an
+     * operator's revocation meanwhile holds for it too. A merchant's
+     * signature covers the body, and waits for it. */
     enum http_auth auth = server->routes[route_index].auth;
     if (auth == HTTP_AUTH_USER || auth == HTTP_AUTH_ADMIN) {
         enum qb_error err = S_authenticate(req, auth);
@@ -499,7 +501,14 @@ void http_request_route(struct http_request *req)
             S_authenticate_refuse(req, err);
             return;
         }
-        req->authenticated = true;
+        bool body = (length_text != NULL && strcmp(length_text, "0") != 0) ||
+                    http_request_header(req, "Transfer-Encoding") != NULL;
+        if (body) {
+            req->has_session = req->has_admin = false;
+            memset(&req->session, 0, sizeof req->session);
+        } else {
+            req->authenticated = true;
+        }
     }
 }
 

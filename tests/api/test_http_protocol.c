@@ -1323,6 +1323,25 @@ TEST(a_body_from_no_one_is_refused_before_it_is_read)
                            "{\"display_name\":\"新名字\"}", &res),
                   200);
     client_response_release(&res);
+    /* And checked again once the body is in: a head sent before the session's logout, its
+     * body after, is refused as any request with the token then is. */
+    const char *body = "{\"display_name\":\"旧名字\"}";
+    char head[512];
+    snprintf(head, sizeof head,
+             "PUT /v1/me/display-name HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+             "Authorization: Bearer %s\r\nContent-Length: %zu\r\n\r\n",
+             u.token, strlen(body));
+    struct S_conn c;
+    struct S_reply r;
+    ASSERT(S_open(&c));
+    ASSERT(S_send_text(&c, head));
+    S_sleep_ms(200); /* the head is in, the session still good */
+    ASSERT_EQ_INT(api_call(&S_client, "DELETE", "/v1/sessions/current", u.token, NULL, &res), 204);
+    client_response_release(&res);
+    ASSERT(S_send_text(&c, body));
+    S_MUST_REPLY(&c, false, &r);
+    S_close(&c);
+    ASSERT_EQ_INT(r.status, 401);
 }
 
 /* A connection's pipelined backlog, and its answers counted as they come. */
