@@ -1396,20 +1396,25 @@ static void S_worker_reap(struct http_worker *w)
     }
 }
 
-/* Runs once more each connection whose last turn ended with requests left;
- * those left again after this turn wait for the next. */
-static void S_worker_turns(struct http_worker *w)
+/* Moves the connections whose last turn ended with requests left onto
+ * now: this pass's, each to run once (an event that runs one first takes
+ * it off); those left again are listed for the next pass. */
+static void S_worker_turns_take(struct http_worker *w, struct S_turn_link *now)
 {
-    struct S_turn_link now = {&now, &now};
+    now->prev = now->next = now;
     if (w->more.next == &w->more)
         return;
-    now.next = w->more.next;
-    now.prev = w->more.prev;
-    now.next->prev = &now;
-    now.prev->next = &now;
+    now->next = w->more.next;
+    now->prev = w->more.prev;
+    now->next->prev = now;
+    now->prev->next = now;
     w->more.prev = w->more.next = &w->more;
-    while (now.next != &now) {
-        struct S_turn_link *l = now.next;
+}
+
+static void S_worker_turns_run(struct S_turn_link *now)
+{
+    while (now->next != now) {
+        struct S_turn_link *l = now->next;
         S_turn_unlink(l);
         S_conn_run(S_turn_conn(l));
     }
@@ -1426,6 +1431,8 @@ static void *S_worker_main(void *arg)
         if (w->more.next != &w->more)
             timeout_ms = 0; /* turns are owed: only what is ready meanwhile */
         int n = epoll_wait(w->epfd, events, S_EVENTS_MAX, timeout_ms);
+        struct S_turn_link now;
+        S_worker_turns_take(w, &now);
         for (int i = 0; i < n; i++) {
             void *ptr = events[i].data.ptr;
             if (ptr == &server->listen_fd || ptr == &server->admin_fd) {
@@ -1440,12 +1447,13 @@ static void *S_worker_main(void *arg)
                 if (got & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
                     c->hup = true;
                 S_conn_left(c);
-                /* This is its turn: left with more, it goes to the back. */
+                /* This is its turn this pass: left with more, it is
+                 * listed for the next. */
                 S_turn_unlink(&c->turn);
                 S_conn_run(c);
             }
         }
-        S_worker_turns(w);
+        S_worker_turns_run(&now);
         S_worker_reap(w);
     }
     return NULL;
