@@ -655,6 +655,19 @@ static enum qb_error S_close_check(struct ledger_txn *txn, struct merchant_statu
     return err;
 }
 
+/* Whether m's owner may act for it now: *outcome QB_E_ACCOUNT_FROZEN
+ * (else untouched) while the owner's wallet is frozen, when whoever holds
+ * the phone may not be the owner. QB_OK or the read's error. */
+static enum qb_error S_owner_may_act(struct ledger_txn *txn, const struct domain_env *env,
+                                     const struct merchant *m, enum qb_error *outcome)
+{
+    bool pays = true;
+    enum qb_error err = merchant_txn_owner_pays(txn, env, m, &pays);
+    if (err == QB_OK && !pays)
+        *outcome = QB_E_ACCOUNT_FROZEN;
+    return err;
+}
+
 static enum qb_error S_status_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 {
     struct merchant_status_cmd *c = (struct merchant_status_cmd *)cmd;
@@ -695,14 +708,9 @@ static enum qb_error S_status_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     if (close) {
         /* Closing is for good: not while the owner's wallet is frozen, when
          * whoever holds the phone may not be the owner. */
-        bool pays = true;
-        err = merchant_txn_owner_pays(txn, c->env, &c->merchant, &pays);
-        if (err != QB_OK)
+        err = S_owner_may_act(txn, c->env, &c->merchant, &c->outcome);
+        if (err != QB_OK || c->outcome == QB_E_ACCOUNT_FROZEN)
             return err;
-        if (!pays) {
-            c->outcome = QB_E_ACCOUNT_FROZEN;
-            return QB_OK;
-        }
         err = S_close_check(txn, c);
         if (err != QB_OK || c->outcome != QB_OK)
             return err;
@@ -933,14 +941,9 @@ static enum qb_error S_keys_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     }
     if (c->by_operator)
         return S_keys_write(txn, c);
-    bool pays = true;
-    err = merchant_txn_owner_pays(txn, c->env, &c->merchant, &pays);
-    if (err != QB_OK)
+    err = S_owner_may_act(txn, c->env, &c->merchant, &c->outcome);
+    if (err != QB_OK || c->outcome == QB_E_ACCOUNT_FROZEN)
         return err;
-    if (!pays) {
-        c->outcome = QB_E_ACCOUNT_FROZEN;
-        return QB_OK;
-    }
     err = identity_txn_payment_password_verify(txn, c->env, c->owner_user_id, c->payment_password,
                                                &c->password_try);
     if (err == QB_E_PASSWORD_WRONG || err == QB_E_PASSWORD_LOCKED || err == QB_E_PASSWORD_NOT_SET) {
