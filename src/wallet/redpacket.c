@@ -254,10 +254,9 @@ static enum qb_error S_claimers_distinct(struct store *reader, const struct redp
 
 static enum qb_error S_check(struct store *reader, int64_t *packets, char *problem,
                              size_t problem_size);
-static enum qb_error S_check_claim_entries(struct store *reader, int64_t escrow, char *problem,
-                                           size_t problem_size);
-static enum qb_error S_check_packet_entries(struct store *reader, bool refund, int64_t escrow,
-                                            char *problem, size_t problem_size);
+static enum qb_error S_check_entries(struct store *reader, const char *sql, bool to_user,
+                                     int64_t escrow, const char *message, char *problem,
+                                     size_t problem_size);
 
 /* The one integer sql answers. */
 static enum qb_error S_count(struct store *reader, const char *sql, int64_t *out)
@@ -396,11 +395,44 @@ static enum qb_error S_check(struct store *reader, int64_t *packets, char *probl
     }
     if (err != QB_OK)
         return QB_E_STORAGE;
-    err = S_check_packet_entries(reader, false, escrow, problem, problem_size);
+    /* Each packet's send entry: its total out of its sender's account. */
+    err = S_check_entries(
+        reader,
+        "SELECT p.id, p.id, p.total_minor, u.account_id, p.entry_id, " LEDGER_ENTRY_COLUMNS_OF(
+            "e") " FROM red_packets p"
+                 " LEFT JOIN users u ON u.id = p.sender_id"
+                 " LEFT JOIN entries e ON e.id = p.entry_id",
+        false, escrow,
+        "red packet %s: its total is not what its send entry moved between its "
+        "sender and escrow%.0s",
+        problem, problem_size);
+    /* Its refund entry, when it was refunded anything: the rest back. */
     if (err == QB_OK)
-        err = S_check_packet_entries(reader, true, escrow, problem, problem_size);
+        err = S_check_entries(reader,
+                              "SELECT p.id, p.id, p.refunded_minor, u.account_id, "
+                              "p.refund_entry_id, " LEDGER_ENTRY_COLUMNS_OF(
+                                  "e") " FROM red_packets p"
+                                       " LEFT JOIN users u ON u.id = p.sender_id"
+                                       " LEFT JOIN entries e ON e.id = p.refund_entry_id",
+                              true, escrow,
+                              "red packet %s: its refunded amount is not what its refund entry "
+                              "moved between its sender and escrow%.0s",
+                              problem, problem_size);
+    /* Each claim's: one share of the row's amount into the account of the
+     * row's user. A row whose claimer or share was changed after the entry
+     * (a share shown that was not paid; a user's claim moved onto another
+     * user, which frees the first to claim again) is caught here. */
     if (err == QB_OK)
-        err = S_check_claim_entries(reader, escrow, problem, problem_size);
+        err = S_check_entries(
+            reader,
+            "SELECT c.packet_id, c.id, c.amount_minor, u.account_id, "
+            "c.entry_id, " LEDGER_ENTRY_COLUMNS_OF("e") " FROM red_packet_claims c"
+                                                        " LEFT JOIN users u ON u.id = c.user_id"
+                                                        " LEFT JOIN entries e ON e.id = c.entry_id",
+            true, escrow,
+            "red packet %s: claim %s is not the share its entry paid to its "
+            "claimer",
+            problem, problem_size);
     return err;
 }
 
@@ -416,72 +448,20 @@ static bool S_entry_moves(const struct ledger_entry *e, int64_t amount, int64_t 
            e->postings[1 - out].account_id == to && e->postings[1 - out].amount_minor == amount;
 }
 
-/* Each packet's send entry (refund false: its total out of its sender's
- * account into escrow) or refund entry (true: its refunded rest out of
- * escrow back to the sender; none when nothing was refunded) against its
- * row. */
-static enum qb_error S_check_packet_entries(struct store *reader, bool refund, int64_t escrow,
-                                            char *problem, size_t problem_size)
+/* The rows a query reads, each against the entry it names: columns
+ * packet id, row id, amount, the account of the row's user, the entry
+ * named (0: none, only where amount is 0 too), then the entry
+ * (LEDGER_ENTRY_COLUMNS_OF). The entry must move the amount from the
+ * user's account into escrow (to_user false: a send) or out of escrow into
+ * it (true: a claim, a refund). message names what is wrong, given the
+ * packet's id and the row's. */
+static enum qb_error S_check_entries(struct store *reader, const char *sql, bool to_user,
+                                     int64_t escrow, const char *message, char *problem,
+                                     size_t problem_size)
 {
-    enum { S_ENTRY = 4 };
+    enum { S_ENTRY = 5 };
     struct store_stmt *st = NULL;
-    if (store_prepare(
-            reader,
-            refund
-                ? "SELECT p.id, p.refunded_minor, u.account_id, "
-                  "p.refund_entry_id, " LEDGER_ENTRY_COLUMNS_OF(
-                      "e") " FROM red_packets p"
-                           " LEFT JOIN users u ON u.id = p.sender_id"
-                           " LEFT JOIN entries e ON e.id = p.refund_entry_id"
-                : "SELECT p.id, p.total_minor, u.account_id, p.entry_id, " LEDGER_ENTRY_COLUMNS_OF(
-                      "e") " FROM red_packets p"
-                           " LEFT JOIN users u ON u.id = p.sender_id"
-                           " LEFT JOIN entries e ON e.id = p.entry_id",
-            &st) != QB_OK)
-        return QB_E_STORAGE;
-    enum qb_error err = QB_OK;
-    int rc;
-    while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
-        int64_t amount = store_column_int64(st, 1);
-        int64_t account = store_column_is_null(st, 2) ? 0 : store_column_int64(st, 2);
-        int64_t named = store_column_int64(st, 3);
-        struct ledger_entry e;
-        bool ok = refund && named == 0 ? amount == 0
-                                       : ledger_entry_from_columns(st, S_ENTRY, &e) == QB_OK &&
-                                             (refund ? S_entry_moves(&e, amount, escrow, account)
-                                                     : S_entry_moves(&e, amount, account, escrow));
-        if (!ok) {
-            char id[ID_TEXT_SIZE_MAX];
-            store_column_text_copy(st, 0, id, sizeof id);
-            snprintf(problem, problem_size,
-                     "red packet %s: its %s is not what its %s entry moved between its sender and "
-                     "escrow",
-                     id, refund ? "refunded amount" : "total", refund ? "refund" : "send");
-            err = QB_E_INTERNAL;
-        }
-    }
-    if (err == QB_OK && rc != STORE_STEP_DONE)
-        err = QB_E_STORAGE;
-    store_finalize(st);
-    return err;
-}
-
-/* Each claim row against the entry it names: one share of the row's
- * amount, out of escrow into the account of the row's user. A row
- * whose claimer or share was changed after the entry (a share shown that
- * was not paid; a user's claim moved onto another user, which frees the
- * first to claim again) is caught here. */
-static enum qb_error S_check_claim_entries(struct store *reader, int64_t escrow, char *problem,
-                                           size_t problem_size)
-{
-    enum { S_ENTRY = 4 };
-    struct store_stmt *st = NULL;
-    if (store_prepare(
-            reader,
-            "SELECT c.id, c.packet_id, c.amount_minor, u.account_id, " LEDGER_ENTRY_COLUMNS_OF(
-                "e") " FROM red_packet_claims c LEFT JOIN users u ON u.id = c.user_id"
-                     " LEFT JOIN entries e ON e.id = c.entry_id",
-            &st) != QB_OK)
+    if (store_prepare(reader, sql, &st) != QB_OK)
         return QB_E_STORAGE;
     enum qb_error err = QB_OK;
     int rc;
@@ -489,15 +469,16 @@ static enum qb_error S_check_claim_entries(struct store *reader, int64_t escrow,
         int64_t amount = store_column_int64(st, 2);
         int64_t account = store_column_is_null(st, 3) ? 0 : store_column_int64(st, 3);
         struct ledger_entry e;
-        bool paid = ledger_entry_from_columns(st, S_ENTRY, &e) == QB_OK &&
-                    S_entry_moves(&e, amount, escrow, account);
-        if (!paid) {
-            char id[ID_TEXT_SIZE_MAX], packet[ID_TEXT_SIZE_MAX];
-            store_column_text_copy(st, 0, id, sizeof id);
-            store_column_text_copy(st, 1, packet, sizeof packet);
-            snprintf(problem, problem_size,
-                     "red packet %s: claim %s is not the share its entry paid to its claimer",
-                     packet, id);
+        bool ok = store_column_int64(st, 4) == 0
+                      ? amount == 0
+                      : ledger_entry_from_columns(st, S_ENTRY, &e) == QB_OK &&
+                            (to_user ? S_entry_moves(&e, amount, escrow, account)
+                                     : S_entry_moves(&e, amount, account, escrow));
+        if (!ok) {
+            char packet[ID_TEXT_SIZE_MAX], id[ID_TEXT_SIZE_MAX];
+            store_column_text_copy(st, 0, packet, sizeof packet);
+            store_column_text_copy(st, 1, id, sizeof id);
+            snprintf(problem, problem_size, message, packet, id);
             err = QB_E_INTERNAL;
         }
     }
