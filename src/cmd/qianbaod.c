@@ -2091,6 +2091,23 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         goto out;
     }
 
+    /* The rows that say where money goes and who acts for a merchant,
+     * tied to the chain key: an earlier version's tagged as they stand,
+     * once (domain/rowtag.h). */
+    const struct domain_tagged *const tagged_tables[] = {&wallet_cards_tagged, &merchant_tagged};
+    int64_t rows_tagged = 0;
+    rc = domain_row_tags_open(ledger, env.chain_key, tagged_tables, QB_ARRAY_COUNT(tagged_tables),
+                              &rows_tagged);
+    if (rc != QB_OK) {
+        fprintf(stderr, "qianbaod: cannot tag the cards and merchants (%s)\n", error_name(rc));
+        goto out;
+    }
+    if (rows_tagged > 0)
+        log_event(LOG_WARN, "domain.rows_tagged",
+                  "rows=%" PRId64 " note=\"the cards and merchants an earlier version wrote, tied "
+                  "to the chain key as found: expected once, at the first start after the "
+                  "upgrade\"",
+                  rows_tagged);
     /* Merchant notifications due, this run's and those a previous run
      * left on the retry ladder; an earlier version's sealed first. */
     int64_t notifications_sealed = 0;
@@ -2504,10 +2521,11 @@ static int S_verify(const struct daemon_paths *paths)
     /* What the payments' checks and the audit trail's went through. */
     printf("checked transfers=%" PRId64 " delayed_transfers=%" PRId64 " transfer_returns=%" PRId64
            " top_ups_and_withdrawals=%" PRId64 " orders=%" PRId64 " merchant_transfers=%" PRId64
-           " collections=%" PRId64 " audit_rows=%" PRId64 "\n",
+           " collections=%" PRId64 " audit_rows=%" PRId64 " cards=%" PRId64 " merchants=%" PRId64
+           "\n",
            counts.instant_transfers, counts.delayed_transfers, counts.transfer_returns,
            counts.bank_payments, counts.orders, counts.payouts, counts.collections,
-           counts.audit_rows);
+           counts.audit_rows, counts.cards, counts.merchants);
     /* What the copy holds up to: after a restore or a lost log, the last
      * entry says how much of the books is there. */
     /* Of a check that stopped at a fault, the copy still holds up to

@@ -191,8 +191,7 @@ struct rekey_cmd {
     } rows[REKEY_ROWS_MAX];
 };
 
-/* meta's value for key, or 0 (and *found false) when it has none. */
-static enum qb_error meta_get(struct store *store, const char *key, int64_t *value, bool *found)
+enum qb_error domain_meta_get(struct store *store, const char *key, int64_t *value, bool *found)
 {
     *value = 0;
     *found = false;
@@ -211,7 +210,7 @@ static enum qb_error meta_get(struct store *store, const char *key, int64_t *val
     return err;
 }
 
-static enum qb_error meta_put(struct store *store, const char *key, int64_t value)
+enum qb_error domain_meta_put(struct store *store, const char *key, int64_t value)
 {
     const struct store_param params[] = {STORE_TEXT(key), STORE_INT(value)};
     return store_run(store,
@@ -246,7 +245,7 @@ static enum qb_error platform_check(struct store *store, int64_t signing, bool *
 {
     int64_t named = 0, merchants = 0;
     bool found = false;
-    if (meta_get(store, "key_check_platform", &named, &found) != QB_OK)
+    if (domain_meta_get(store, "key_check_platform", &named, &found) != QB_OK)
         return QB_E_STORAGE;
     *moves = !found || named != signing;
     if (!*moves || !found)
@@ -284,7 +283,7 @@ static enum qb_error keys_check_run(struct ledger_txn *txn, struct ledger_cmd *c
     c->mismatch = NULL;
     for (size_t i = 0; i < QB_ARRAY_COUNT(keys); i++) {
         int64_t stored = 0;
-        if (meta_get(store, keys[i].meta_key, &stored, &found[i]) != QB_OK)
+        if (domain_meta_get(store, keys[i].meta_key, &stored, &found[i]) != QB_OK)
             return QB_E_STORAGE;
         if (found[i] && stored != key_check_value(keys[i].key) && c->mismatch == NULL)
             c->mismatch = keys[i].secret;
@@ -302,9 +301,10 @@ static enum qb_error keys_check_run(struct ledger_txn *txn, struct ledger_cmd *c
     if (c->mismatch != NULL)
         return QB_OK;
     for (size_t i = 0; i < QB_ARRAY_COUNT(keys); i++)
-        if (!found[i] && meta_put(store, keys[i].meta_key, key_check_value(keys[i].key)) != QB_OK)
+        if (!found[i] &&
+            domain_meta_put(store, keys[i].meta_key, key_check_value(keys[i].key)) != QB_OK)
             return QB_E_STORAGE;
-    if (platform_moves && meta_put(store, "key_check_platform", c->platform_key) != QB_OK)
+    if (platform_moves && domain_meta_put(store, "key_check_platform", c->platform_key) != QB_OK)
         return QB_E_STORAGE;
     return QB_OK;
 }
@@ -382,14 +382,14 @@ static enum qb_error rekey_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     c->done = false;
     int64_t value;
     bool found;
-    enum qb_error err = meta_get(store, rekey_done_key, &value, &found);
+    enum qb_error err = domain_meta_get(store, rekey_done_key, &value, &found);
     if (err != QB_OK || found) {
         c->done = found;
         return err;
     }
     for (size_t t = 0; t < QB_ARRAY_COUNT(rekey_tables); t++) {
         int64_t through;
-        err = meta_get(store, rekey_tables[t].progress, &through, &found);
+        err = domain_meta_get(store, rekey_tables[t].progress, &through, &found);
         if (err != QB_OK)
             return err;
         bool more = through >= 0;
@@ -399,11 +399,11 @@ static enum qb_error rekey_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
                 return err;
         }
         /* -1: this table is done. */
-        err = meta_put(store, rekey_tables[t].progress, more ? through : -1);
+        err = domain_meta_put(store, rekey_tables[t].progress, more ? through : -1);
         if (err != QB_OK || more)
             return err;
     }
-    err = meta_put(store, rekey_done_key, 1);
+    err = domain_meta_put(store, rekey_done_key, 1);
     for (size_t t = 0; err == QB_OK && t < QB_ARRAY_COUNT(rekey_tables); t++) {
         const struct store_param params[] = {STORE_TEXT(rekey_tables[t].progress)};
         err = store_run(store, "DELETE FROM meta WHERE key = $1", params, 1);

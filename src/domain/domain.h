@@ -298,6 +298,11 @@ void domain_keyed_hash(const uint8_t key[DOMAIN_KEY_SIZE], const void *data, siz
 void domain_request_fingerprint(const struct domain_env *env,
                                 const uint8_t digest[CRYPTO_SHA256_SIZE],
                                 uint8_t out[CRYPTO_SHA256_SIZE]);
+/* meta's value for key, or 0 (and *found false) when it has none. */
+QB_MUST_USE enum qb_error domain_meta_get(struct store *store, const char *key, int64_t *value,
+                                          bool *found);
+/* Sets meta's value for key. */
+QB_MUST_USE enum qb_error domain_meta_put(struct store *store, const char *key, int64_t value);
 /* Checks that the secrets the daemon read (DATA_DIR/pepper and card-key)
  * are the ones this database was made with: each key's check value (the
  * first 63 bits of its keyed hash of a fixed text; it tells nothing of the

@@ -419,7 +419,7 @@ void http_handle_admin_merchants_get(struct http_request *req)
     struct store *reader = http_reader_acquire(req);
     if (reader == NULL)
         return;
-    enum qb_error err = merchant_get(reader, mchid, m);
+    enum qb_error err = merchant_get(NULL, reader, mchid, m);
     http_reader_release(req, reader);
     if (err == QB_E_NOT_FOUND)
         http_reply_error_message(req, err, "no such merchant");
@@ -1082,7 +1082,7 @@ static enum qb_error S_payouts_of_read(struct http_request *req, struct store *r
     (void)req;
     const struct S_payouts_of *of = arg;
     struct merchant m; /* no such merchant is 404, not an empty list */
-    enum qb_error err = merchant_get(reader, of->mchid, &m);
+    enum qb_error err = merchant_get(NULL, reader, of->mchid, &m);
     if (err == QB_OK)
         err = merchant_payouts_of(reader, of->mchid, of->waiting_only, of->settled_ms, cursor, rows,
                                   room, count);

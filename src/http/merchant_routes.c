@@ -381,7 +381,7 @@ static void S_app_add(struct http_request *req, const char *owner_user_id)
         http_reply_error(req, QB_E_TOO_LARGE);
         return;
     }
-    merchant_app_add_cmd_init(c);
+    merchant_app_add_cmd_init(c, http_request_env(req));
     snprintf(c->owner_user_id, sizeof c->owner_user_id, "%s", owner_user_id);
     snprintf(c->mchid, sizeof c->mchid, "%s", mchid);
     merchant_appid_new(env, c->appid);
@@ -606,7 +606,8 @@ bool http_merchant_owned(struct http_request *req, const char *mchid, struct mer
     struct store *reader = http_reader_acquire(req);
     if (reader == NULL)
         return false;
-    enum qb_error err = merchant_owned_get(reader, http_request_session(req)->user_id, mchid, m);
+    enum qb_error err = merchant_owned_get(http_request_env(req), reader,
+                                           http_request_session(req)->user_id, mchid, m);
     http_reader_release(req, reader);
     if (err != QB_OK)
         http_reply_error_message(req, err, http_merchant_owned_message(err));
@@ -937,7 +938,7 @@ static json_t *S_operator_action_read(struct http_request *req, bool apiv3, stru
         json_decref(body);
         return NULL;
     }
-    enum qb_error err = merchant_get(reader, mchid, m);
+    enum qb_error err = merchant_get(http_request_env(req), reader, mchid, m);
     http_reader_release(req, reader);
     if (err != QB_OK) {
         if (err == QB_E_NOT_FOUND)

@@ -513,8 +513,8 @@ static void S_pay_create(struct http_request *req, enum wallet_payment_kind kind
             wallet_pay_cmd_release(&c->pay);
             goto out;
         }
-        enum qb_error owned =
-            merchant_owned_get(reader, session->user_id, http_json_string(body, "mchid"), m);
+        enum qb_error owned = merchant_owned_get(http_request_env(req), reader, session->user_id,
+                                                 http_json_string(body, "mchid"), m);
         http_reader_release(req, reader);
         if (owned == QB_E_NOT_FOUND || owned == QB_E_PARAM) {
             c->pay.account_refused = owned;

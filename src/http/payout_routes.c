@@ -363,7 +363,7 @@ static enum qb_error S_merchant_name(struct store *reader, const struct merchant
                                      char name[MERCHANT_NAME_SIZE_MAX])
 {
     struct merchant m;
-    enum qb_error err = merchant_get(reader, p->mchid, &m);
+    enum qb_error err = merchant_get(NULL, reader, p->mchid, &m);
     snprintf(name, MERCHANT_NAME_SIZE_MAX, "%s", err == QB_OK ? m.name : "");
     return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
 }

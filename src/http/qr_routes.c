@@ -201,8 +201,9 @@ void http_handle_merchant_till_code_get(struct http_request *req)
     if (reader == NULL)
         return;
     /* Another user's merchant does not exist for this one. */
-    enum qb_error err = merchant_owned_get(reader, http_request_session(req)->user_id,
-                                           mchid != NULL ? mchid : "", m);
+    enum qb_error err =
+        merchant_owned_get(http_request_env(req), reader, http_request_session(req)->user_id,
+                           mchid != NULL ? mchid : "", m);
     http_reader_release(req, reader);
     if (err != QB_OK) {
         http_reply_error(req, err == QB_E_NOT_FOUND || err == QB_E_STORAGE ? err : QB_E_INTERNAL);
@@ -233,10 +234,10 @@ void http_handle_merchant_till_code_get(struct http_request *req)
 static enum qb_error S_collection_open(struct http_request *req, struct store *reader,
                                        const char *id, struct wallet_collection *c)
 {
+    int64_t now_ms = http_request_settled_ms(req); /* before the row: ledger.h */
     enum qb_error err = wallet_collection_get(reader, id, c);
     if (err != QB_OK)
         return err == QB_E_NOT_FOUND || err == QB_E_STORAGE ? err : QB_E_INTERNAL;
-    int64_t now_ms = clock_now_ms(http_request_env(req)->clock);
     return wallet_collection_state(c, now_ms) == WALLET_COLLECTION_OPEN ? QB_OK
                                                                         : QB_E_COLLECTION_CLOSED;
 }
@@ -413,7 +414,7 @@ void http_handle_payees_get(struct http_request *req)
 static enum qb_error S_merchant_payable(struct http_request *req, struct store *reader,
                                         const char *mchid, struct merchant *m, const char **why)
 {
-    enum qb_error err = merchant_get(reader, mchid, m);
+    enum qb_error err = merchant_get(http_request_env(req), reader, mchid, m);
     if (err == QB_E_NOT_FOUND)
         return QB_E_PAYEE_NOT_FOUND;
     if (err != QB_OK)

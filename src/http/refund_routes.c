@@ -338,7 +338,8 @@ void http_handle_merchant_notifications_list(struct http_request *req)
     if (reader == NULL)
         return;
     /* Another user's merchant is not there, like one that never was. */
-    enum qb_error err = merchant_owned_get(reader, session->user_id, mchid, m);
+    enum qb_error err =
+        merchant_owned_get(http_request_env(req), reader, session->user_id, mchid, m);
     if (err != QB_OK) {
         http_reader_release(req, reader);
         http_reply_error(req, err);
@@ -436,8 +437,8 @@ void http_handle_merchant_notifications_resend(struct http_request *req)
     if (reader == NULL)
         return;
     /* Another user's merchant is not there, like one that never was. */
-    enum qb_error err =
-        merchant_owned_get(reader, session->user_id, http_request_param(req, "mchid"), m);
+    enum qb_error err = merchant_owned_get(http_request_env(req), reader, session->user_id,
+                                           http_request_param(req, "mchid"), m);
     http_reader_release(req, reader);
     if (err != QB_OK) {
         http_reply_error(req, err);

@@ -763,7 +763,7 @@ static enum qb_error S_merchant_authenticate(struct http_request *req)
     int64_t now_ms = clock_now_ms(server->env->clock);
     char pem_buf[MERCHANT_PEM_SIZE_MAX];
     const char *pem = NULL;
-    err = merchant_get(reader, auth.mchid, &req->merchant);
+    err = merchant_get(http_request_env(req), reader, auth.mchid, &req->merchant);
     if (err == QB_OK)
         err = merchant_request_key(reader, &req->merchant, auth.serial_no, now_ms, pem_buf, &pem,
                                    &reason);

@@ -383,13 +383,14 @@ static json_t *S_state_json(const struct http_verification *v)
         json_object_set_new(body, "red_packets_checked", json_integer((json_int_t)n->red_packets));
     rc |= json_object_set_new(
         body, "checked",
-        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "transfers",
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "transfers",
                   (json_int_t)n->instant_transfers, "delayed_transfers",
                   (json_int_t)n->delayed_transfers, "transfer_returns",
                   (json_int_t)n->transfer_returns, "top_ups_and_withdrawals",
                   (json_int_t)n->bank_payments, "orders", (json_int_t)n->orders,
                   "merchant_transfers", (json_int_t)n->payouts, "collections",
-                  (json_int_t)n->collections, "audit_rows", (json_int_t)n->audit_rows));
+                  (json_int_t)n->collections, "audit_rows", (json_int_t)n->audit_rows, "cards",
+                  (json_int_t)n->cards, "merchants", (json_int_t)n->merchants));
     rc |= json_object_set_new(body, "finished_at", http_time_json(v->finished_ms));
     rc |= json_object_set_new(body, "duration_ms",
                               json_integer((json_int_t)(v->finished_ms - v->started_ms)));

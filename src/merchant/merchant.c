@@ -23,11 +23,21 @@
 #define S_COLUMNS                                                                                  \
     "mchid, appid, name, owner_user_id, status, public_key_pem, serial_no, apiv3_key_sealed,"     \
     " fee_ppm, account_id, created_at_ms"
+/* What ties a merchant's row to the chain key (domain/rowtag.h): who may
+ * act for it, its settlement account, and the keys its requests are
+ * signed with. */
+#define S_TIED                                                                                     \
+    "mchid, owner_user_id, account_id, public_key_pem, serial_no, previous_public_key_pem,"        \
+    " previous_serial_no, previous_valid_until_ms"
+const struct domain_tagged merchant_tagged = {"merchant", "merchants", S_TIED, "ttitttti"};
 /* What a read takes: the columns onboarding writes, then those it leaves
- * to their defaults. */
+ * to their defaults, then the tied ones again (from S_TIED_FIRST) and the
+ * tag. */
 #define S_ROW_COLUMNS                                                                              \
     S_COLUMNS ", seq, suspended_at_ms, suspend_reason, closed_at_ms, apiv3_key_reset_at_ms,"       \
-              " certificate_replaced_at_ms, previous_serial_no, previous_valid_until_ms"
+              " certificate_replaced_at_ms, previous_serial_no, previous_valid_until_ms, " S_TIED  \
+              ", tag"
+enum { S_TIED_FIRST = 19 };
 
 static bool S_mchid_shape(const char *mchid)
 {
@@ -78,7 +88,8 @@ static enum qb_error S_row(struct store_stmt *st, struct merchant *out)
     return err;
 }
 
-enum qb_error merchant_get(struct store *reader, const char *mchid, struct merchant *out)
+enum qb_error merchant_get(const struct domain_env *env, struct store *reader, const char *mchid,
+                           struct merchant *out)
 {
     QB_ASSERT(reader != NULL && out != NULL);
     memset(out, 0, sizeof *out);
@@ -96,6 +107,9 @@ enum qb_error merchant_get(struct store *reader, const char *mchid, struct merch
         else
             err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
     }
+    if (err == QB_OK && env != NULL &&
+        !domain_row_tag_holds(env->chain_key, &merchant_tagged, st, S_TIED_FIRST))
+        err = QB_E_INTERNAL;
     store_finalize(st);
     if (err != QB_OK)
         memset(out, 0, sizeof *out);
@@ -385,7 +399,7 @@ static enum qb_error S_app_add_run(struct ledger_txn *txn, struct ledger_cmd *cm
     c->closed = false;
     c->app_count = 0;
     struct merchant m;
-    enum qb_error err = merchant_get(store, c->mchid, &m);
+    enum qb_error err = merchant_get(c->env, store, c->mchid, &m);
     if (err == QB_OK && c->owner_user_id[0] != '\0' &&
         strcmp(m.owner_user_id, c->owner_user_id) != 0)
         err = QB_E_NOT_FOUND;
@@ -421,11 +435,12 @@ static enum qb_error S_app_add_run(struct ledger_txn *txn, struct ledger_cmd *cm
     return QB_OK;
 }
 
-void merchant_app_add_cmd_init(struct merchant_app_add_cmd *c)
+void merchant_app_add_cmd_init(struct merchant_app_add_cmd *c, const struct domain_env *env)
 {
-    QB_ASSERT(c != NULL);
+    QB_ASSERT(c != NULL && env != NULL);
     memset(c, 0, sizeof *c);
     ledger_cmd_init(&c->cmd, S_app_add_run, NULL);
+    c->env = env;
     c->outcome = QB_E_INTERNAL;
 }
 
@@ -512,6 +527,8 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
                     "INSERT INTO merchants (" S_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8,"
                     " $9, $10, $11)",
                     params, QB_ARRAY_COUNT(params));
+    if (err == QB_OK)
+        err = domain_row_tag_write(store, c->env->chain_key, &merchant_tagged, m->mchid);
     if (err != QB_OK)
         return QB_E_STORAGE;
     for (size_t i = 0; i <= c->extra_count; i++) {
@@ -534,8 +551,8 @@ void merchant_create_cmd_init(struct merchant_create_cmd *c, const struct domain
     c->merchant.fee_ppm = MERCHANT_FEE_PPM_DEFAULT;
 }
 
-enum qb_error merchant_owned_get(struct store *reader, const char *owner_user_id,
-                                 const char *mchid, struct merchant *out)
+enum qb_error merchant_owned_get(const struct domain_env *env, struct store *reader,
+                                 const char *owner_user_id, const char *mchid, struct merchant *out)
 {
     QB_ASSERT(reader != NULL && owner_user_id != NULL && owner_user_id[0] != '\0');
     memset(out, 0, sizeof *out);
@@ -569,7 +586,7 @@ enum qb_error merchant_owned_get(struct store *reader, const char *owner_user_id
             return QB_E_PARAM;
         mchid = found;
     }
-    enum qb_error err = merchant_get(reader, mchid, out);
+    enum qb_error err = merchant_get(env, reader, mchid, out);
     if (err == QB_OK && strcmp(out->owner_user_id, owner_user_id) != 0) {
         memset(out, 0, sizeof *out);
         err = QB_E_NOT_FOUND;
@@ -685,7 +702,7 @@ static enum qb_error S_status_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     c->remainder_minor = 0;
     c->owner_account_id = 0;
     c->password_try = (struct identity_password_try){0, 0};
-    enum qb_error err = merchant_get(store, c->mchid, &c->merchant);
+    enum qb_error err = merchant_get(c->env, store, c->mchid, &c->merchant);
     if (err == QB_OK && close && strcmp(c->merchant.owner_user_id, c->owner_user_id) != 0)
         err = QB_E_NOT_FOUND; /* another owner's is not found, as one that never was */
     if (err == QB_E_NOT_FOUND) {
@@ -747,7 +764,7 @@ static enum qb_error S_status_run(struct ledger_txn *txn, struct ledger_cmd *cmd
                     params, QB_ARRAY_COUNT(params));
     if (err != QB_OK)
         return QB_E_STORAGE;
-    err = merchant_get(store, c->mchid, &c->merchant);
+    err = merchant_get(c->env, store, c->mchid, &c->merchant);
     if (err != QB_OK)
         return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
     QB_ASSERT(c->merchant.status == c->status);
@@ -777,7 +794,7 @@ static enum qb_error S_remainder_check(struct store *reader, const char *mchid, 
     struct merchant m;
     struct identity_user owner;
     struct ledger_entry e;
-    enum qb_error err = merchant_get(reader, mchid, &m);
+    enum qb_error err = merchant_get(NULL, reader, mchid, &m);
     if (err == QB_E_NOT_FOUND || err == QB_E_INTERNAL) {
         *wrong = "it is no merchant's";
         return QB_OK;
@@ -902,7 +919,10 @@ static enum qb_error S_keys_write(struct ledger_txn *txn, struct merchant_keys_c
                   " previous_valid_until_ms = $6 WHERE mchid = $1",
                   certificate, QB_ARRAY_COUNT(certificate)) != QB_OK)
         return QB_E_STORAGE;
-    enum qb_error err = merchant_get(store, c->mchid, &c->merchant);
+    if (c->certificate &&
+        domain_row_tag_write(store, c->env->chain_key, &merchant_tagged, c->mchid) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = merchant_get(c->env, store, c->mchid, &c->merchant);
     if (err != QB_OK)
         return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
     c->outcome = QB_OK;
@@ -923,7 +943,7 @@ static enum qb_error S_keys_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     QB_ASSERT(c->keep_old_ms >= 0 && c->keep_old_ms <= MERCHANT_CERT_OVERLAP_MS_MAX);
     c->outcome = QB_E_INTERNAL;
     c->password_try = (struct identity_password_try){0, 0};
-    enum qb_error err = merchant_get(store, c->mchid, &c->merchant);
+    enum qb_error err = merchant_get(c->env, store, c->mchid, &c->merchant);
     if (err == QB_OK && !c->by_operator && strcmp(c->merchant.owner_user_id, c->owner_user_id) != 0)
         err = QB_E_NOT_FOUND; /* another owner's is not found, as one that never was */
     if (err == QB_E_NOT_FOUND) {
@@ -1023,7 +1043,8 @@ enum qb_error merchant_txn_payout_check(struct ledger_txn *txn, const struct dom
     if (strncmp(account_label, prefix, sizeof prefix - 1) != 0)
         return QB_OK;
     struct merchant m;
-    enum qb_error err = merchant_get(ledger_txn_store(txn), account_label + sizeof prefix - 1, &m);
+    enum qb_error err =
+        merchant_get(env, ledger_txn_store(txn), account_label + sizeof prefix - 1, &m);
     if (err == QB_E_NOT_FOUND)
         return QB_OK;
     if (err != QB_OK)

@@ -45,6 +45,7 @@
 
 #include "base/buf.h"
 #include "domain/domain.h"
+#include "domain/rowtag.h"
 #include "identity/identity.h"
 #include "ledger/ledger.h"
 #include "store/store.h"
@@ -122,17 +123,26 @@ struct merchant {
     int64_t previous_valid_until_ms;
 };
 
+/* The merchants table's tagged columns (domain/rowtag.h): its owner, its
+ * settlement account, its request-signing keys. */
+extern const struct domain_tagged merchant_tagged;
+
 /* Reads a merchant by mchid. QB_E_NOT_FOUND (also for text that is no
- * mchid), QB_E_STORAGE, QB_E_INTERNAL for a row no writer made. */
-QB_MUST_USE enum qb_error merchant_get(struct store *reader, const char *mchid,
-                                       struct merchant *out);
+ * mchid), QB_E_STORAGE, QB_E_INTERNAL for a row no writer made, or (env
+ * not NULL) one not as written: its tag does not hold (logged). Every
+ * read that authenticates a merchant, lets someone act for it or moves its
+ * money passes env; NULL only for a read that shows a name or a row to an
+ * operator, or a check of --verify's, which checks each tag itself. */
+QB_MUST_USE enum qb_error merchant_get(const struct domain_env *env, struct store *reader,
+                                       const char *mchid, struct merchant *out);
 /* The merchant of owner_user_id named mchid, or with mchid NULL the
  * owner's only merchant, or the only one not closed. QB_E_NOT_FOUND when
  * the user owns no such merchant (another owner's is not found, like one
  * that never was); QB_E_PARAM when mchid is NULL and that does not tell
  * one; QB_E_STORAGE. */
-QB_MUST_USE enum qb_error merchant_owned_get(struct store *reader, const char *owner_user_id,
-                                             const char *mchid, struct merchant *out);
+QB_MUST_USE enum qb_error merchant_owned_get(const struct domain_env *env, struct store *reader,
+                                             const char *owner_user_id, const char *mchid,
+                                             struct merchant *out);
 /* Whether money may leave m as its owner's wallet stands: *pays false
  * while the user who owns it is frozen (a merchant is not its owner's
  * wallet, so it keeps taking payments and giving refunds, but whoever holds
@@ -220,6 +230,7 @@ void merchant_create_cmd_init(struct merchant_create_cmd *c, const struct domain
  * the command. */
 struct merchant_app_add_cmd {
     struct ledger_cmd cmd; /* first: see domain.h */
+    const struct domain_env *env;
     char owner_user_id[ID_TEXT_SIZE_MAX];
     char mchid[MERCHANT_MCHID_SIZE];
     char appid[MERCHANT_APPID_SIZE];
@@ -228,7 +239,7 @@ struct merchant_app_add_cmd {
     size_t app_count;
     int64_t created_at_ms;
 };
-void merchant_app_add_cmd_init(struct merchant_app_add_cmd *c);
+void merchant_app_add_cmd_init(struct merchant_app_add_cmd *c, const struct domain_env *env);
 
 /* An operator's suspension of a merchant, or its end: status
  * MERCHANT_SUSPENDED or MERCHANT_ACTIVE. A suspension keeps when and

@@ -408,7 +408,7 @@ static enum S_outcome S_deliver(const struct domain_env *env, struct store_pool 
     bool due = false;
     err = S_still_due(reader, r, &due);
     if (err == QB_OK && due)
-        err = merchant_get(reader, r->mchid, &m);
+        err = merchant_get(env, reader, r->mchid, &m);
     store_pool_release(pool, reader);
     if (err == QB_OK && !due)
         return S_MOVED_ON;

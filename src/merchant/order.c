@@ -473,7 +473,7 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
      * read here, in the command, so that none is made after the
      * suspension's answer. */
     struct merchant m;
-    enum qb_error err = merchant_get(ledger_txn_store(txn), o->mchid, &m);
+    enum qb_error err = merchant_get(env, ledger_txn_store(txn), o->mchid, &m);
     if (err != QB_OK)
         return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
     if (m.status != MERCHANT_ACTIVE) {
@@ -616,7 +616,7 @@ enum qb_error merchant_order_accounts_read(struct store *reader, const char *pay
     struct merchant m;
     enum qb_error err = identity_user_get(reader, payer_user_id, &payer);
     if (err == QB_OK)
-        err = merchant_get(reader, mchid, &m);
+        err = merchant_get(NULL, reader, mchid, &m);
     if (err == QB_OK && currency == NULL)
         err = QB_E_NOT_FOUND;
     if (err == QB_OK)

@@ -172,7 +172,7 @@ static enum qb_error S_pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         if (c->pay_token[0] != '\0' || c->till_amount_minor < 1 ||
             c->till_amount_minor > MERCHANT_ORDER_TOTAL_MAX_MINOR)
             return S_refuse(c, QB_E_PARAM, NULL);
-        err = merchant_get(store, c->till_mchid, &m);
+        err = merchant_get(env, store, c->till_mchid, &m);
         if (err == QB_E_NOT_FOUND)
             return S_refuse(c, QB_E_PAYEE_NOT_FOUND, "no merchant has this code");
         if (err != QB_OK)
@@ -219,7 +219,7 @@ static enum qb_error S_pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
             return S_refuse(c, QB_E_PARAM, "payment_password is required to confirm this payment");
 
         /* Step 3: the merchant takes the money. */
-        err = merchant_get(store, o.mchid, &m);
+        err = merchant_get(env, store, o.mchid, &m);
         if (err != QB_OK)
             return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
     }

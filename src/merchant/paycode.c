@@ -768,7 +768,7 @@ static enum qb_error S_codepay_run(struct ledger_txn *txn, struct ledger_cmd *cm
 
     /* Step 2: the merchant can take money, before a code is spent. */
     struct merchant m;
-    err = merchant_get(store, o->mchid, &m);
+    err = merchant_get(env, store, o->mchid, &m);
     if (err != QB_OK)
         return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
     struct ledger_account_view merchant_account;
@@ -1082,7 +1082,7 @@ static enum qb_error S_reverse_run(struct ledger_txn *txn, struct ledger_cmd *cm
         /* The money back in one entry: merchant and fee income to the payer. */
         struct merchant m;
         struct identity_user payer;
-        err = merchant_get(ledger_txn_store(txn), o->mchid, &m);
+        err = merchant_get(env, ledger_txn_store(txn), o->mchid, &m);
         if (err != QB_OK)
             return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
         err = identity_user_get(ledger_txn_store(txn), o->payer_user_id, &payer);

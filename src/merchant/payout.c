@@ -387,7 +387,7 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
 
     /* 2. The merchant, 3. its app, 4. the user. */
     struct merchant m;
-    err = merchant_get(store, r->mchid, &m);
+    err = merchant_get(env, store, r->mchid, &m);
     if (err != QB_OK)
         return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
     if (m.status != MERCHANT_ACTIVE)
@@ -614,7 +614,7 @@ static enum qb_error S_end_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     if (err != QB_OK)
         return err;
     struct merchant m;
-    err = merchant_get(store, r->mchid, &m);
+    err = merchant_get(env, store, r->mchid, &m);
     if (err != QB_OK)
         return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
     snprintf(c->merchant_name, sizeof c->merchant_name, "%s", m.name);
@@ -772,7 +772,7 @@ static enum qb_error S_check_one(struct store *reader, struct store_stmt *st, bo
     if (err == QB_OK)
         err = wallet_payment_get(reader, r.transfer_bill_no, NULL, &p);
     if (err == QB_OK)
-        err = merchant_get(reader, r.mchid, &m);
+        err = merchant_get(NULL, reader, r.mchid, &m);
     if (err == QB_OK)
         err = identity_user_get(reader, r.user_id, &user);
     if (err == QB_OK)

@@ -288,7 +288,7 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
 
     /* 8. The merchant pays its part, 9. the payer can take it. */
     struct merchant m;
-    err = merchant_get(store, o.mchid, &m);
+    err = merchant_get(env, store, o.mchid, &m);
     if (err != QB_OK)
         return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
     int64_t fee_share = merchant_fee_refund(o.fee_minor, o.total_minor, refunded, r->refund_minor);

@@ -941,6 +941,12 @@ const char *const store_sqlite_migrations[] = {
      * pass of the worker walked past it again, for ever. */
     "UPDATE sms_outbox SET next_attempt_at_ms = 9223372036854775807"
     " WHERE delivered_at_ms = 0 AND attempts >= 10;",
+    /* 55: a card's and a merchant's row tied to the chain key
+     * (src/domain/rowtag.h): where a withdrawal goes and who may act for
+     * a merchant; empty for the rows an earlier version wrote, until the
+     * first start with this one tags them. */
+    "ALTER TABLE cards ADD COLUMN tag BLOB NOT NULL DEFAULT x'';"
+    "ALTER TABLE merchants ADD COLUMN tag BLOB NOT NULL DEFAULT x'';",
 };
 
 const size_t store_sqlite_migration_count =

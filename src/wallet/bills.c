@@ -236,7 +236,7 @@ enum qb_error bills_counterparty_name(struct store *reader, struct bills_counter
         return S_card_read(reader, party);
     if (party->kind == BILLS_PARTY_MERCHANT) {
         struct merchant m;
-        enum qb_error err = merchant_get(reader, party->id, &m);
+        enum qb_error err = merchant_get(NULL, reader, party->id, &m);
         if (err == QB_OK)
             S_copy(party->name, sizeof party->name, m.name);
         return err == QB_E_NOT_FOUND ? QB_OK : err;

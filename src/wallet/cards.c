@@ -127,6 +127,35 @@ enum qb_error wallet_cards_list(struct store *reader, const char *user_id, int64
     return err;
 }
 
+/* What ties a card's row to the chain key (domain/rowtag.h): which wallet
+ * it is in, and the number and name its bank calls carry and its list
+ * shows. */
+#define S_TIED "id, user_id, number_sealed, holder_name_sealed, last4"
+enum { S_TIED_NUMBER = 2, S_TIED_HOLDER = 3 };
+const struct domain_tagged wallet_cards_tagged = {"card", "cards", S_TIED, "ttbbt"};
+
+/* Reads card id's tied columns (S_TIED) and its tag with store: *st stands
+ * on the row, which is as written, on QB_OK; the caller finalizes it.
+ * QB_E_NOT_FOUND; QB_E_INTERNAL for a row not as written (logged). */
+static enum qb_error S_card_read(const struct domain_env *env, struct store *store, const char *id,
+                                 struct store_stmt **st)
+{
+    *st = NULL;
+    if (store_prepare(store, "SELECT " S_TIED ", tag FROM cards WHERE id = $1", st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_text(*st, 1, id, strlen(id));
+    int rc = err == QB_OK ? store_step(*st) : STORE_STEP_DONE;
+    if (err == QB_OK && rc != STORE_STEP_ROW)
+        err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
+    if (err == QB_OK && !domain_row_tag_holds(env->chain_key, &wallet_cards_tagged, *st, 0))
+        err = QB_E_INTERNAL;
+    if (err != QB_OK) {
+        store_finalize(*st);
+        *st = NULL;
+    }
+    return err;
+}
+
 enum qb_error wallet_card_number(const struct domain_env *env, struct store *reader, const char *id,
                                  char out[BANK_CARD_NUMBER_SIZE_MAX])
 {
@@ -135,67 +164,55 @@ enum qb_error wallet_card_number(const struct domain_env *env, struct store *rea
     if (id == NULL || !id_is_valid(id, strlen(id), "c"))
         return QB_E_NOT_FOUND;
     struct store_stmt *st = NULL;
-    if (store_prepare(reader, "SELECT number_sealed FROM cards WHERE id = $1", &st) != QB_OK)
-        return QB_E_STORAGE;
-    enum qb_error err = store_bind_text(st, 1, id, strlen(id));
+    enum qb_error err = S_card_read(env, reader, id, &st);
     if (err == QB_OK) {
-        int rc = store_step(st);
-        if (rc == STORE_STEP_ROW) {
-            const uint8_t *sealed = store_column_blob(st, 0);
-            size_t sealed_size = store_column_size(st, 0);
-            bool shape_ok = sealed != NULL &&
-                            sealed_size >= BANK_CARD_DIGITS_MIN + DOMAIN_SEAL_OVERHEAD &&
-                            sealed_size <= CARD_SEALED_SIZE_MAX;
-            if (!shape_ok || !domain_unseal(env, sealed, sealed_size, out))
-                err = QB_E_INTERNAL;
-        } else {
-            err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
+        const uint8_t *sealed = store_column_blob(st, S_TIED_NUMBER);
+        size_t sealed_size = store_column_size(st, S_TIED_NUMBER);
+        bool shape_ok = sealed != NULL &&
+                        sealed_size >= BANK_CARD_DIGITS_MIN + DOMAIN_SEAL_OVERHEAD &&
+                        sealed_size <= CARD_SEALED_SIZE_MAX;
+        bool opened = shape_ok && domain_unseal(env, sealed, sealed_size, out);
+        out[BANK_CARD_NUMBER_SIZE_MAX - 1] = '\0';
+        /* opened, but not a number this module sealed: damage too */
+        if (!opened || !luhn_is_valid(out, strlen(out))) {
+            log_event(LOG_ERROR, "wallet.card.unsealable", "card_id=%s", id);
+            err = QB_E_INTERNAL;
         }
     }
     store_finalize(st);
-    out[BANK_CARD_NUMBER_SIZE_MAX - 1] = '\0';
-    if (err == QB_OK && !luhn_is_valid(out, strlen(out)))
-        err = QB_E_INTERNAL; /* opened, but not a number this module sealed */
-    if (err != QB_OK) {
+    if (err != QB_OK)
         crypto_wipe(out, BANK_CARD_NUMBER_SIZE_MAX);
-        if (err == QB_E_INTERNAL)
-            log_event(LOG_ERROR, "wallet.card.unsealable", "card_id=%s", id);
-    }
     return err;
 }
 
-/* Whether card id's sealed holder name is exactly name. */
+/* Whether card id's row is as written, and (name not NULL) its sealed
+ * holder name exactly name. */
 static enum qb_error card_holder_is(const struct domain_env *env, struct store *store,
                                     const char *id, const char *name, bool *same)
 {
     *same = false;
-    struct store_stmt *st = NULL;
-    if (store_prepare(store, "SELECT holder_name_sealed FROM cards WHERE id = $1", &st) != QB_OK)
-        return QB_E_STORAGE;
     char holder[WALLET_HOLDER_NAME_SIZE_MAX];
     memset(holder, 0, sizeof holder);
-    enum qb_error err = store_bind_text(st, 1, id, strlen(id));
-    if (err == QB_OK) {
-        int rc = store_step(st);
-        if (rc == STORE_STEP_ROW) {
-            const uint8_t *sealed = store_column_blob(st, 0);
-            size_t sealed_size = store_column_size(st, 0);
-            bool shape_ok = sealed != NULL && sealed_size > DOMAIN_SEAL_OVERHEAD &&
-                            sealed_size <= CARD_HOLDER_SEALED_SIZE_MAX - 1;
-            if (!shape_ok || !domain_unseal(env, sealed, sealed_size, holder))
-                err = QB_E_INTERNAL;
-            else
-                holder[sealed_size - DOMAIN_SEAL_OVERHEAD] = '\0';
+    struct store_stmt *st = NULL;
+    enum qb_error err = S_card_read(env, store, id, &st);
+    if (err == QB_OK && name == NULL) {
+        *same = true;
+    } else if (err == QB_OK) {
+        const uint8_t *sealed = store_column_blob(st, S_TIED_HOLDER);
+        size_t sealed_size = store_column_size(st, S_TIED_HOLDER);
+        bool shape_ok = sealed != NULL && sealed_size > DOMAIN_SEAL_OVERHEAD &&
+                        sealed_size <= CARD_HOLDER_SEALED_SIZE_MAX - 1;
+        if (!shape_ok || !domain_unseal(env, sealed, sealed_size, holder)) {
+            log_event(LOG_ERROR, "wallet.card.holder_unsealable", "card_id=%s", id);
+            err = QB_E_INTERNAL;
         } else {
-            err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
+            holder[sealed_size - DOMAIN_SEAL_OVERHEAD] = '\0';
         }
     }
     store_finalize(st);
-    if (err == QB_OK)
+    if (err == QB_OK && name != NULL)
         *same = strcmp(holder, name) == 0;
     crypto_wipe(holder, sizeof holder);
-    if (err == QB_E_INTERNAL)
-        log_event(LOG_ERROR, "wallet.card.holder_unsealable", "card_id=%s", id);
     return err;
 }
 
@@ -207,13 +224,14 @@ enum qb_error wallet_cards_usable(const struct domain_env *env, struct store *st
     QB_ASSERT(count == 0 || (items != NULL && usable != NULL));
     for (size_t i = 0; i < count; i++)
         usable[i] = true;
-    if (!verified || count == 0)
+    if (count == 0)
         return QB_OK;
-    char real_name[IDENTITY_REAL_NAME_SIZE_MAX];
-    enum qb_error err = identity_real_name_get(store, env, user_id, real_name);
-    for (size_t i = 0; err == QB_OK && real_name[0] != '\0' && i < count; i++) {
+    char real_name[IDENTITY_REAL_NAME_SIZE_MAX] = "";
+    enum qb_error err = verified ? identity_real_name_get(store, env, user_id, real_name) : QB_OK;
+    for (size_t i = 0; err == QB_OK && i < count; i++) {
         QB_ASSERT(strcmp(items[i].user_id, user_id) == 0);
-        err = card_holder_is(env, store, items[i].id, real_name, &usable[i]);
+        err = card_holder_is(env, store, items[i].id, real_name[0] != '\0' ? real_name : NULL,
+                             &usable[i]);
     }
     crypto_wipe(real_name, sizeof real_name);
     if (err != QB_OK) {
@@ -414,8 +432,10 @@ static enum qb_error card_bind(struct ledger_txn *txn, struct wallet_card_cmd *c
                     " holder_name_sealed, phone, bank, card_type, last4, created_at_ms)"
                     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                     params, QB_ARRAY_COUNT(params));
+    if (err == QB_OK)
+        err = domain_row_tag_write(store, env->chain_key, &wallet_cards_tagged, card->id);
     if (err != QB_OK)
-        return err;
+        return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
     char masked[16];
     log_mask_pan(c->card_number, masked, sizeof masked);
     log_event(LOG_INFO, "wallet.card.bound", "card_id=%s user_id=%s card=%s bank=\"%s\"",

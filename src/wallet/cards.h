@@ -38,6 +38,7 @@
 
 #include "bank/bank.h"
 #include "domain/domain.h"
+#include "domain/rowtag.h"
 #include "sms/sms.h"
 #include "store/store.h"
 
@@ -93,9 +94,14 @@ QB_MUST_USE enum qb_error wallet_card_get(struct store *reader, const char *id,
 QB_MUST_USE enum qb_error wallet_cards_list(struct store *reader, const char *user_id,
                                             int64_t cursor, struct wallet_card *items,
                                             size_t count_max, size_t *count, int64_t *next_cursor);
+/* The cards table's tagged columns (domain/rowtag.h): a card's wallet,
+ * its sealed number and holder, its last four digits. */
+extern const struct domain_tagged wallet_cards_tagged;
+
 /* Opens the sealed number of card id (removed ones too: a pending payment
  * still needs it) into out. QB_E_NOT_FOUND; QB_E_INTERNAL when it does not
- * open (a wrong card-key). The caller wipes out after the one call. */
+ * open (a wrong card-key) or its row is not as written (its tag does not
+ * hold: logged). The caller wipes out after the one call. */
 QB_MUST_USE enum qb_error wallet_card_number(const struct domain_env *env, struct store *reader,
                                              const char *id, char out[BANK_CARD_NUMBER_SIZE_MAX]);
 
@@ -106,8 +112,10 @@ QB_MUST_USE enum qb_error wallet_card_number(const struct domain_env *env, struc
  * bound before the wallet was verified, in someone else's name. Opens the
  * sealed names through store (a reader, or a command's connection: two
  * short secretbox opens per card, no slow work) and wipes them; neither
- * name leaves this function. QB_E_NOT_FOUND when a card has no row;
- * QB_E_INTERNAL when a sealed name does not open (a wrong card-key). */
+ * name leaves this function. Each card's row is checked against its tag
+ * (domain/rowtag.h), verified or not. QB_E_NOT_FOUND when a card has no
+ * row; QB_E_INTERNAL when a sealed name does not open (a wrong card-key)
+ * or a row is not as written (logged). */
 QB_MUST_USE enum qb_error wallet_cards_usable(const struct domain_env *env, struct store *store,
                                               const char *user_id, bool verified,
                                               const struct wallet_card *items, size_t count,

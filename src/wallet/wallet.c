@@ -751,6 +751,13 @@ enum qb_error wallet_verify(struct store *reader, const uint8_t *chain_key, bool
      * by its own kind's check first. */
     if (rc == QB_OK)
         rc = wallet_instant_transfers_check(reader, &counts->instant_transfers, problem, size);
+    /* The rows that say where money goes and who acts for a merchant. */
+    if (rc == QB_OK)
+        rc = domain_row_tags_check(reader, chain_key, &wallet_cards_tagged, &counts->cards, problem,
+                                   size);
+    if (rc == QB_OK)
+        rc = domain_row_tags_check(reader, chain_key, &merchant_tagged, &counts->merchants, problem,
+                                   size);
     /* And the operators' audit trail: the record of who moved or read what. */
     if (rc == QB_OK)
         rc = domain_audit_check(reader, chain_key, &counts->audit_rows, problem, size);

@@ -355,6 +355,8 @@ struct wallet_verify_counts {
     int64_t bank_payments; /* top-ups and withdrawals */
     int64_t instant_transfers;
     int64_t audit_rows; /* 0 too for a trail not sealed yet */
+    int64_t cards;      /* rows tied to the chain key (domain/rowtag.h) */
+    int64_t merchants;
 };
 QB_MUST_USE enum qb_error wallet_verify(struct store *reader, const uint8_t *chain_key,
                                         bool chain_key_new, int64_t close_at_ms,

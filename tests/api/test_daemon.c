@@ -1329,12 +1329,14 @@ TEST(a_journal_kept_without_a_chain_key_gets_one_at_its_next_start)
                                 "'chain_key_check');";
     ASSERT(test_sqlite(db, true, unkey, NULL, NULL));
     /* As the version before the key left it: schema 47, whose accounts,
-     * audit rows and notifications have no mac. The operator checks it with the new build
+     * audit rows and notifications have no mac, and cards and merchants
+     * no tag. The operator checks it with the new build
      * before starting it. */
     ASSERT(test_sqlite(db, true,
                        "ALTER TABLE accounts DROP COLUMN mac;"
                        "ALTER TABLE operator_actions DROP COLUMN mac;"
                        "ALTER TABLE notifications DROP COLUMN mac;"
+                       "ALTER TABLE cards DROP COLUMN tag; ALTER TABLE merchants DROP COLUMN tag;"
                        "DROP INDEX payments_bank_ref; DROP TABLE session_users;"
                        "DROP INDEX sessions_device; DROP INDEX paycode_used_at;"
                        "PRAGMA user_version=47;",

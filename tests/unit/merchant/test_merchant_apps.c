@@ -46,7 +46,7 @@ static enum qb_error S_add(struct wx *wx, const char *owner, const char *mchid, 
                            size_t *app_count)
 {
     struct merchant_app_add_cmd c;
-    merchant_app_add_cmd_init(&c);
+    merchant_app_add_cmd_init(&c, &wx->env);
     snprintf(c.owner_user_id, sizeof c.owner_user_id, "%s", owner);
     snprintf(c.mchid, sizeof c.mchid, "%s", mchid);
     snprintf(c.appid, sizeof c.appid, "%s", appid);
@@ -85,7 +85,7 @@ TEST(onboarding_records_every_appid_and_refuses_a_taken_or_repeated_one)
                   QB_E_CONFLICT);
     /* None of the refusals left a merchant or an app behind. */
     struct merchant m;
-    ASSERT_EQ_INT(merchant_get(wx->reader, "1900000002", &m), QB_E_NOT_FOUND);
+    ASSERT_EQ_INT(merchant_get(&wx->env, wx->reader, "1900000002", &m), QB_E_NOT_FOUND);
     ASSERT_EQ_INT(merchant_app_check(wx->reader, "1900000002", "wx00000000000000c0"),
                   QB_E_NOT_FOUND);
     ASSERT_EQ_INT(merchant_app_check(wx->reader, "1900000002", "wx00000000000000c1"),
@@ -263,7 +263,7 @@ TEST(a_suspension_keeps_its_time_and_reason_until_the_resume)
     ASSERT_EQ_INT(S_onboard(wx, "1900000001", S_OWNER, "wx00000000000000a1", NULL, 0), QB_OK);
     struct merchant m, read;
     bool changed = false;
-    ASSERT_EQ_INT(merchant_get(wx->reader, "1900000001", &read), QB_OK);
+    ASSERT_EQ_INT(merchant_get(&wx->env, wx->reader, "1900000001", &read), QB_OK);
     ASSERT_EQ_INT(read.status, MERCHANT_ACTIVE);
     ASSERT_EQ_INT((long long)read.suspended_at_ms, 0);
 
@@ -273,7 +273,7 @@ TEST(a_suspension_keeps_its_time_and_reason_until_the_resume)
     ASSERT_EQ_INT(m.status, MERCHANT_SUSPENDED);
     ASSERT(m.suspended_at_ms > 0);
     ASSERT_EQ_STR(m.suspend_reason, "工单 42: 欺诈");
-    ASSERT_EQ_INT(merchant_get(wx->reader, "1900000001", &read), QB_OK);
+    ASSERT_EQ_INT(merchant_get(&wx->env, wx->reader, "1900000001", &read), QB_OK);
     ASSERT_EQ_INT(read.status, MERCHANT_SUSPENDED);
     ASSERT_EQ_INT((long long)read.suspended_at_ms, (long long)m.suspended_at_ms);
     ASSERT_EQ_STR(read.suspend_reason, "工单 42: 欺诈");
@@ -339,7 +339,7 @@ TEST(an_owner_closes_an_empty_merchant_for_good)
     struct identity_user other = wx_user(wx, "路人", true);
     ASSERT_EQ_INT(S_onboard(wx, "1900000001", owner.id, "wx00000000000000a1", NULL, 0), QB_OK);
     struct merchant m;
-    ASSERT_EQ_INT(merchant_get(wx->reader, "1900000001", &m), QB_OK);
+    ASSERT_EQ_INT(merchant_get(&wx->env, wx->reader, "1900000001", &m), QB_OK);
     wx_fund(wx, m.account_id, 500);
     const char *not_empty = NULL;
     struct merchant after;
@@ -367,7 +367,7 @@ TEST(an_owner_closes_an_empty_merchant_for_good)
     ASSERT_EQ_INT(S_close(wx, "1900000001", owner.id, WX_WRONG_PASSWORD, &not_empty, &after),
                   QB_E_PASSWORD_WRONG);
     ASSERT_EQ_INT(wx_user_get(wx, owner.id).payment_password_failures, 1);
-    ASSERT_EQ_INT(merchant_get(wx->reader, "1900000001", &after), QB_OK);
+    ASSERT_EQ_INT(merchant_get(&wx->env, wx->reader, "1900000001", &after), QB_OK);
     ASSERT_EQ_INT(after.status, MERCHANT_ACTIVE);
 
     ASSERT_EQ_INT(S_close(wx, "1900000001", owner.id, WX_PAY_PASSWORD, &not_empty, &after), QB_OK);
@@ -398,7 +398,7 @@ TEST(an_owner_closes_an_empty_merchant_for_good)
                   QB_E_NOT_FOUND);
     ASSERT_EQ_INT(merchant_app_check(wx->reader, "1900000001", "wx00000000000000c2"),
                   QB_E_NOT_FOUND);
-    ASSERT_EQ_INT(merchant_get(wx->reader, "1900000001", &after), QB_OK);
+    ASSERT_EQ_INT(merchant_get(&wx->env, wx->reader, "1900000001", &after), QB_OK);
     ASSERT_EQ_INT(after.status, MERCHANT_STATUS_CLOSED);
 
     /* The operator's check holds the remainder to the closing: a row made to look open again,
@@ -501,7 +501,7 @@ TEST(merchants_made_before_suspensions_are_active)
     struct merchant m;
     memset(&m, 0, sizeof m);
     ASSERT_EQ_INT((long long)sizeof m.apiv3_key_sealed, 72); /* the zeroblob above */
-    ASSERT_EQ_INT(merchant_get(old.store, "1900000001", &m), QB_OK);
+    ASSERT_EQ_INT(merchant_get(NULL, old.store, "1900000001", &m), QB_OK);
     ASSERT_EQ_INT(m.status, MERCHANT_ACTIVE);
     ASSERT_EQ_INT((long long)m.suspended_at_ms, 0);
     ASSERT_EQ_STR(m.suspend_reason, "");
@@ -618,7 +618,7 @@ TEST(a_replaced_certificate_signs_only_for_the_overlap_asked)
     ASSERT_EQ_INT(S_onboard(wx, "1900000001", owner.id, "wx00000000000000a1", NULL, 0), QB_OK);
     char buf[MERCHANT_PEM_SIZE_MAX];
     struct merchant m;
-    ASSERT_EQ_INT(merchant_get(wx->reader, "1900000001", &m), QB_OK);
+    ASSERT_EQ_INT(merchant_get(&wx->env, wx->reader, "1900000001", &m), QB_OK);
     ASSERT_EQ_STR(S_key_for(wx, &m, "ab", m.created_at_ms, buf), "unused");
     ASSERT_EQ_STR(S_key_for(wx, &m, "CD", m.created_at_ms, buf), "refused");
 
@@ -646,6 +646,57 @@ TEST(a_replaced_certificate_signs_only_for_the_overlap_asked)
     wx_free(wx);
 }
 
+TEST(a_merchant_row_edited_by_hand_is_not_acted_on)
+{
+    // Whoever can write the database but has not the chain key: a merchant given another owner
+    // (who could then take its balance out to their own card) or another signing key (with which
+    // anyone could sign its requests) is not found as written, and is not acted on; the
+    // operator's check names it. Put back as it was, it is the merchant again.
+    struct wx *wx = wx_new();
+    struct identity_user owner = wx_user(wx, "店主", true);
+    struct identity_user thief = wx_user(wx, "窃贼", true);
+    ASSERT_EQ_INT(S_onboard(wx, "1900000001", owner.id, "wx00000000000000a1", NULL, 0), QB_OK);
+    struct merchant m;
+    ASSERT_EQ_INT(merchant_owned_get(&wx->env, wx->reader, owner.id, "1900000001", &m), QB_OK);
+    int64_t rows = 0;
+    char problem[256] = "";
+    ASSERT_EQ_INT(domain_row_tags_check(wx->reader, wx->env.chain_key, &merchant_tagged, &rows,
+                                        problem, sizeof problem),
+                  QB_OK);
+    ASSERT_EQ_INT(rows, 1);
+
+    char sql[160];
+    snprintf(sql, sizeof sql, "UPDATE merchants SET owner_user_id = '%s'", thief.id);
+    wx_hand_edit(wx, sql);
+    ASSERT_EQ_INT(merchant_owned_get(&wx->env, wx->reader, thief.id, "1900000001", &m),
+                  QB_E_INTERNAL);
+    ASSERT_EQ_INT(merchant_owned_get(&wx->env, wx->reader, thief.id, NULL, &m), QB_E_INTERNAL);
+    ASSERT_EQ_INT(merchant_get(&wx->env, wx->reader, "1900000001", &m), QB_E_INTERNAL);
+    ASSERT_EQ_INT(merchant_get(NULL, wx->reader, "1900000001", &m), QB_OK); /* a name to show */
+    ASSERT_EQ_STR(m.owner_user_id, thief.id);
+    ASSERT_EQ_INT(domain_row_tags_check(wx->reader, wx->env.chain_key, &merchant_tagged, &rows,
+                                        problem, sizeof problem),
+                  QB_E_INTERNAL);
+    ASSERT(strstr(problem, "merchant 1900000001 is not as written") != NULL);
+
+    snprintf(sql, sizeof sql, "UPDATE merchants SET owner_user_id = '%s'", owner.id);
+    wx_hand_edit(wx, sql);
+    ASSERT_EQ_INT(merchant_get(&wx->env, wx->reader, "1900000001", &m), QB_OK);
+    wx_hand_edit(wx, "UPDATE merchants SET public_key_pem = 'the thief''s key'");
+    ASSERT_EQ_INT(merchant_get(&wx->env, wx->reader, "1900000001", &m), QB_E_INTERNAL);
+    wx_hand_edit(wx, "UPDATE merchants SET public_key_pem = 'unused', previous_serial_no = 'EF',"
+                     " previous_public_key_pem = 'the thief''s key',"
+                     " previous_valid_until_ms = 9000000000000");
+    ASSERT_EQ_INT(merchant_get(&wx->env, wx->reader, "1900000001", &m), QB_E_INTERNAL);
+    wx_hand_edit(wx, "UPDATE merchants SET previous_serial_no = '', previous_public_key_pem = '',"
+                     " previous_valid_until_ms = 0");
+    ASSERT_EQ_INT(merchant_get(&wx->env, wx->reader, "1900000001", &m), QB_OK);
+    ASSERT_EQ_INT(domain_row_tags_check(wx->reader, wx->env.chain_key, &merchant_tagged, &rows,
+                                        problem, sizeof problem),
+                  QB_OK);
+    wx_free(wx);
+}
+
 int main(void)
 {
     RUN(onboarding_records_every_appid_and_refuses_a_taken_or_repeated_one);
@@ -660,5 +711,6 @@ int main(void)
     RUN(merchants_made_before_suspensions_are_active);
     RUN(wrong_codes_counted_before_the_migration_become_their_owners);
     RUN(a_replaced_certificate_signs_only_for_the_overlap_asked);
+    RUN(a_merchant_row_edited_by_hand_is_not_acted_on);
     return test_summary();
 }

@@ -51,8 +51,97 @@ TEST(a_wallet_closed_while_its_bank_was_asked_binds_nothing)
     wx_free(wx);
 }
 
+/* card_id's number as the bank would get it: QB_OK, or the refusal. */
+static enum qb_error S_number(struct wx *wx, const char *card_id)
+{
+    char number[BANK_CARD_NUMBER_SIZE_MAX];
+    enum qb_error err = wallet_card_number(&wx->env, wx->reader, card_id, number);
+    if (err == QB_OK)
+        ASSERT_EQ_STR(number, WX_CARD);
+    crypto_wipe(number, sizeof number);
+    return err;
+}
+
+static enum qb_error S_cards_check(struct wx *wx, char *problem, size_t size)
+{
+    int64_t rows = 0;
+    return domain_row_tags_check(wx->reader, wx->env.chain_key, &wallet_cards_tagged, &rows,
+                                 problem, size);
+}
+
+TEST(a_card_row_edited_by_hand_opens_no_number)
+{
+    // A sealed number opens under the key whatever row it sits in: copied from another wallet's
+    // card into this one's (or the card moved to another wallet), a withdrawal would go to the
+    // other card while this wallet's list showed its own last four. The row is tied to the chain
+    // key: as edited, no bank call gets its number, and the operator's check names it.
+    struct wx *wx = wx_new();
+    struct identity_user u = wx_user(wx, "张三", true);
+    struct identity_user v = wx_user(wx, "李四", true);
+    char code[SMS_CODE_DIGITS + 1], mine[ID_TEXT_SIZE_MAX], theirs[ID_TEXT_SIZE_MAX];
+    wx_card_code(wx, u.id, code);
+    ASSERT_EQ_INT(wx_card_bind(wx, u.id, code, mine), QB_OK);
+    wx_card_code(wx, v.id, code);
+    ASSERT_EQ_INT(wx_card_bind(wx, v.id, code, theirs), QB_OK);
+    ASSERT_EQ_INT(S_number(wx, mine), QB_OK);
+    char problem[256] = "";
+    ASSERT_EQ_INT(S_cards_check(wx, problem, sizeof problem), QB_OK);
+
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "UPDATE cards SET number_sealed = (SELECT number_sealed FROM cards WHERE id = '%s')"
+             " WHERE id = '%s'",
+             theirs, mine);
+    wx_hand_edit(wx, sql);
+    ASSERT_EQ_INT(S_number(wx, mine), QB_E_INTERNAL);
+    ASSERT_EQ_INT(S_number(wx, theirs), QB_OK);
+    ASSERT_EQ_INT(S_cards_check(wx, problem, sizeof problem), QB_E_INTERNAL);
+    char want[128];
+    snprintf(want, sizeof want, "card %s is not as written", mine);
+    ASSERT(strstr(problem, want) != NULL);
+
+    /* The other wallet's card moved into this one: the same. */
+    snprintf(sql, sizeof sql, "UPDATE cards SET user_id = '%s' WHERE id = '%s'", u.id, theirs);
+    wx_hand_edit(wx, sql);
+    ASSERT_EQ_INT(S_number(wx, theirs), QB_E_INTERNAL);
+    wx_free(wx);
+}
+
+TEST(cards_bound_before_the_tags_are_tagged_once_at_the_first_start)
+{
+    // An earlier version's rows have no tag: the first start tags them as they are and notes it
+    // in meta; a later start tags nothing, so a tag emptied by hand after that stays damage.
+    struct wx *wx = wx_new();
+    struct identity_user u = wx_user(wx, "张三", true);
+    char code[SMS_CODE_DIGITS + 1], card[ID_TEXT_SIZE_MAX];
+    wx_card_code(wx, u.id, code);
+    ASSERT_EQ_INT(wx_card_bind(wx, u.id, code, card), QB_OK);
+    wx_hand_edit(wx, "UPDATE cards SET tag = x''");
+    ASSERT_EQ_INT(S_number(wx, card), QB_E_INTERNAL);
+    char problem[256] = "";
+    ASSERT_EQ_INT(S_cards_check(wx, problem, sizeof problem), QB_OK); /* not tagged yet */
+
+    const struct domain_tagged *const tables[] = {&wallet_cards_tagged};
+    int64_t tagged = 0;
+    ASSERT_EQ_INT(domain_row_tags_open(wx->ledger, wx->env.chain_key, tables, 1, &tagged), QB_OK);
+    ASSERT_EQ_INT(tagged, 1);
+    ASSERT_EQ_INT(S_number(wx, card), QB_OK);
+    ASSERT_EQ_INT(domain_row_tags_open(wx->ledger, wx->env.chain_key, tables, 1, &tagged), QB_OK);
+    ASSERT_EQ_INT(tagged, 0);
+
+    wx_hand_edit(wx, "UPDATE cards SET tag = x''");
+    ASSERT_EQ_INT(domain_row_tags_open(wx->ledger, wx->env.chain_key, tables, 1, &tagged), QB_OK);
+    ASSERT_EQ_INT(tagged, 0);
+    ASSERT_EQ_INT(S_number(wx, card), QB_E_INTERNAL);
+    ASSERT_EQ_INT(S_cards_check(wx, problem, sizeof problem), QB_E_INTERNAL);
+    ASSERT(strstr(problem, "it has no tag") != NULL);
+    wx_free(wx);
+}
+
 int main(void)
 {
     RUN(a_wallet_closed_while_its_bank_was_asked_binds_nothing);
+    RUN(a_card_row_edited_by_hand_opens_no_number);
+    RUN(cards_bound_before_the_tags_are_tagged_once_at_the_first_start);
     return test_summary();
 }

@@ -1,0 +1,259 @@
+/*
+ * rowtag.c — rows tied to the chain key (rowtag.h).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "domain/domain.h"
+#include "domain/rowtag.h"
+
+/* meta's key: the tags of the rows an earlier version wrote are written. */
+static const char S_WRITTEN[] = "row_tags_written";
+
+/* The migration that gave cards and merchants their tag column. */
+#define S_TAGGED_SCHEMA 55
+
+/* Room for a statement built from a table's description. */
+#define S_SQL_SIZE 512
+
+static void S_put(struct crypto_hmac_sha256_state *st, const void *data, size_t size)
+{
+    unsigned char length[4];
+    QB_ASSERT(size <= UINT32_MAX);
+    length[0] = (unsigned char)(size & 0xff);
+    length[1] = (unsigned char)((size >> 8) & 0xff);
+    length[2] = (unsigned char)((size >> 16) & 0xff);
+    length[3] = (unsigned char)((size >> 24) & 0xff);
+    crypto_hmac_sha256_update(st, length, sizeof length);
+    crypto_hmac_sha256_update(st, data, size);
+}
+
+void domain_row_tag(const uint8_t *chain_key, const struct domain_tagged *t, struct store_stmt *st,
+                    int first, uint8_t out[CRYPTO_SHA256_SIZE])
+{
+    static const uint8_t zero_key[DOMAIN_KEY_SIZE];
+    QB_ASSERT(t != NULL && st != NULL && first >= 0);
+    struct crypto_hmac_sha256_state mac;
+    crypto_hmac_sha256_begin(&mac, chain_key != NULL ? chain_key : zero_key, DOMAIN_KEY_SIZE);
+    S_put(&mac, "QBT1", 4);
+    S_put(&mac, t->label, strlen(t->label));
+    for (int i = 0; t->kinds[i] != '\0'; i++) {
+        int column = first + i;
+        if (t->kinds[i] == 'i') {
+            unsigned char value[8];
+            buf_write_u64le(value, (uint64_t)store_column_int64(st, column));
+            S_put(&mac, value, sizeof value);
+        } else if (t->kinds[i] == 't') {
+            const char *text = store_column_text(st, column);
+            S_put(&mac, text != NULL ? text : "", text != NULL ? store_column_size(st, column) : 0);
+        } else {
+            QB_ASSERT(t->kinds[i] == 'b');
+            const void *blob = store_column_blob(st, column);
+            S_put(&mac, blob, store_column_size(st, column));
+        }
+    }
+    crypto_hmac_sha256_end(&mac, out);
+}
+
+/* Whether the tag column (after the tied ones) holds a tag, and whether it
+ * is the row's. */
+static bool S_holds(const uint8_t *chain_key, const struct domain_tagged *t, struct store_stmt *st,
+                    int first, bool *tagged)
+{
+    int column = first + (int)strlen(t->kinds);
+    const void *tag = store_column_blob(st, column);
+    size_t size = store_column_size(st, column);
+    *tagged = size > 0;
+    if (size != CRYPTO_SHA256_SIZE)
+        return false;
+    uint8_t want[CRYPTO_SHA256_SIZE];
+    domain_row_tag(chain_key, t, st, first, want);
+    return crypto_equal(tag, want, sizeof want);
+}
+
+bool domain_row_tag_holds(const uint8_t *chain_key, const struct domain_tagged *t,
+                          struct store_stmt *st, int first)
+{
+    bool tagged = false;
+    if (S_holds(chain_key, t, st, first, &tagged))
+        return true;
+    const char *key = store_column_text(st, first);
+    log_event(LOG_ERROR, "domain.row_tag_broken",
+              "table=%s key=%s tag=%s note=\"the row is not as written: not acted on\"", t->table,
+              key != NULL ? key : "", tagged ? "wrong" : "none");
+    return false;
+}
+
+/* The key's column: the first of the list. */
+static int S_key_column_size(const struct domain_tagged *t)
+{
+    size_t size = strcspn(t->columns, ",");
+    QB_ASSERT(size > 0 && size < 64);
+    return (int)size;
+}
+
+enum qb_error domain_row_tag_write(struct store *writer, const uint8_t *chain_key,
+                                   const struct domain_tagged *t, const char *key)
+{
+    QB_ASSERT(writer != NULL && t != NULL && key != NULL);
+    char sql[S_SQL_SIZE];
+    int size = snprintf(sql, sizeof sql, "SELECT %s FROM %s WHERE %.*s = $1", t->columns, t->table,
+                        S_key_column_size(t), t->columns);
+    QB_ASSERT(size > 0 && (size_t)size < sizeof sql);
+    struct store_stmt *st = NULL;
+    enum qb_error err = store_prepare(writer, sql, &st);
+    if (err == QB_OK)
+        err = store_bind_text(st, 1, key, strlen(key));
+    uint8_t tag[CRYPTO_SHA256_SIZE];
+    if (err == QB_OK) {
+        int rc = store_step(st);
+        if (rc == STORE_STEP_ROW)
+            domain_row_tag(chain_key, t, st, 0, tag);
+        else
+            err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
+    }
+    store_finalize(st);
+    if (err != QB_OK)
+        return err;
+    size = snprintf(sql, sizeof sql, "UPDATE %s SET tag = $2 WHERE %.*s = $1", t->table,
+                    S_key_column_size(t), t->columns);
+    QB_ASSERT(size > 0 && (size_t)size < sizeof sql);
+    const struct store_param params[] = {STORE_TEXT(key), STORE_BLOB(tag, sizeof tag)};
+    return store_run(writer, sql, params, QB_ARRAY_COUNT(params));
+}
+
+/* --- tagging an earlier version's rows ---------------------------------------------- */
+
+#define S_BATCH 64
+#define S_KEY_SIZE_MAX 64
+
+struct S_open_cmd {
+    struct ledger_cmd cmd;
+    const uint8_t *chain_key;
+    const struct domain_tagged *const *tables;
+    size_t count;
+    int64_t tagged;
+    char keys[S_BATCH][S_KEY_SIZE_MAX]; /* a batch's rows */
+};
+
+/* The keys of t's rows with no tag, after after (in key order), at most
+ * S_BATCH of them, into keys. */
+
+static enum qb_error S_untagged(struct store *store, const struct domain_tagged *t,
+                                const char *after, char keys[S_BATCH][S_KEY_SIZE_MAX],
+                                size_t *count)
+{
+    *count = 0;
+    char sql[S_SQL_SIZE];
+    int key_size = S_key_column_size(t);
+    int size = snprintf(sql, sizeof sql,
+                        "SELECT %.*s FROM %s WHERE length(tag) = 0 AND %.*s > $1"
+                        " ORDER BY %.*s LIMIT %d",
+                        key_size, t->columns, t->table, key_size, t->columns, key_size, t->columns,
+                        S_BATCH);
+    QB_ASSERT(size > 0 && (size_t)size < sizeof sql);
+    struct store_stmt *st = NULL;
+    enum qb_error err = store_prepare(store, sql, &st);
+    if (err == QB_OK)
+        err = store_bind_text(st, 1, after, strlen(after));
+    int rc = STORE_STEP_DONE;
+    while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
+        const char *key = store_column_text(st, 0);
+        if (key == NULL || store_column_size(st, 0) >= S_KEY_SIZE_MAX) {
+            err = QB_E_INTERNAL;
+            break;
+        }
+        snprintf(keys[(*count)++], S_KEY_SIZE_MAX, "%s", key);
+    }
+    if (err == QB_OK && rc != STORE_STEP_DONE)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    return err;
+}
+
+static enum qb_error S_open_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct S_open_cmd *c = (struct S_open_cmd *)cmd;
+    struct store *store = ledger_txn_store(txn);
+    int64_t value = 0;
+    bool written = false;
+    enum qb_error err = domain_meta_get(store, S_WRITTEN, &value, &written);
+    if (err != QB_OK || written)
+        return err;
+    for (size_t i = 0; err == QB_OK && i < c->count; i++) {
+        const struct domain_tagged *t = c->tables[i];
+        char after[S_KEY_SIZE_MAX] = "";
+        size_t count = S_BATCH;
+        while (err == QB_OK && count == S_BATCH) {
+            err = S_untagged(store, t, after, c->keys, &count);
+            for (size_t k = 0; err == QB_OK && k < count; k++) {
+                err = domain_row_tag_write(store, c->chain_key, t, c->keys[k]);
+                c->tagged++;
+            }
+            if (err == QB_OK && count > 0)
+                snprintf(after, sizeof after, "%s", c->keys[count - 1]);
+        }
+    }
+    return err == QB_OK ? domain_meta_put(store, S_WRITTEN, 1) : err;
+}
+
+enum qb_error domain_row_tags_open(struct ledger *ledger, const uint8_t *chain_key,
+                                   const struct domain_tagged *const *tables, size_t count,
+                                   int64_t *tagged)
+{
+    QB_ASSERT(ledger != NULL && tables != NULL && tagged != NULL);
+    struct S_open_cmd c = {.chain_key = chain_key, .tables = tables, .count = count};
+    ledger_cmd_init(&c.cmd, S_open_run, NULL);
+    enum qb_error err = ledger_execute(ledger, &c.cmd);
+    if (err == QB_OK)
+        err = c.cmd.result;
+    ledger_cmd_release(&c.cmd);
+    *tagged = err == QB_OK ? c.tagged : 0;
+    return err;
+}
+
+/* --- the operator's check ------------------------------------------------------------ */
+
+enum qb_error domain_row_tags_check(struct store *reader, const uint8_t *chain_key,
+                                    const struct domain_tagged *t, int64_t *rows, char *problem,
+                                    size_t problem_size)
+{
+    QB_ASSERT(reader != NULL && t != NULL && rows != NULL && problem != NULL);
+    *rows = 0;
+    /* A database an earlier version left, checked before the first start
+     * with this one: its rows have no tags to check yet. */
+    if (store_schema_version(reader) < S_TAGGED_SCHEMA)
+        return QB_OK;
+    int64_t value = 0;
+    bool written = false;
+    enum qb_error err = domain_meta_get(reader, S_WRITTEN, &value, &written);
+    if (err != QB_OK)
+        return err;
+    char sql[S_SQL_SIZE];
+    int size = snprintf(sql, sizeof sql, "SELECT %s, tag FROM %s", t->columns, t->table);
+    QB_ASSERT(size > 0 && (size_t)size < sizeof sql);
+    struct store_stmt *st = NULL;
+    err = store_prepare(reader, sql, &st);
+    int rc = STORE_STEP_DONE;
+    while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
+        bool tagged = false;
+        if (!S_holds(chain_key, t, st, 0, &tagged) && (tagged || written)) {
+            const char *key = store_column_text(st, 0);
+            snprintf(problem, problem_size, "%s %s is not as written (%s): %s", t->label,
+                     key != NULL ? key : "", t->columns,
+                     tagged ? "its tag does not hold" : "it has no tag");
+            err = QB_E_INTERNAL;
+            break;
+        }
+        (*rows)++;
+    }
+    if (err == QB_OK && rc != STORE_STEP_DONE)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    if (err != QB_OK)
+        *rows = 0; /* as the other checks count a check that failed */
+    return err;
+}
