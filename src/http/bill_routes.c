@@ -542,7 +542,7 @@ void http_handle_me_statement_get(struct http_request *req)
         return;
     }
     const struct domain_env *env = http_request_env(req);
-    if (env != NULL && month.start_ms > clock_now_ms(env->clock)) {
+    if (env != NULL && month.start_ms > http_request_ledger_now_ms(req)) {
         /* Zeros and "complete" would tell a client that got next month
          * wrong that nothing happened in it. */
         char message[96];

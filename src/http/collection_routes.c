@@ -121,11 +121,11 @@ json_t *http_collection_json(struct store *reader, const struct wallet_collectio
 static void S_reply(struct http_request *req, int status, const struct wallet_collection *known,
                     const char *id, const char *viewer_id)
 {
-    const struct domain_env *env = http_request_env(req);
     struct store *reader = http_reader_acquire(req);
     if (reader == NULL)
         return;
     struct wallet_collection r;
+    int64_t now_ms = http_request_settled_ms(req); /* before the rows: ledger.h */
     /* One read transaction: the collection's count and its payments as
      * of one moment, though payers pay meanwhile. */
     enum qb_error err = store_begin(reader) == QB_OK ? QB_OK : QB_E_STORAGE;
@@ -135,7 +135,7 @@ static void S_reply(struct http_request *req, int status, const struct wallet_co
         err = wallet_collection_get(reader, id, &r);
     json_t *body = NULL;
     if (err == QB_OK)
-        body = http_collection_json(reader, &r, viewer_id, clock_now_ms(env->clock), true, &err);
+        body = http_collection_json(reader, &r, viewer_id, now_ms, true, &err);
     if (store_rollback(reader) != QB_OK && body != NULL) {
         json_decref(body);
         body = NULL;
@@ -233,8 +233,7 @@ static enum qb_error S_mine_read(struct http_request *req, struct store *reader,
 static json_t *S_mine_item(struct http_request *req, struct store *reader, const void *user_id,
                            const void *row, enum qb_error *err)
 {
-    const struct domain_env *env = http_request_env(req);
-    return http_collection_json(reader, row, user_id, clock_now_ms(env->clock), false, err);
+    return http_collection_json(reader, row, user_id, http_request_ledger_now_ms(req), false, err);
 }
 
 static const struct http_list S_mine = {sizeof(struct wallet_collection),

@@ -515,8 +515,7 @@ static json_t *S_resolve_collection(struct http_request *req, const struct qr_pa
     if (*err != QB_OK)
         return NULL;
     const char *me = http_request_session(req)->user_id;
-    json_t *view =
-        http_collection_json(reader, c, me, clock_now_ms(http_request_env(req)->clock), true, err);
+    json_t *view = http_collection_json(reader, c, me, http_request_ledger_now_ms(req), true, err);
     json_t *body = view != NULL
                        ? json_pack("{s:I, s:s, s:b, s:o}", "amount", (json_int_t)c->amount_minor,
                                    "currency", c->currency->code, "self",

@@ -229,11 +229,11 @@ static void S_view_reply(struct http_request *req, const char *viewer_id)
         http_reply_error(req, QB_E_INTERNAL);
         return;
     }
+    int64_t now_ms = http_request_settled_ms(req); /* before the rows: ledger.h */
     struct store *reader = http_reader_acquire(req);
     if (reader == NULL)
         return;
     json_t *body = NULL;
-    int64_t now_ms = clock_now_ms(env->clock);
     enum qb_error err = viewer_id != NULL
                             ? redpacket_view_json(reader, env, id, viewer_id, now_ms, &body)
                             : redpacket_operator_view_json(reader, env, id, now_ms, &body);

@@ -758,10 +758,11 @@ int64_t ledger_now_ms(struct ledger *ledger)
 
 int64_t ledger_settled_ms(struct ledger *ledger)
 {
-    /* The clock first: a batch that starts after the flag is read below
-     * stamps its commands with the clock read after it, no earlier than
-     * now_ms. */
-    int64_t now_ms = clock_now_ms(ledger->clock);
+    /* The ledger's time first: a batch that starts after the flag is read
+     * below stamps its commands with its time then, no earlier than
+     * now_ms (which is the newest entry's while the clock is behind it:
+     * readers judge deadlines by the time commands are judged by). */
+    int64_t now_ms = ledger_now_ms(ledger);
     if (!atomic_load(&ledger->batch_running))
         return now_ms;
     int64_t settled = atomic_load(&ledger->settled_ms);
@@ -2118,7 +2119,7 @@ static void batch_run(struct ledger *ledger, struct ledger_cmd *batch, size_t ba
                   "behind_ms=%" PRId64 " note=\"entries keep the newest time until it passes\"",
                   txn->now_ms - clock_ms);
     }
-    int64_t closed_ms = clock_ms;
+    int64_t closed_ms = txn->now_ms; /* the ledger's time, as ledger_settled_ms reads it */
     txn->storage_failed = false;
     txn->savepoint_open = false;
     txn->after_count = 0;
@@ -2163,7 +2164,7 @@ static void batch_run(struct ledger *ledger, struct ledger_cmd *batch, size_t ba
                 last = cmd;
             }
         }
-        closed_ms = clock_now_ms(ledger->clock); /* no command of this batch runs later */
+        closed_ms = ledger_now_ms(ledger); /* no command of this batch runs later */
         if (!txn->storage_failed && entries_write(ledger) == QB_OK &&
             checkpoint_flush(ledger, flush_budget(ledger)) == QB_OK && !txn->storage_failed) {
             commit_ns = clock_monotonic_ns();

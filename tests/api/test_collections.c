@@ -586,6 +586,36 @@ TEST(a_scanned_collection_is_shown_as_of_one_moment)
     ASSERT_EQ_INT(th_balance(&S_client, &a), 1000);
 }
 
+TEST(a_collection_past_its_time_reads_closed_while_the_clock_is_behind)
+{
+    // The clock set back behind the newest entry (a wrong NTP step, a restart on another machine):
+    // commands keep the ledger's time, which never goes back, and refuse a collection past its 30
+    // days; what the asker and the payers read must say so too, not OPEN with a code to scan.
+    struct api_user asker, payer;
+    API_MUST(th_user_new(&S_client, S_admin, &asker));
+    API_MUST(th_user_new(&S_client, S_admin, &payer));
+    API_MUST(th_fund(&S_client, S_admin, &payer, 1000));
+    char id[API_ID_SIZE_MAX], path[128];
+    S_ask(&asker, "聚餐", 100, 2, id);
+    struct api_user *const users[] = {&asker, &payer};
+    const long long day_ms = 24LL * 3600 * 1000;
+    th_restart_at(&S_daemon, &S_client, S_root, S_admin, 31 * day_ms, users, 2);
+    API_MUST(th_fund(&S_client, S_admin, &asker, 1)); /* an entry 31 days on */
+    th_restart_at(&S_daemon, &S_client, S_root, S_admin, 0, users, 2);
+
+    json_t *j = S_get(&payer, id);
+    ASSERT_EQ_STR(json_string_value(json_object_get(j, "status")), "EXPIRED");
+    json_decref(j);
+    struct client_response res;
+    snprintf(path, sizeof path, "/v1/collections/%s/code", id);
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, asker.token, NULL, &res), 409);
+    ASSERT_EQ_STR(api_json_str(&res, "code"), "COLLECTION_CLOSED");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_pay(&payer, id, "late-1", &res), 409);
+    client_response_release(&res);
+    ASSERT_EQ_INT(th_balance(&S_client, &payer), 1000);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -599,6 +629,7 @@ int main(void)
     RUN(a_payment_sent_back_is_paid_no_more_and_may_be_paid_again);
     RUN(a_retried_ask_under_its_key_makes_one_collection);
     RUN(a_scanned_collection_is_shown_as_of_one_moment);
+    RUN(a_collection_past_its_time_reads_closed_while_the_clock_is_behind); /* last: the clock */
 
     api_suite_stop(&suite);
     api_suite_verify_ledger(&suite, &S_daemon);

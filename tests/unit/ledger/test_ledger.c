@@ -1009,8 +1009,10 @@ TEST(entry_times_never_go_back_when_the_clock_does)
     ASSERT_EQ_INT(first_ms, FX_START_MS + 60000);
 
     clock_manual_advance(&fx->clock, -30000);
-    /* readers are told the ledger's time, not the clock's */
+    /* readers are told the ledger's time, not the clock's: also the time
+     * they judge deadlines by, which commands are judged by */
     ASSERT_EQ_INT(ledger_now_ms(fx->ledger), first_ms);
+    ASSERT_EQ_INT(ledger_settled_ms(fx->ledger), first_ms);
     ASSERT_OK(fx_transfer(fx, a, b, 1, &second));
     e = entry_get(fx, second);
     ASSERT_EQ_INT(e->created_at_ms, first_ms);
@@ -1018,6 +1020,7 @@ TEST(entry_times_never_go_back_when_the_clock_does)
 
     fx_restart(fx);
     ASSERT_EQ_INT(ledger_now_ms(fx->ledger), first_ms);
+    ASSERT_EQ_INT(ledger_settled_ms(fx->ledger), first_ms);
     ASSERT_OK(fx_transfer(fx, a, b, 1, &third));
     e = entry_get(fx, third);
     ASSERT_EQ_INT(e->created_at_ms, first_ms);
