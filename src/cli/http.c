@@ -447,6 +447,12 @@ static int S_report(struct cli *cli, enum cli_auth auth, const char *token,
     } else {
         rc = cli_fail(cli, CLI_EXIT_REFUSED, clean_code, "%s: %s (%s)", cli->command->name,
                       clean_message, clean_code);
+        /* A refusal kept under its key is answered again as it was: the
+         * password of this try was not checked, nor anything else. */
+        if (res->replayed)
+            cli_hint(cli, "this Idempotency-Key was used before: this is that request's answer, "
+                          "not a new check of this one; to try again, run it with a new "
+                          "--idempotency-key (or none)");
         const char *hint = S_hint(cli->command->name, clean_code, cli_json_str(res->json, "limit"));
         size_t digits = strspn(res->retry_after, "0123456789");
         if (digits > 0 && digits <= 9 && res->retry_after[digits] == '\0') {
@@ -624,13 +630,25 @@ static bool S_currency_key(const char *key)
     return strlen(key) == 3 && strspn(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == 3;
 }
 
+/* Whether key is an amount the API may answer null (docs/openapi.json):
+ * an open code's amount, a quote without one, no daily limit set, a red
+ * packet's share when shares are random. */
+static bool S_amount_nullable(const char *key)
+{
+    static const char *const keys[] = {"amount", "amount_per_share", "daily_limit", "fee", "total"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strcmp(key, keys[i]) == 0)
+            return true;
+    return false;
+}
+
 /* The first member of value (searched all through it) that names an amount
- * but holds a number with a fraction or a string, or NULL. Amounts are
- * integers of minor units on every API (docs/api.md); such a member would
- * read as 0 and print as 0.00. An amount that is an object (a /v3
- * "amount": {total, currency}, a statement's {"CNY": 1234}) holds no
- * fraction, nor a string under a currency's code; null stays allowed (an
- * open code's amount), and a boolean "available" is a payee's, no amount. */
+ * but holds a number with a fraction, a string, or a null where the API
+ * answers none (S_amount_nullable), or NULL. Amounts are integers of minor
+ * units on every API (docs/api.md); such a member would read as 0 and print
+ * as 0.00. An amount that is an object (a /v3 "amount": {total, currency},
+ * a statement's {"CNY": 1234}) holds no fraction, nor a string under a
+ * currency's code; a boolean "available" is a payee's, no amount. */
 static const char *S_amount_bad(const json_t *value, int depth)
 {
     if (depth > 2048)
@@ -649,7 +667,9 @@ static const char *S_amount_bad(const json_t *value, int depth)
     }
     json_object_foreach((json_t *)value, key, member)
     {
-        if ((json_is_real(member) || json_is_string(member)) && S_amount_key(key))
+        if ((json_is_real(member) || json_is_string(member) ||
+             (json_is_null(member) && !S_amount_nullable(key))) &&
+            S_amount_key(key))
             return key;
         if (json_is_object(member) && S_amount_key(key)) {
             const char *sub;

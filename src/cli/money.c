@@ -261,6 +261,8 @@ int cli_run_card_add(struct cli *cli, const struct cli_args *args)
 {
     const char *holder = cli_arg(cli, args, "holder");
     const char *phone = cli_arg(cli, args, "phone");
+    if (phone != NULL && !cli_phone_shape(phone))
+        return cli_phone_refuse(cli, "--phone");
     bool with_code = cli_arg(cli, args, "code") != NULL;
     bool send_code = cli_arg(cli, args, "send-code") != NULL;
     if (with_code && send_code)
@@ -960,13 +962,7 @@ static int S_arrival_rank(const char *name)
 int cli_run_send(struct cli *cli, const struct cli_args *args)
 {
     const char *to = args->positionals[0];
-    size_t to_size = strlen(to);
-    /* As people write numbers ("+86 139-0000-0002"): the server reads them. */
-    size_t digits = 0;
-    for (const char *p = to; *p != '\0'; p++)
-        digits += *p >= '0' && *p <= '9';
-    bool phone = digits >= 11 && strspn(to, "0123456789 -+") == to_size;
-    if (!phone && strncmp(to, "u_", 2) != 0)
+    if (!cli_phone_shape(to) && strncmp(to, "u_", 2) != 0)
         return cli_usage_error(cli, "TO must be a mobile number (11 digits) or a user id "
                                     "(u_...)");
     int64_t amount;

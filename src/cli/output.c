@@ -79,6 +79,19 @@ void cli_error_json_print(const char *code, const char *message, const char *lim
     json_decref(error);
 }
 
+bool cli_phone_shape(const char *text)
+{
+    size_t digits = 0;
+    for (const char *p = text; *p != '\0'; p++)
+        digits += *p >= '0' && *p <= '9';
+    return digits >= 11 && strspn(text, "0123456789 -+") == strlen(text);
+}
+
+int cli_phone_refuse(struct cli *cli, const char *what)
+{
+    return cli_usage_error(cli, "%s must be a mobile number (11 digits)", what);
+}
+
 int cli_usage_error(struct cli *cli, const char *fmt, ...)
 {
     char message[S_MESSAGE_SIZE_MAX];

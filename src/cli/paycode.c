@@ -97,9 +97,12 @@ static enum qb_error S_load(const char *path, struct S_seed_file *f)
     struct stat st;
     char text[S_FILE_SIZE_MAX + 1];
     ssize_t size = -1;
-    if (fstat(fd, &st) == 0 && (st.st_mode & 077) == 0)
+    bool loose = fstat(fd, &st) != 0 || (st.st_mode & 077) != 0;
+    if (!loose)
         size = read(fd, text, S_FILE_SIZE_MAX);
     close(fd);
+    if (loose)
+        return QB_E_FORBIDDEN;
     if (size <= 0 || size == S_FILE_SIZE_MAX)
         return QB_E_PARAM;
     text[size] = '\0';
@@ -235,7 +238,9 @@ int cli_run_device_add(struct cli *cli, const struct cli_args *args)
         return cli_fail(cli, CLI_EXIT_USAGE, "DEVICE_EXISTS",
                         "this profile holds a payment-code device already (%s); revoke it "
                         "with `qianbao security revoke-device ID` first",
-                        err == QB_OK ? "see `qianbao security devices`" : "its file is damaged");
+                        err == QB_OK            ? "see `qianbao security devices`"
+                        : err == QB_E_FORBIDDEN ? "its file can be read by others"
+                                                : "its file is damaged");
     const char *name = cli_arg(cli, args, "name");
     char password[CLI_SECRET_SIZE_MAX];
     int rc = S_payment_password(cli, args, password, sizeof password);
@@ -328,9 +333,18 @@ int cli_run_paycode(struct cli *cli, const struct cli_args *args)
         return cli_fail(cli, CLI_EXIT_USAGE, "NO_DEVICE",
                         "this profile holds no payment-code device; add one with "
                         "`qianbao device add`");
+    if (err == QB_E_FORBIDDEN)
+        return cli_fail(cli, CLI_EXIT_NOT_LOGGED_IN, "PROFILE_UNSAFE",
+                        "the seed file %s can be read by other users of this computer, and its "
+                        "codes pay at a till: run `chmod 600 %s` (and, if others may have read "
+                        "it, `qianbao security revoke-device ID` and `qianbao device add`)",
+                        path, path);
     if (err != QB_OK)
         return cli_fail(cli, CLI_EXIT_USAGE, "BAD_SEED_FILE",
-                        "the seed file %s is damaged or readable by others", path);
+                        "the seed file %s is damaged: revoke its device (`qianbao security "
+                        "devices` lists it; `qianbao security revoke-device ID`), then "
+                        "`qianbao device add`",
+                        path);
 
     /* The next unused counter of this step. */
     int64_t step = paycode_step(now_ms);

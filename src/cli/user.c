@@ -200,6 +200,8 @@ int cli_run_sms_code(struct cli *cli, const struct cli_args *args)
             return cli_usage_error(cli, "PHONE is missing (and no user is logged in)");
         cli_secret_wipe(profile.token, sizeof profile.token);
         phone = profile.phone;
+    } else if (!cli_phone_shape(phone)) {
+        return cli_phone_refuse(cli, "PHONE");
     }
     const char *purpose = cli_arg(cli, args, "purpose");
     const char *target = cli_arg(cli, args, "target");
@@ -234,6 +236,9 @@ int cli_run_sms_code(struct cli *cli, const struct cli_args *args)
 
 int cli_run_register(struct cli *cli, const struct cli_args *args)
 {
+    const char *given = cli_arg(cli, args, "phone");
+    if (given != NULL && !cli_phone_shape(given))
+        return cli_phone_refuse(cli, "--phone");
     char code[CLI_CODE_SIZE_MAX], password[CLI_SECRET_SIZE_MAX];
     int rc = cli_secret_arg(cli, args, "code", "SMS code: ", code, sizeof code);
     if (rc != CLI_EXIT_OK)
@@ -347,6 +352,10 @@ int cli_run_login(struct cli *cli, const struct cli_args *args)
     } else if ((rc = cli_line_read(cli, "Phone: ", phone, sizeof phone)) != CLI_EXIT_OK) {
         return rc;
     }
+    /* Before the password is asked for: a password typed at the phone's
+     * prompt by mistake goes no further than this terminal. */
+    if (!cli_phone_shape(phone))
+        return cli_phone_refuse(cli, given != NULL ? "--phone" : "the phone");
     bool with_code = cli_arg(cli, args, "code") != NULL;
     bool with_login_code = cli_arg(cli, args, "login-code") != NULL;
     if (with_login_code && (with_code || cli_arg(cli, args, "password-stdin") != NULL))
@@ -1036,6 +1045,8 @@ int cli_run_close_account(struct cli *cli, const struct cli_args *args)
 
 int cli_run_phone_change(struct cli *cli, const struct cli_args *args)
 {
+    if (!cli_phone_shape(args->positionals[0]))
+        return cli_phone_refuse(cli, "NEW_PHONE");
     char code[CLI_CODE_SIZE_MAX], digits[CLI_SECRET_SIZE_MAX];
     int rc = cli_secret_arg(cli, args, "code", "SMS code: ", code, sizeof code);
     if (rc != CLI_EXIT_OK)

@@ -712,6 +712,14 @@ TEST(an_amount_that_is_not_whole_fen_is_a_bad_answer)
     S_run(S_json_200("{\"month\":\"2026-11\",\"income\":{\"CNY\":0},\"expense\":{\"CNY\":\"99\"}}"),
           "statement", "2026-11", NULL);
     ASSERT_EQ_INT(S_last.rc, CLI_EXIT_UNAVAILABLE);
+    // A null where the API answers an integer reads as 0 too; only the amounts the API may
+    // answer null (an open code's, a quote's, no daily limit) are answers as null.
+    S_run(S_json_200("{\"balances\":[{\"currency\":\"CNY\",\"available\":null,"
+                     "\"pending\":0}]}"),
+          "balance", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_UNAVAILABLE);
+    ASSERT(strstr(S_last.out, "0.00") == NULL);
+    ASSERT(strstr(S_last.err, "available") != NULL);
     // Integers, nulls (an open code's amount) and a count's booleans stay answers.
     S_run(S_json_200("{\"balances\":[{\"currency\":\"CNY\",\"available\":1250,"
                      "\"pending\":0,\"fee\":null}]}"),
@@ -982,6 +990,65 @@ TEST(hints_never_ask_for_a_code_on_the_command_line)
     ASSERT(strstr(S_last.out, "CODE") == NULL && strstr(S_last.out, "NUMBER") == NULL);
 }
 
+/* Whether the odd server took no request since its line was emptied. */
+static bool S_no_request(void)
+{
+    pthread_mutex_lock(&S_server.lock);
+    bool none = S_server.line[0] == '\0';
+    pthread_mutex_unlock(&S_server.lock);
+    return none;
+}
+
+TEST(a_refusal_answered_again_under_its_key_says_so)
+{
+    // A refusal is kept under its Idempotency-Key and answered again as it was: the same key
+    // with the right payment password is told "the payment password is wrong" once more. The
+    // client says that this answer is the first request's, not a check of this one.
+    S_stdin_text = "258036\n";
+    pthread_mutex_lock(&S_server.lock);
+    static const char body[] = "{\"code\":\"PASSWORD_WRONG\",\"message\":\"the payment "
+                               "password is wrong; 4 tries left\"}";
+    snprintf(S_refusal, sizeof S_refusal,
+             "HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: %zu"
+             "\r\nIdempotent-Replayed: true\r\nConnection: close\r\n\r\n%s",
+             strlen(body), body);
+    pthread_mutex_unlock(&S_server.lock);
+    S_run(S_refusal, "send", "13800138000", "1", "--idempotency-key", "k-test-2",
+          "--password-stdin", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_REFUSED);
+    ASSERT(strstr(S_last.err, "this is that request's answer") != NULL);
+    S_stdin_text = "258036\n";
+    S_run(S_json_403(body), "send", "13800138000", "1", "--idempotency-key", "k-test-3",
+          "--password-stdin", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_REFUSED);
+    ASSERT(strstr(S_last.err, "this is that request's answer") == NULL);
+}
+
+TEST(a_phone_that_is_none_is_refused_before_the_password)
+{
+    // A password typed at the phone's prompt by mistake, or a phone short of a digit, goes
+    // nowhere: a usage error, before the password is asked for and before any request.
+    pthread_mutex_lock(&S_server.lock);
+    S_server.line[0] = '\0'; /* no request since */
+    pthread_mutex_unlock(&S_server.lock);
+    S_stdin_text = "correct horse 9\n";
+    S_run(S_json_200("{}"), "login", "--phone", "1380013800", "--password-stdin", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_USAGE);
+    ASSERT(strstr(S_last.err, "--phone must be a mobile number") != NULL);
+    ASSERT(S_no_request());
+    S_tty_open("my secret pass\n");
+    S_run(S_json_200("{}"), "login", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_USAGE);
+    ASSERT(strstr(S_last.err, "Password") == NULL);
+    ASSERT(strstr(S_last.err, "the phone must be a mobile number") != NULL);
+    S_run(S_json_200("{}"), "sms-code", "abc", "--purpose", "register", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_USAGE);
+    S_run(S_json_200("{}"), "card", "add", "--holder", "张三", "--phone", "139", "--send-code",
+          NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_USAGE);
+    ASSERT(S_no_request());
+}
+
 TEST(a_server_url_with_a_password_is_refused)
 {
     // Qianbao's credentials are bearer tokens from the profile: a user name and password in
@@ -1063,6 +1130,41 @@ TEST(a_device_id_that_is_no_word_is_not_stored)
     ASSERT(access(path, F_OK) != 0);
 }
 
+TEST(a_seed_file_others_can_read_is_not_used)
+{
+    // A payment-code seed makes codes that pay at a till. One others can read is refused as a
+    // profile others can read is: PROFILE_UNSAFE, exit 4, with the chmod that makes it private;
+    // a seed file that does not read as one says how to replace its device.
+    char dir[700], path[760];
+    snprintf(dir, sizeof dir, "%s/config/qianbao/paycode", S_root);
+    char parent[700];
+    snprintf(parent, sizeof parent, "%s/config/qianbao", S_root);
+    (void)mkdir(parent, 0700);
+    (void)mkdir(dir, 0700);
+    snprintf(path, sizeof path, "%s/seedy", dir);
+    FILE *f = fopen(path, "w");
+    ASSERT(f != NULL);
+    fputs("qianbao-paycode 1 pd_0123456789abcdefghjkmnpqrs 1234567 "
+          "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff 0 -1\n",
+          f);
+    ASSERT_EQ_INT(fclose(f), 0);
+    ASSERT_EQ_INT(chmod(path, 0644), 0);
+    S_run(S_json_200("{}"), "--profile", "seedy", "paycode", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_NOT_LOGGED_IN);
+    ASSERT(strstr(S_last.err, "chmod 600") != NULL);
+    ASSERT_EQ_INT(chmod(path, 0600), 0);
+    S_run(S_json_200("{}"), "--profile", "seedy", "paycode", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+    f = fopen(path, "w");
+    ASSERT(f != NULL);
+    fputs("qianbao-paycode 1 pd_x 12 nothex 0 -1\n", f);
+    ASSERT_EQ_INT(fclose(f), 0);
+    S_run(S_json_200("{}"), "--profile", "seedy", "paycode", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_USAGE);
+    ASSERT(strstr(S_last.err, "revoke-device") != NULL);
+    ASSERT_EQ_INT(unlink(path), 0);
+}
+
 int main(void)
 {
     test_tmpdir(S_root, sizeof S_root);
@@ -1093,6 +1195,9 @@ int main(void)
     RUN(watch_stops_on_an_answer_without_a_cursor);
     RUN(a_money_answer_that_cannot_be_read_names_its_key);
     RUN(an_amount_that_is_not_whole_fen_is_a_bad_answer);
+    RUN(a_refusal_answered_again_under_its_key_says_so);
+    RUN(a_phone_that_is_none_is_refused_before_the_password);
+    RUN(a_seed_file_others_can_read_is_not_used);
     RUN(enter_at_pay_it_pays_nothing_and_says_so);
     RUN(admin_verify_waits_no_longer_than_its_timeout);
     RUN(secrets_are_read_without_the_command_line);
