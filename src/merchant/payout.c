@@ -688,7 +688,10 @@ static enum qb_error S_end_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
                      c->end == MERCHANT_PAYOUT_STOP ? S_TRANSFER_RISK : S_OVERDUE_CLOSE);
     }
     QB_ASSERT(r->entry_id > 0);
-    r->updated_at_ms = now_ms;
+    /* An overdue close ended when the window did, as every reader told it
+     * from then on (merchant_payout_at): written later, its time must not
+     * move under a merchant who read it before. */
+    r->updated_at_ms = c->end == MERCHANT_PAYOUT_CLOSE ? r->expires_at_ms : now_ms;
     S_payment_follow(&p, r);
     p.entry_id = r->entry_id;
     if (wallet_txn_payment_update(txn, &p) != QB_OK || S_update(store, r) != QB_OK)

@@ -590,14 +590,18 @@ TEST(a_payout_past_its_day_reads_closed_before_the_worker_comes)
     ASSERT_EQ_INT(S_available(&f, f.m.account_id), 100000 - 1200);
     ASSERT_EQ_INT(S_count(&f, "SELECT count(*) FROM payouts WHERE state = 1"), 1);
 
+    // The worker comes a minute late (a restart): the close keeps the time every reader told.
+    wx_clock_to(f.wx, p.expires_at_ms + 60000);
     ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_CLOSE, NULL, &p, &read), QB_OK);
     ASSERT_EQ_INT(read.state, MERCHANT_PAYOUT_FAIL);
     ASSERT_EQ_STR(read.fail_reason, "OVERDUE_CLOSE");
+    ASSERT_EQ_INT(read.updated_at_ms, p.expires_at_ms);
     ASSERT_EQ_INT(S_available(&f, f.m.account_id), 100000);
     // The close wrote what the payment was told, and a payment that ended reads as written.
     struct wallet_payment closed = S_payment(&f, p.transfer_bill_no);
     ASSERT_EQ_INT(closed.status, WALLET_FAILED);
     ASSERT_EQ_STR(closed.failure_code, paid.failure_code);
+    ASSERT_EQ_INT(closed.updated_at_ms, p.expires_at_ms);
     paid = closed;
     ASSERT_EQ_INT(merchant_payout_payment_at(f.wx->reader, &paid, p.expires_at_ms + 1), QB_OK);
     ASSERT_EQ_INT(paid.status, WALLET_FAILED);
