@@ -58,6 +58,12 @@ int cli_run_redpacket_send(struct cli *cli, const struct cli_args *args)
     if (rc != CLI_EXIT_OK)
         return rc;
     bool equal = cli_arg(cli, args, "equal") != NULL;
+    /* Before the password: a lucky packet's shares are a fen at least. */
+    if (!equal && amount < count)
+        return cli_usage_error(cli,
+                               "a lucky packet of %d shares needs at least %d.%02d (a fen "
+                               "each)",
+                               count, count / 100, count % 100);
     char key[CLI_IDEMPOTENCY_KEY_SIZE_MAX];
     if ((rc = cli_money_key_arg(cli, args, key, sizeof key)) != CLI_EXIT_OK)
         return rc;

@@ -1047,6 +1047,12 @@ TEST(a_phone_that_is_none_is_refused_before_the_password)
           NULL);
     ASSERT_EQ_INT(S_last.rc, CLI_EXIT_USAGE);
     ASSERT(S_no_request());
+    // So is a lucky red packet whose shares cannot be a fen each, before its password.
+    S_stdin_text = "258036\n";
+    S_run(S_json_200("{}"), "redpacket", "send", "0.02", "3", "--password-stdin", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_USAGE);
+    ASSERT(strstr(S_last.err, "at least 0.03") != NULL);
+    ASSERT(S_no_request());
 }
 
 TEST(a_server_url_with_a_password_is_refused)
