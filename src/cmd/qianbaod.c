@@ -950,15 +950,21 @@ static bool S_db_files_writable(const struct daemon_paths *paths)
  * (SQLite made it, and a crash came before anything was written), or holds
  * no schema (a crash after SQLite wrote its header, or a copy of a file
  * whose data was all in its -wal: the mistake operations.md warns of).
- * *found names which, for the log. A url that names no file is left to
+ * *found names which, for the log; *version is the schema version the
+ * file holds before this start migrates it (0: none; -1: no file looked
+ * at). A url that names no file is left to
  * store_open, which refuses it. False, with the reason on stderr, when the
  * file cannot be looked at. Called under the database's lock. */
-static bool S_db_is_new(const struct daemon_paths *paths, bool *db_new, const char **found)
+static bool S_db_is_new(const struct daemon_paths *paths, bool *db_new, const char **found,
+                        int64_t *version)
 {
     *db_new = true;
     *found = "no_file";
-    if (paths->db_file[0] == '\0')
+    *version = 0;
+    if (paths->db_file[0] == '\0') {
+        *version = -1; /* not a file looked at here */
         return true;
+    }
     struct stat st;
     if (stat(paths->db_file, &st) == 0) {
         *db_new = st.st_size == 0;
@@ -982,7 +988,8 @@ static bool S_db_is_new(const struct daemon_paths *paths, bool *db_new, const ch
         if (!*db_new &&
             store_open(paths->db_url, STORE_MODE_READ_OFFLINE, &probe, err, sizeof err) == QB_OK) {
             /* One that does not open is left to store_open, to name why. */
-            *db_new = store_schema_version(probe) == 0;
+            *version = store_schema_version(probe);
+            *db_new = *version == 0;
             *found = "file_without_schema";
             /* Tables but no version of ours: another program's file,
              * refused before secrets are made beside it. */
@@ -1843,8 +1850,9 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
      * meanwhile. */
     bool db_new = true;
     const char *db_found = NULL;
-    if (!S_db_is_new(paths, &db_new, &db_found) || (!db_new && !S_secrets_present(paths)) ||
-        (db_new && !S_db_new_is_first(paths, db_found)))
+    int64_t version_found = 0;
+    if (!S_db_is_new(paths, &db_new, &db_found, &version_found) ||
+        (!db_new && !S_secrets_present(paths)) || (db_new && !S_db_new_is_first(paths, db_found)))
         goto out;
     S_data_dir_keep(paths->dir, &dir_made);
     unlink(paths->listen_address); /* a stale one would point at a dead port */
@@ -2075,6 +2083,23 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         goto out;
     }
 
+    /* The rows that say where money goes and who acts for a merchant,
+     * tied to the chain key: an earlier version's tagged as they stand,
+     * once (domain/rowtag.h), before a worker opens a card's number. */
+    const struct domain_tagged *const tagged_tables[] = {&wallet_cards_tagged, &merchant_tagged};
+    int64_t rows_tagged = 0;
+    rc = domain_row_tags_open(ledger, env.chain_key, version_found, tagged_tables,
+                              QB_ARRAY_COUNT(tagged_tables), &rows_tagged);
+    if (rc != QB_OK) {
+        fprintf(stderr, "qianbaod: cannot tag the cards and merchants (%s)\n", error_name(rc));
+        goto out;
+    }
+    if (rows_tagged > 0)
+        log_event(LOG_WARN, "domain.rows_tagged",
+                  "rows=%" PRId64 " from_schema=%" PRId64 " note=\"the cards and merchants an "
+                  "earlier version wrote, tied to the chain key as found: at the start that "
+                  "upgrades the database only\"",
+                  rows_tagged, version_found);
     /* Top-ups and withdrawals the bank has not answered, this run's and
      * those a previous run left PROCESSING. */
     rc = wallet_worker_start(&env, pool, &wallet_worker);
@@ -2091,23 +2116,6 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         goto out;
     }
 
-    /* The rows that say where money goes and who acts for a merchant,
-     * tied to the chain key: an earlier version's tagged as they stand,
-     * once (domain/rowtag.h). */
-    const struct domain_tagged *const tagged_tables[] = {&wallet_cards_tagged, &merchant_tagged};
-    int64_t rows_tagged = 0;
-    rc = domain_row_tags_open(ledger, env.chain_key, tagged_tables, QB_ARRAY_COUNT(tagged_tables),
-                              &rows_tagged);
-    if (rc != QB_OK) {
-        fprintf(stderr, "qianbaod: cannot tag the cards and merchants (%s)\n", error_name(rc));
-        goto out;
-    }
-    if (rows_tagged > 0)
-        log_event(LOG_WARN, "domain.rows_tagged",
-                  "rows=%" PRId64 " note=\"the cards and merchants an earlier version wrote, tied "
-                  "to the chain key as found: expected once, at the first start after the "
-                  "upgrade\"",
-                  rows_tagged);
     /* Merchant notifications due, this run's and those a previous run
      * left on the retry ladder; an earlier version's sealed first. */
     int64_t notifications_sealed = 0;

@@ -10,11 +10,12 @@
 #include "domain/domain.h"
 #include "domain/rowtag.h"
 
-/* meta's key: the tags of the rows an earlier version wrote are written. */
-static const char S_WRITTEN[] = "row_tags_written";
-
 /* The migration that gave cards and merchants their tag column. */
 #define S_TAGGED_SCHEMA 55
+
+/* Rows tagged a statement at a time at the first start; a row's key's room. */
+#define S_BATCH 64
+#define S_KEY_SIZE_MAX 64
 
 /* Room for a statement built from a table's description. */
 #define S_SQL_SIZE 512
@@ -31,31 +32,57 @@ static void S_put(struct crypto_hmac_sha256_state *st, const void *data, size_t 
     crypto_hmac_sha256_update(st, data, size);
 }
 
-void domain_row_tag(const uint8_t *chain_key, const struct domain_tagged *t, struct store_stmt *st,
-                    int first, uint8_t out[CRYPTO_SHA256_SIZE])
+void domain_row_tag_fields(const uint8_t *chain_key, const struct domain_tagged *t,
+                           const struct domain_tag_field *fields, uint8_t out[CRYPTO_SHA256_SIZE])
 {
     static const uint8_t zero_key[DOMAIN_KEY_SIZE];
-    QB_ASSERT(t != NULL && st != NULL && first >= 0);
+    QB_ASSERT(t != NULL && fields != NULL);
     struct crypto_hmac_sha256_state mac;
     crypto_hmac_sha256_begin(&mac, chain_key != NULL ? chain_key : zero_key, DOMAIN_KEY_SIZE);
     S_put(&mac, "QBT1", 4);
     S_put(&mac, t->label, strlen(t->label));
-    for (int i = 0; t->kinds[i] != '\0'; i++) {
-        int column = first + i;
+    for (size_t i = 0; t->kinds[i] != '\0'; i++) {
         if (t->kinds[i] == 'i') {
             unsigned char value[8];
-            buf_write_u64le(value, (uint64_t)store_column_int64(st, column));
+            buf_write_u64le(value, (uint64_t)fields[i].integer);
             S_put(&mac, value, sizeof value);
-        } else if (t->kinds[i] == 't') {
-            const char *text = store_column_text(st, column);
-            S_put(&mac, text != NULL ? text : "", text != NULL ? store_column_size(st, column) : 0);
         } else {
-            QB_ASSERT(t->kinds[i] == 'b');
-            const void *blob = store_column_blob(st, column);
-            S_put(&mac, blob, store_column_size(st, column));
+            QB_ASSERT(t->kinds[i] == 't' || t->kinds[i] == 'b');
+            QB_ASSERT(fields[i].data != NULL || fields[i].size == 0);
+            S_put(&mac, fields[i].data != NULL ? fields[i].data : "", fields[i].size);
         }
     }
     crypto_hmac_sha256_end(&mac, out);
+}
+
+/* The fields of the row st stands on, its tied columns first on. */
+static void S_fields_of(const struct domain_tagged *t, struct store_stmt *st, int first,
+                        struct domain_tag_field fields[DOMAIN_TAG_FIELDS_MAX])
+{
+    size_t count = strlen(t->kinds);
+    QB_ASSERT(first >= 0 && count <= DOMAIN_TAG_FIELDS_MAX);
+    for (size_t i = 0; i < count; i++) {
+        int column = first + (int)i;
+        fields[i] = (struct domain_tag_field){0};
+        if (t->kinds[i] == 'i') {
+            fields[i].integer = store_column_int64(st, column);
+        } else if (t->kinds[i] == 't') {
+            fields[i].data = store_column_text(st, column);
+            fields[i].size = fields[i].data != NULL ? store_column_size(st, column) : 0;
+        } else {
+            fields[i].data = store_column_blob(st, column);
+            fields[i].size = store_column_size(st, column);
+        }
+    }
+}
+
+void domain_row_tag(const uint8_t *chain_key, const struct domain_tagged *t, struct store_stmt *st,
+                    int first, uint8_t out[CRYPTO_SHA256_SIZE])
+{
+    QB_ASSERT(t != NULL && st != NULL);
+    struct domain_tag_field fields[DOMAIN_TAG_FIELDS_MAX];
+    S_fields_of(t, st, first, fields);
+    domain_row_tag_fields(chain_key, t, fields, out);
 }
 
 /* Whether the tag column (after the tied ones) holds a tag, and whether it
@@ -95,10 +122,38 @@ static int S_key_column_size(const struct domain_tagged *t)
     return (int)size;
 }
 
-enum qb_error domain_row_tag_write(struct store *writer, const uint8_t *chain_key,
-                                   const struct domain_tagged *t, const char *key)
+/* Sets the tag of t's row named key. */
+static enum qb_error S_tag_put(struct store *writer, const struct domain_tagged *t, const char *key,
+                               const uint8_t tag[CRYPTO_SHA256_SIZE])
 {
-    QB_ASSERT(writer != NULL && t != NULL && key != NULL);
+    char sql[S_SQL_SIZE];
+    int size = snprintf(sql, sizeof sql, "UPDATE %s SET tag = $2 WHERE %.*s = $1", t->table,
+                        S_key_column_size(t), t->columns);
+    QB_ASSERT(size > 0 && (size_t)size < sizeof sql);
+    const struct store_param params[] = {STORE_TEXT(key), STORE_BLOB(tag, CRYPTO_SHA256_SIZE)};
+    return store_run(writer, sql, params, QB_ARRAY_COUNT(params));
+}
+
+enum qb_error domain_row_tag_write(struct store *writer, const uint8_t *chain_key,
+                                   const struct domain_tagged *t,
+                                   const struct domain_tag_field *fields)
+{
+    QB_ASSERT(writer != NULL && t != NULL && fields != NULL);
+    QB_ASSERT(t->kinds[0] == 't' && fields[0].data != NULL);
+    char key[S_KEY_SIZE_MAX];
+    QB_ASSERT(fields[0].size < sizeof key);
+    memcpy(key, fields[0].data, fields[0].size);
+    key[fields[0].size] = '\0';
+    uint8_t tag[CRYPTO_SHA256_SIZE];
+    domain_row_tag_fields(chain_key, t, fields, tag);
+    return S_tag_put(writer, t, key, tag);
+}
+
+/* Tags t's row named key as it stands (an earlier version's): read back,
+ * since nothing else says what it held. */
+static enum qb_error S_tag_as_found(struct store *writer, const uint8_t *chain_key,
+                                    const struct domain_tagged *t, const char *key)
+{
     char sql[S_SQL_SIZE];
     int size = snprintf(sql, sizeof sql, "SELECT %s FROM %s WHERE %.*s = $1", t->columns, t->table,
                         S_key_column_size(t), t->columns);
@@ -116,19 +171,10 @@ enum qb_error domain_row_tag_write(struct store *writer, const uint8_t *chain_ke
             err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
     }
     store_finalize(st);
-    if (err != QB_OK)
-        return err;
-    size = snprintf(sql, sizeof sql, "UPDATE %s SET tag = $2 WHERE %.*s = $1", t->table,
-                    S_key_column_size(t), t->columns);
-    QB_ASSERT(size > 0 && (size_t)size < sizeof sql);
-    const struct store_param params[] = {STORE_TEXT(key), STORE_BLOB(tag, sizeof tag)};
-    return store_run(writer, sql, params, QB_ARRAY_COUNT(params));
+    return err == QB_OK ? S_tag_put(writer, t, key, tag) : err;
 }
 
 /* --- tagging an earlier version's rows ---------------------------------------------- */
-
-#define S_BATCH 64
-#define S_KEY_SIZE_MAX 64
 
 struct S_open_cmd {
     struct ledger_cmd cmd;
@@ -178,11 +224,7 @@ static enum qb_error S_open_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 {
     struct S_open_cmd *c = (struct S_open_cmd *)cmd;
     struct store *store = ledger_txn_store(txn);
-    int64_t value = 0;
-    bool written = false;
-    enum qb_error err = domain_meta_get(store, S_WRITTEN, &value, &written);
-    if (err != QB_OK || written)
-        return err;
+    enum qb_error err = QB_OK;
     for (size_t i = 0; err == QB_OK && i < c->count; i++) {
         const struct domain_tagged *t = c->tables[i];
         char after[S_KEY_SIZE_MAX] = "";
@@ -190,21 +232,26 @@ static enum qb_error S_open_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         while (err == QB_OK && count == S_BATCH) {
             err = S_untagged(store, t, after, c->keys, &count);
             for (size_t k = 0; err == QB_OK && k < count; k++) {
-                err = domain_row_tag_write(store, c->chain_key, t, c->keys[k]);
+                err = S_tag_as_found(store, c->chain_key, t, c->keys[k]);
                 c->tagged++;
             }
             if (err == QB_OK && count > 0)
                 snprintf(after, sizeof after, "%s", c->keys[count - 1]);
         }
     }
-    return err == QB_OK ? domain_meta_put(store, S_WRITTEN, 1) : err;
+    return err;
 }
 
 enum qb_error domain_row_tags_open(struct ledger *ledger, const uint8_t *chain_key,
-                                   const struct domain_tagged *const *tables, size_t count,
-                                   int64_t *tagged)
+                                   int64_t version_found, const struct domain_tagged *const *tables,
+                                   size_t count, int64_t *tagged)
 {
     QB_ASSERT(ledger != NULL && tables != NULL && tagged != NULL);
+    *tagged = 0;
+    /* Only the start that gives the tables their tag column: at any other,
+     * a row without a tag is one whose tag was taken off. */
+    if (version_found < 0 || version_found >= S_TAGGED_SCHEMA)
+        return QB_OK;
     struct S_open_cmd c = {.chain_key = chain_key, .tables = tables, .count = count};
     ledger_cmd_init(&c.cmd, S_open_run, NULL);
     enum qb_error err = ledger_execute(ledger, &c.cmd);
@@ -227,20 +274,15 @@ enum qb_error domain_row_tags_check(struct store *reader, const uint8_t *chain_k
      * with this one: its rows have no tags to check yet. */
     if (store_schema_version(reader) < S_TAGGED_SCHEMA)
         return QB_OK;
-    int64_t value = 0;
-    bool written = false;
-    enum qb_error err = domain_meta_get(reader, S_WRITTEN, &value, &written);
-    if (err != QB_OK)
-        return err;
     char sql[S_SQL_SIZE];
     int size = snprintf(sql, sizeof sql, "SELECT %s, tag FROM %s", t->columns, t->table);
     QB_ASSERT(size > 0 && (size_t)size < sizeof sql);
     struct store_stmt *st = NULL;
-    err = store_prepare(reader, sql, &st);
+    enum qb_error err = store_prepare(reader, sql, &st);
     int rc = STORE_STEP_DONE;
     while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
         bool tagged = false;
-        if (!S_holds(chain_key, t, st, 0, &tagged) && (tagged || written)) {
+        if (!S_holds(chain_key, t, st, 0, &tagged)) {
             const char *key = store_column_text(st, 0);
             snprintf(problem, problem_size, "%s %s is not as written (%s): %s", t->label,
                      key != NULL ? key : "", t->columns,

@@ -18,15 +18,20 @@
  * (domain_row_tag_write, after the insert or update), and checks it where
  * the row is read to act on (domain_row_tag_holds, over the columns its
  * read selects). A row that fails is damage: the reader logs it at error
- * and does not act.
+ * and does not act. The tag is made from the values the command meant to
+ * write, never read back: a trigger someone put in the database, which
+ * runs inside the command's own write, would have its change tagged.
  *
- * Rows an earlier version wrote have no tag. The first start with this
- * version tags them as they are (domain_row_tags_open), once: meta
- * "row_tags_written" says it is done, and from then on a row with no tag is
- * damage too. The start logs how many it tagged, so a tagging after the
- * upgrade's start (meta's row removed and tags emptied, to have edited
- * rows tagged) is in the log. `qianbaod --verify` checks every row of every
- * tagged table (domain_row_tags_check).
+ * Rows an earlier version wrote have no tag. The start that migrates the
+ * database to the schema that gave the tables their tag column tags them
+ * as they are (domain_row_tags_open), and logs how many; no other start
+ * does, so from then on a row with no tag is damage too, to the readers
+ * and to `qianbaod --verify`, which checks every row of every tagged table
+ * (domain_row_tags_check).
+ *
+ * What a tag does not tell: a whole row put back as it was before a later
+ * write of it (an old signing key with its old tag). A row written once
+ * (a card, a merchant's owner) has no earlier state.
  */
 #ifndef QB_DOMAIN_ROWTAG_H
 #define QB_DOMAIN_ROWTAG_H
@@ -34,6 +39,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "base/crypto.h"
 #include "base/error.h"
@@ -50,9 +56,25 @@ struct domain_tagged {
     const char *kinds;   /* "ttbb" */
 };
 
+/* A tied column's value as a command writes it: data and size for 't' and
+ * 'b', integer for 'i'. */
+struct domain_tag_field {
+    const void *data;
+    size_t size;
+    int64_t integer;
+};
+#define DOMAIN_TAG_FIELDS_MAX 16
+#define DOMAIN_TAG_TEXT(text) ((struct domain_tag_field){(text), strlen(text), 0})
+#define DOMAIN_TAG_BLOB(bytes, n) ((struct domain_tag_field){(bytes), (n), 0})
+#define DOMAIN_TAG_INT(value) ((struct domain_tag_field){NULL, 0, (value)})
+
+/* The tag of a row whose tied columns hold fields (one per letter of
+ * t->kinds, in order). chain_key: 32 bytes; NULL stands for 32 zero bytes,
+ * as struct ledger_options has it. */
+void domain_row_tag_fields(const uint8_t *chain_key, const struct domain_tagged *t,
+                           const struct domain_tag_field *fields, uint8_t out[CRYPTO_SHA256_SIZE]);
 /* The tag of the row st stands on, whose tied columns (t->columns) are
- * st's columns first on. chain_key: 32 bytes; NULL stands for 32 zero
- * bytes, as struct ledger_options has it. */
+ * st's columns first on. */
 void domain_row_tag(const uint8_t *chain_key, const struct domain_tagged *t, struct store_stmt *st,
                     int first, uint8_t out[CRYPTO_SHA256_SIZE]);
 /* Whether the row st stands on is as tagged: its tied columns st's
@@ -60,19 +82,24 @@ void domain_row_tag(const uint8_t *chain_key, const struct domain_tagged *t, str
  * at error ("domain.row_tag_broken"). */
 QB_MUST_USE bool domain_row_tag_holds(const uint8_t *chain_key, const struct domain_tagged *t,
                                       struct store_stmt *st, int first);
-/* Tags the row of t named key as it now is, inside the writer's
- * transaction: after each write of a tied column. QB_E_NOT_FOUND. */
+/* Tags the row of t that fields name (fields[0], its key) with the tag of
+ * fields, inside the writer's transaction, after each write of a tied
+ * column: fields are what the command wrote, every tied column's value. */
 QB_MUST_USE enum qb_error domain_row_tag_write(struct store *writer, const uint8_t *chain_key,
-                                               const struct domain_tagged *t, const char *key);
-/* Once per database, at start, before any request: tags the rows of
- * each of tables[0..count) that have none, and notes it is done in meta.
- * *tagged: rows tagged by this call. */
+                                               const struct domain_tagged *t,
+                                               const struct domain_tag_field *fields);
+/* At start, before any request: when version_found (the schema version
+ * the database had before this start migrated it; 0 for a new one, -1
+ * when not known) is older than the tag columns, tags the rows of each of
+ * tables[0..count) that have none, as they stand. *tagged: rows tagged. */
 QB_MUST_USE enum qb_error domain_row_tags_open(struct ledger *ledger, const uint8_t *chain_key,
+                                               int64_t version_found,
                                                const struct domain_tagged *const *tables,
                                                size_t count, int64_t *tagged);
-/* The operator's check: every row of t is as tagged (one with no tag too,
- * once the tags were written). *rows: rows checked. QB_E_INTERNAL with
- * problem naming the first that is not. */
+/* The operator's check: every row of t is as tagged, one with no tag
+ * too (but in a database an earlier version left, before its first start
+ * with this one). *rows: rows checked. QB_E_INTERNAL with problem naming
+ * the first that is not. */
 QB_MUST_USE enum qb_error domain_row_tags_check(struct store *reader, const uint8_t *chain_key,
                                                 const struct domain_tagged *t, int64_t *rows,
                                                 char *problem, size_t problem_size);

@@ -470,7 +470,7 @@ static void S_admin_merchant_op(struct http_request *req, enum merchant_status s
         http_reply_error(req, QB_E_TOO_LARGE);
         return;
     }
-    merchant_status_cmd_init(c, status);
+    merchant_status_cmd_init(c, http_request_env(req), status);
     snprintf(c->mchid, sizeof c->mchid, "%s", mchid);
     memcpy(c->reason, reason, sizeof c->reason);
     struct domain_audit *audit = http_request_audit(

@@ -775,7 +775,7 @@ void http_handle_merchants_me_close(struct http_request *req)
         http_reply_error(req, env == NULL ? QB_E_INTERNAL : QB_E_TOO_LARGE);
         return;
     }
-    merchant_status_cmd_init(c, MERCHANT_STATUS_CLOSED);
+    merchant_status_cmd_init(c, http_request_env(req), MERCHANT_STATUS_CLOSED);
     json_t *body = S_owner_action_read(
         req, S_owner_action_fields, QB_ARRAY_COUNT(S_owner_action_fields), m, c->payment_password);
     if (body == NULL)

@@ -761,12 +761,10 @@ static enum qb_error S_merchant_authenticate(struct http_request *req)
         return err;
     const char *reason = "";
     int64_t now_ms = clock_now_ms(server->env->clock);
-    char pem_buf[MERCHANT_PEM_SIZE_MAX];
     const char *pem = NULL;
     err = merchant_get(http_request_env(req), reader, auth.mchid, &req->merchant);
     if (err == QB_OK)
-        err = merchant_request_key(reader, &req->merchant, auth.serial_no, now_ms, pem_buf, &pem,
-                                   &reason);
+        err = merchant_request_key(&req->merchant, auth.serial_no, now_ms, &pem, &reason);
     store_pool_release(server->pool, reader);
     if (err == QB_E_NOT_FOUND) {
         log_event(LOG_INFO, "http.merchant_refused", "reason=unknown_mchid");

@@ -24,20 +24,46 @@
     "mchid, appid, name, owner_user_id, status, public_key_pem, serial_no, apiv3_key_sealed,"     \
     " fee_ppm, account_id, created_at_ms"
 /* What ties a merchant's row to the chain key (domain/rowtag.h): who may
- * act for it, its settlement account, and the keys its requests are
- * signed with. */
+ * act for it, its settlement account, the keys its requests are signed
+ * with, whether it may take money, and what Qianbao keeps of it. S_tied
+ * gives them from a struct merchant, in this order. */
 #define S_TIED                                                                                     \
     "mchid, owner_user_id, account_id, public_key_pem, serial_no, previous_public_key_pem,"        \
-    " previous_serial_no, previous_valid_until_ms"
-const struct domain_tagged merchant_tagged = {"merchant", "merchants", S_TIED, "ttitttti"};
+    " previous_serial_no, previous_valid_until_ms, status, fee_ppm"
+const struct domain_tagged merchant_tagged = {"merchant", "merchants", S_TIED, "ttittttiii"};
 /* What a read takes: the columns onboarding writes, then those it leaves
- * to their defaults, then the tied ones again (from S_TIED_FIRST) and the
- * tag. */
+ * to their defaults. */
 #define S_ROW_COLUMNS                                                                              \
     S_COLUMNS ", seq, suspended_at_ms, suspend_reason, closed_at_ms, apiv3_key_reset_at_ms,"       \
-              " certificate_replaced_at_ms, previous_serial_no, previous_valid_until_ms, " S_TIED  \
-              ", tag"
-enum { S_TIED_FIRST = 19 };
+              " certificate_replaced_at_ms, previous_serial_no, previous_valid_until_ms,"          \
+              " previous_public_key_pem"
+enum { S_ROW_TAG = 20 }; /* the tag, when a read asks for it: after S_ROW_COLUMNS */
+
+/* m's tied columns (S_TIED) as a command writes them. */
+static void S_tied(const struct merchant *m, struct domain_tag_field out[10])
+{
+    out[0] = DOMAIN_TAG_TEXT(m->mchid);
+    out[1] = DOMAIN_TAG_TEXT(m->owner_user_id);
+    out[2] = DOMAIN_TAG_INT(m->account_id);
+    out[3] = DOMAIN_TAG_TEXT(m->public_key_pem);
+    out[4] = DOMAIN_TAG_TEXT(m->serial_no);
+    out[5] = DOMAIN_TAG_TEXT(m->previous_public_key_pem);
+    out[6] = DOMAIN_TAG_TEXT(m->previous_serial_no);
+    out[7] = DOMAIN_TAG_INT(m->previous_valid_until_ms);
+    out[8] = DOMAIN_TAG_INT((int64_t)m->status);
+    out[9] = DOMAIN_TAG_INT(m->fee_ppm);
+}
+
+/* Tags m's row as m says it now is, in the writer's transaction: after a
+ * write of any tied column. */
+static enum qb_error S_tag_write(struct store *store, const struct domain_env *env,
+                                 const struct merchant *m)
+{
+    QB_ASSERT(env != NULL);
+    struct domain_tag_field tied[10];
+    S_tied(m, tied);
+    return domain_row_tag_write(store, env->chain_key, &merchant_tagged, tied);
+}
 
 static bool S_mchid_shape(const char *mchid)
 {
@@ -82,6 +108,8 @@ static enum qb_error S_row(struct store_stmt *st, struct merchant *out)
     out->certificate_replaced_at_ms = store_column_int64(st, 16);
     store_column_text_copy(st, 17, out->previous_serial_no, sizeof out->previous_serial_no);
     out->previous_valid_until_ms = store_column_int64(st, 18);
+    store_column_text_copy(st, 19, out->previous_public_key_pem,
+                           sizeof out->previous_public_key_pem);
     if (out->fee_ppm < 0 || out->fee_ppm > MERCHANT_FEE_PPM_MAX || out->account_id <= 0 ||
         out->seq <= 0 || status < MERCHANT_ACTIVE || status > MERCHANT_STATUS_CLOSED)
         err = QB_E_INTERNAL;
@@ -96,8 +124,12 @@ enum qb_error merchant_get(const struct domain_env *env, struct store *reader, c
     if (!S_mchid_shape(mchid))
         return QB_E_NOT_FOUND;
     struct store_stmt *st = NULL;
-    if (store_prepare(reader, "SELECT " S_ROW_COLUMNS " FROM merchants WHERE mchid = $1", &st) !=
-        QB_OK)
+    /* The tag only when it is checked: --verify reads a database an
+     * earlier version left, which has no tag column yet. */
+    if (store_prepare(reader,
+                      env != NULL ? "SELECT " S_ROW_COLUMNS ", tag FROM merchants WHERE mchid = $1"
+                                  : "SELECT " S_ROW_COLUMNS " FROM merchants WHERE mchid = $1",
+                      &st) != QB_OK)
         return QB_E_STORAGE;
     enum qb_error err = store_bind_text(st, 1, mchid, strlen(mchid));
     if (err == QB_OK) {
@@ -107,9 +139,22 @@ enum qb_error merchant_get(const struct domain_env *env, struct store *reader, c
         else
             err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
     }
-    if (err == QB_OK && env != NULL &&
-        !domain_row_tag_holds(env->chain_key, &merchant_tagged, st, S_TIED_FIRST))
-        err = QB_E_INTERNAL;
+    if (err == QB_OK && env != NULL) {
+        /* The tag of the row as read into out: what acts on it is what
+         * was tagged. */
+        struct domain_tag_field tied[10];
+        S_tied(out, tied);
+        uint8_t want[CRYPTO_SHA256_SIZE];
+        domain_row_tag_fields(env->chain_key, &merchant_tagged, tied, want);
+        if (store_column_size(st, S_ROW_TAG) != sizeof want ||
+            !crypto_equal(store_column_blob(st, S_ROW_TAG), want, sizeof want)) {
+            log_event(LOG_ERROR, "domain.row_tag_broken",
+                      "table=merchants key=%s tag=%s note=\"the row is not as written: not acted "
+                      "on\"",
+                      mchid, store_column_size(st, S_ROW_TAG) > 0 ? "wrong" : "none");
+            err = QB_E_INTERNAL;
+        }
+    }
     store_finalize(st);
     if (err != QB_OK)
         memset(out, 0, sizeof *out);
@@ -122,47 +167,23 @@ static bool S_serial_is(const char *serial_no, const char *named)
            strncasecmp(serial_no, named, MERCHANT_SERIAL_SIZE) == 0;
 }
 
-enum qb_error merchant_request_key(struct store *reader, const struct merchant *m,
-                                   const char *serial_no, int64_t now_ms,
-                                   char buf[MERCHANT_PEM_SIZE_MAX], const char **pem,
-                                   const char **reason)
+enum qb_error merchant_request_key(const struct merchant *m, const char *serial_no, int64_t now_ms,
+                                   const char **pem, const char **reason)
 {
-    QB_ASSERT(reader != NULL && m != NULL && serial_no != NULL && buf != NULL && pem != NULL &&
-              reason != NULL);
+    QB_ASSERT(m != NULL && serial_no != NULL && pem != NULL && reason != NULL);
     *pem = NULL;
     *reason = "";
     if (S_serial_is(serial_no, m->serial_no)) {
         *pem = m->public_key_pem;
         return QB_OK;
     }
-    if (!S_serial_is(serial_no, m->previous_serial_no) || now_ms >= m->previous_valid_until_ms) {
+    if (!S_serial_is(serial_no, m->previous_serial_no) || now_ms >= m->previous_valid_until_ms ||
+        m->previous_public_key_pem[0] == '\0') {
         *reason = "serial_no is not the merchant's certificate";
         return QB_E_SIGN_ERROR;
     }
-    /* The replaced key, read only now: most requests name the new one. */
-    struct store_stmt *st = NULL;
-    if (store_prepare(reader,
-                      "SELECT previous_public_key_pem FROM merchants"
-                      " WHERE mchid = $1 AND previous_serial_no = $2",
-                      &st) != QB_OK)
-        return QB_E_STORAGE;
-    enum qb_error err = store_bind_text(st, 1, m->mchid, strlen(m->mchid));
-    if (err == QB_OK)
-        err = store_bind_text(st, 2, m->previous_serial_no, strlen(m->previous_serial_no));
-    if (err == QB_OK) {
-        int rc = store_step(st);
-        if (rc == STORE_STEP_ROW) {
-            store_column_text_copy(st, 0, buf, MERCHANT_PEM_SIZE_MAX);
-            *pem = buf;
-        } else if (rc == STORE_STEP_DONE) { /* replaced again since m was read */
-            *reason = "serial_no is not the merchant's certificate";
-            err = QB_E_SIGN_ERROR;
-        } else {
-            err = QB_E_STORAGE;
-        }
-    }
-    store_finalize(st);
-    return err;
+    *pem = m->previous_public_key_pem;
+    return QB_OK;
 }
 
 enum qb_error merchant_list(struct store *reader, const char *owner_user_id, int64_t before_seq,
@@ -510,6 +531,10 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
         return err == QB_E_CONFLICT ? QB_E_INTERNAL : err;
     m->status = MERCHANT_ACTIVE;
     m->created_at_ms = ledger_txn_now_ms(txn);
+    /* Left to the columns' defaults, and tied as those. */
+    m->previous_public_key_pem[0] = '\0';
+    m->previous_serial_no[0] = '\0';
+    m->previous_valid_until_ms = 0;
     const struct store_param params[] = {
         STORE_TEXT(m->mchid),
         STORE_TEXT(m->appid),
@@ -528,7 +553,7 @@ static enum qb_error S_create_run(struct ledger_txn *txn, struct ledger_cmd *cmd
                     " $9, $10, $11)",
                     params, QB_ARRAY_COUNT(params));
     if (err == QB_OK)
-        err = domain_row_tag_write(store, c->env->chain_key, &merchant_tagged, m->mchid);
+        err = S_tag_write(store, c->env, m);
     if (err != QB_OK)
         return QB_E_STORAGE;
     for (size_t i = 0; i <= c->extra_count; i++) {
@@ -692,9 +717,9 @@ static enum qb_error S_status_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     QB_ASSERT(c->status >= MERCHANT_ACTIVE && c->status <= MERCHANT_STATUS_CLOSED);
     QB_ASSERT(memchr(c->reason, '\0', sizeof c->reason) != NULL);
     bool close = c->status == MERCHANT_STATUS_CLOSED;
-    QB_ASSERT(!close ||
-              (c->env != NULL && memchr(c->owner_user_id, '\0', sizeof c->owner_user_id) != NULL &&
-               memchr(c->payment_password, '\0', sizeof c->payment_password) != NULL));
+    QB_ASSERT(c->env != NULL);
+    QB_ASSERT(!close || (memchr(c->owner_user_id, '\0', sizeof c->owner_user_id) != NULL &&
+                         memchr(c->payment_password, '\0', sizeof c->payment_password) != NULL));
     c->outcome = QB_E_INTERNAL;
     c->changed = false;
     c->not_empty = NULL;
@@ -762,6 +787,10 @@ static enum qb_error S_status_run(struct ledger_txn *txn, struct ledger_cmd *cmd
                     "UPDATE merchants SET status = $2, suspended_at_ms = $3, suspend_reason = $4,"
                     " closed_at_ms = $5 WHERE mchid = $1",
                     params, QB_ARRAY_COUNT(params));
+    /* The row read above (under its tag) with its new status. */
+    c->merchant.status = c->status;
+    if (err == QB_OK)
+        err = S_tag_write(store, c->env, &c->merchant);
     if (err != QB_OK)
         return QB_E_STORAGE;
     err = merchant_get(c->env, store, c->mchid, &c->merchant);
@@ -862,11 +891,14 @@ enum qb_error merchant_remainders_check(struct store *reader, int64_t *remainder
     return err;
 }
 
-void merchant_status_cmd_init(struct merchant_status_cmd *c, enum merchant_status status)
+void merchant_status_cmd_init(struct merchant_status_cmd *c, const struct domain_env *env,
+                              enum merchant_status status)
 {
-    QB_ASSERT(c != NULL && status >= MERCHANT_ACTIVE && status <= MERCHANT_STATUS_CLOSED);
+    QB_ASSERT(c != NULL && env != NULL && status >= MERCHANT_ACTIVE &&
+              status <= MERCHANT_STATUS_CLOSED);
     memset(c, 0, sizeof *c);
     ledger_cmd_init(&c->cmd, S_status_run, NULL);
+    c->env = env;
     c->status = status;
     c->outcome = QB_E_INTERNAL;
 }
@@ -919,9 +951,22 @@ static enum qb_error S_keys_write(struct ledger_txn *txn, struct merchant_keys_c
                   " previous_valid_until_ms = $6 WHERE mchid = $1",
                   certificate, QB_ARRAY_COUNT(certificate)) != QB_OK)
         return QB_E_STORAGE;
-    if (c->certificate &&
-        domain_row_tag_write(store, c->env->chain_key, &merchant_tagged, c->mchid) != QB_OK)
-        return QB_E_STORAGE;
+    if (c->certificate) {
+        /* The row read above (under its tag) as the update left it. */
+        struct merchant *m = &c->merchant;
+        if (keep) {
+            memcpy(m->previous_public_key_pem, m->public_key_pem, sizeof m->public_key_pem);
+            memcpy(m->previous_serial_no, m->serial_no, sizeof m->serial_no);
+        } else {
+            m->previous_public_key_pem[0] = '\0';
+            m->previous_serial_no[0] = '\0';
+        }
+        m->previous_valid_until_ms = keep ? now_ms + c->keep_old_ms : 0;
+        snprintf(m->public_key_pem, sizeof m->public_key_pem, "%s", c->public_key_pem);
+        snprintf(m->serial_no, sizeof m->serial_no, "%s", c->serial_no);
+        if (S_tag_write(store, c->env, m) != QB_OK)
+            return QB_E_STORAGE;
+    }
     enum qb_error err = merchant_get(c->env, store, c->mchid, &c->merchant);
     if (err != QB_OK)
         return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;

@@ -116,15 +116,15 @@ struct merchant {
     int64_t closed_at_ms;                                  /* 0 unless MERCHANT_STATUS_CLOSED */
     int64_t apiv3_key_reset_at_ms;      /* when its owner last reset it; 0: never */
     int64_t certificate_replaced_at_ms; /* likewise the key pair and certificate */
-    /* The certificate that one replaced, while it still signs (its key is
-     * read only when a request names it: merchant_request_key): "" and 0
-     * when none. */
+    /* The certificate that one replaced, while it still signs
+     * (merchant_request_key): "" and 0 when none. */
     char previous_serial_no[MERCHANT_SERIAL_SIZE];
     int64_t previous_valid_until_ms;
+    char previous_public_key_pem[MERCHANT_PEM_SIZE_MAX];
 };
 
 /* The merchants table's tagged columns (domain/rowtag.h): its owner, its
- * settlement account, its request-signing keys. */
+ * settlement account, its request-signing keys, its status and fee. */
 extern const struct domain_tagged merchant_tagged;
 
 /* Reads a merchant by mchid. QB_E_NOT_FOUND (also for text that is no
@@ -275,8 +275,8 @@ struct merchant_status_cmd {
     char mchid[MERCHANT_MCHID_SIZE];
     enum merchant_status status;
     char reason[MERCHANT_SUSPEND_REASON_SIZE_MAX];
+    const struct domain_env *env; /* the row is read under its tag, and tagged again */
     /* MERCHANT_STATUS_CLOSED only. */
-    const struct domain_env *env;
     char owner_user_id[ID_TEXT_SIZE_MAX];
     char payment_password[8];
     enum qb_error outcome;
@@ -288,7 +288,8 @@ struct merchant_status_cmd {
     struct identity_password_try password_try; /* PASSWORD_WRONG, _LOCKED */
     struct merchant merchant;
 };
-void merchant_status_cmd_init(struct merchant_status_cmd *c, enum merchant_status status);
+void merchant_status_cmd_init(struct merchant_status_cmd *c, const struct domain_env *env,
+                              enum merchant_status status);
 /* The closings' part of merchant_orders_check (order.h), read in the
  * snapshot the caller holds: each remainder the journal holds
  * (WALLET_CODE_MERCHANT_REMAINDER, ref the mchid) is the one of a closed
@@ -480,14 +481,12 @@ QB_MUST_USE bool merchant_rsa_verify(EVP_PKEY *key, const void *message, size_t 
 EVP_PKEY *merchant_public_key_parse(const char *pem, size_t pem_size);
 
 /* The public key a request of m's naming serial_no is checked against at
- * now_ms: m's certificate's (*pem points into m), or the one that
- * certificate replaced while the overlap its owner asked for lasts (read
- * into buf, *pem = buf). Serials compare without regard to case.
- * QB_E_SIGN_ERROR for any other serial, with *reason a short static text;
- * QB_E_STORAGE. */
-QB_MUST_USE enum qb_error merchant_request_key(struct store *reader, const struct merchant *m,
-                                               const char *serial_no, int64_t now_ms,
-                                               char buf[MERCHANT_PEM_SIZE_MAX], const char **pem,
+ * now_ms: m's certificate's, or the one that certificate replaced while
+ * the overlap its owner asked for lasts (*pem points into m: both were read
+ * with m, under its tag). Serials compare without regard to case.
+ * QB_E_SIGN_ERROR for any other serial, with *reason a short static text. */
+QB_MUST_USE enum qb_error merchant_request_key(const struct merchant *m, const char *serial_no,
+                                               int64_t now_ms, const char **pem,
                                                const char **reason);
 
 /* Checks a request's signature, of merchant m, against public_key_pem (its

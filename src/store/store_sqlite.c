@@ -1114,6 +1114,23 @@ static enum qb_error sqlite_open(const char *url, enum store_mode mode, struct s
     if (err != QB_OK)
         return err;
     err = mode == STORE_MODE_WRITE ? sqlite_open_write(s) : sqlite_open_read(s);
+    /* No migration makes a trigger or a view. One in the file was put
+     * there by hand, and a trigger runs inside the daemon's own writes,
+     * where it could change what a command writes as it writes it: the
+     * daemon's start and the operator's check refuse such a file (a pool's
+     * readers, opened beside a running writer, leave it to them). */
+    char foreign[160] = "";
+    if (err == QB_OK && mode != STORE_MODE_READ)
+        err = sqlite_query_text(s,
+                                "SELECT type || ' \"' || name || '\"' FROM sqlite_schema"
+                                " WHERE type IN ('trigger', 'view') ORDER BY name LIMIT 1",
+                                foreign, sizeof foreign);
+    if (err == QB_OK && foreign[0] != '\0')
+        err = sqlite_refuse(s, QB_E_STORAGE,
+                            "refusing the database: it holds the %s, which no Qianbao migration "
+                            "makes (someone with write access to the file put it there): keep a "
+                            "copy of the file for the investigation, then drop it",
+                            foreign);
     if (err != QB_OK)
         return err;
     s->error[0] = '\0';

@@ -432,8 +432,17 @@ static enum qb_error card_bind(struct ledger_txn *txn, struct wallet_card_cmd *c
                     " holder_name_sealed, phone, bank, card_type, last4, created_at_ms)"
                     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                     params, QB_ARRAY_COUNT(params));
+    /* Tied as written (S_TIED's order), not as read back. */
+    const struct domain_tag_field tied[] = {
+        DOMAIN_TAG_TEXT(card->id),
+        DOMAIN_TAG_TEXT(card->user_id),
+        DOMAIN_TAG_BLOB(number_sealed, size + DOMAIN_SEAL_OVERHEAD),
+        DOMAIN_TAG_BLOB(holder_sealed, holder_size + DOMAIN_SEAL_OVERHEAD),
+        DOMAIN_TAG_TEXT(card->last4),
+    };
+    _Static_assert(QB_ARRAY_COUNT(tied) == sizeof "ttbbt" - 1, "S_TIED's columns");
     if (err == QB_OK)
-        err = domain_row_tag_write(store, env->chain_key, &wallet_cards_tagged, card->id);
+        err = domain_row_tag_write(store, env->chain_key, &wallet_cards_tagged, tied);
     if (err != QB_OK)
         return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
     char masked[16];

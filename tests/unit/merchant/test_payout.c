@@ -265,7 +265,7 @@ TEST(out_bill_no_answers_a_retry_and_refusals_move_nothing)
     wx_flags_set(f.wx, f.user.account_id, 0);
 
     struct merchant_status_cmd s;
-    merchant_status_cmd_init(&s, MERCHANT_SUSPENDED);
+    merchant_status_cmd_init(&s, &f.wx->env, MERCHANT_SUSPENDED);
     snprintf(s.mchid, sizeof s.mchid, "%s", f.m.mchid);
     ASSERT_EQ_INT(ledger_execute(f.wx->ledger, &s.cmd), QB_OK);
     ASSERT_EQ_INT(s.outcome, QB_OK);
@@ -280,7 +280,7 @@ TEST(out_bill_no_answers_a_retry_and_refusals_move_nothing)
     ASSERT_EQ_INT(S_end(&f, MERCHANT_PAYOUT_CONFIRM, f.user.id, &p, NULL),
                   QB_E_MERCHANT_SUSPENDED);
     ASSERT_EQ_INT(wx_balance(f.wx, f.user.account_id), 0);
-    merchant_status_cmd_init(&s, MERCHANT_ACTIVE);
+    merchant_status_cmd_init(&s, &f.wx->env, MERCHANT_ACTIVE);
     snprintf(s.mchid, sizeof s.mchid, "%s", f.m.mchid);
     ASSERT_EQ_INT(ledger_execute(f.wx->ledger, &s.cmd), QB_OK);
     ASSERT_EQ_INT(s.outcome, QB_OK);

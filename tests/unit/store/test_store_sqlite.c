@@ -256,6 +256,37 @@ TEST(another_programs_database_is_refused)
     test_rmtree(dir);
 }
 
+TEST(a_trigger_or_view_put_in_by_hand_is_refused)
+{
+    // No migration makes a trigger or a view. A trigger runs inside the daemon's own writes and
+    // can change what a command writes as it writes it (a card's sealed number as it is bound):
+    // the writer's open and the operator's check refuse the file, naming what it holds; a
+    // pool's reader, opened beside a running writer, does not.
+    fresh_dir();
+    struct store *store = open_or_fail(db_path, STORE_MODE_WRITE);
+    store_close(store);
+    raw_exec("CREATE TRIGGER redirect AFTER INSERT ON cards BEGIN SELECT 1; END");
+    char err[256] = "";
+    store = NULL;
+    ASSERT_EQ_INT(store_open(db_path, STORE_MODE_WRITE, &store, err, sizeof err), QB_E_STORAGE);
+    ASSERT(store == NULL);
+    if (strstr(err, "trigger \"redirect\"") == NULL)
+        TEST_FAIL_("the refusal does not name the trigger: %s", err);
+    err[0] = '\0';
+    ASSERT_EQ_INT(store_open(db_path, STORE_MODE_READ_OFFLINE, &store, err, sizeof err),
+                  QB_E_STORAGE);
+    ASSERT(strstr(err, "trigger \"redirect\"") != NULL);
+    store = open_or_fail(db_path, STORE_MODE_READ);
+    store_close(store);
+    raw_exec("DROP TRIGGER redirect; CREATE VIEW cards_again AS SELECT * FROM cards");
+    ASSERT_EQ_INT(store_open(db_path, STORE_MODE_WRITE, &store, err, sizeof err), QB_E_STORAGE);
+    ASSERT(strstr(err, "view \"cards_again\"") != NULL);
+    raw_exec("DROP VIEW cards_again");
+    store = open_or_fail(db_path, STORE_MODE_WRITE);
+    store_close(store);
+    test_rmtree(dir);
+}
+
 TEST(a_fresh_database_is_what_the_migrations_make)
 {
     // store_open makes an empty file with the fresh schema, written at build time from the
@@ -901,6 +932,7 @@ int main(void)
 {
 #ifdef QB_TEST_HOOKS
     RUN(a_commit_that_failed_once_in_the_wal_stops_the_process);
+    RUN(a_trigger_or_view_put_in_by_hand_is_refused);
 #endif
     RUN(refuses_newer_schema);
     RUN(a_failed_migration_leaves_the_old_version_whole);

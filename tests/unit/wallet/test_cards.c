@@ -6,6 +6,8 @@
  * Every test ends with wx_free, which runs ledger_verify over the whole
  * stored journal.
  */
+#include <sqlite3.h>
+
 #include "transfer_fixture.h"
 
 #include "wallet/cards.h"
@@ -49,6 +51,18 @@ TEST(a_wallet_closed_while_its_bank_was_asked_binds_nothing)
     ASSERT_EQ_INT(wx_card_bind(wx, v.id, code, NULL), QB_OK);
     ASSERT_EQ_INT(S_live_cards(wx, v.id), 1);
     wx_free(wx);
+}
+
+/* Runs sql on the database with SQLite itself, as someone with the file
+ * would. */
+static void S_raw_edit(struct wx *wx, const char *sql)
+{
+    sqlite3 *db = NULL;
+    ASSERT_EQ_INT(sqlite3_open(wx->db_path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_close(db);
+    ASSERT_EQ_INT(rc, SQLITE_OK);
 }
 
 /* card_id's number as the bank would get it: QB_OK, or the refusal. */
@@ -107,10 +121,11 @@ TEST(a_card_row_edited_by_hand_opens_no_number)
     wx_free(wx);
 }
 
-TEST(cards_bound_before_the_tags_are_tagged_once_at_the_first_start)
+TEST(cards_bound_before_the_tags_are_tagged_at_the_upgrade_only)
 {
-    // An earlier version's rows have no tag: the first start tags them as they are and notes it
-    // in meta; a later start tags nothing, so a tag emptied by hand after that stays damage.
+    // An earlier version's rows have no tag: the start that migrates the database to the tag
+    // column tags them as they are; no later start does, so a tag taken off by hand after the
+    // upgrade stays damage, to the readers and to the operator's check.
     struct wx *wx = wx_new();
     struct identity_user u = wx_user(wx, "张三", true);
     char code[SMS_CODE_DIGITS + 1], card[ID_TEXT_SIZE_MAX];
@@ -119,22 +134,51 @@ TEST(cards_bound_before_the_tags_are_tagged_once_at_the_first_start)
     wx_hand_edit(wx, "UPDATE cards SET tag = x''");
     ASSERT_EQ_INT(S_number(wx, card), QB_E_INTERNAL);
     char problem[256] = "";
-    ASSERT_EQ_INT(S_cards_check(wx, problem, sizeof problem), QB_OK); /* not tagged yet */
+    ASSERT_EQ_INT(S_cards_check(wx, problem, sizeof problem), QB_E_INTERNAL);
+    ASSERT(strstr(problem, "it has no tag") != NULL);
 
     const struct domain_tagged *const tables[] = {&wallet_cards_tagged};
     int64_t tagged = 0;
-    ASSERT_EQ_INT(domain_row_tags_open(wx->ledger, wx->env.chain_key, tables, 1, &tagged), QB_OK);
+    ASSERT_EQ_INT(domain_row_tags_open(wx->ledger, wx->env.chain_key, 54, tables, 1, &tagged),
+                  QB_OK);
     ASSERT_EQ_INT(tagged, 1);
     ASSERT_EQ_INT(S_number(wx, card), QB_OK);
-    ASSERT_EQ_INT(domain_row_tags_open(wx->ledger, wx->env.chain_key, tables, 1, &tagged), QB_OK);
-    ASSERT_EQ_INT(tagged, 0);
+    ASSERT_EQ_INT(S_cards_check(wx, problem, sizeof problem), QB_OK);
 
     wx_hand_edit(wx, "UPDATE cards SET tag = x''");
-    ASSERT_EQ_INT(domain_row_tags_open(wx->ledger, wx->env.chain_key, tables, 1, &tagged), QB_OK);
+    ASSERT_EQ_INT(domain_row_tags_open(wx->ledger, wx->env.chain_key, 55, tables, 1, &tagged),
+                  QB_OK);
+    ASSERT_EQ_INT(tagged, 0);
+    ASSERT_EQ_INT(domain_row_tags_open(wx->ledger, wx->env.chain_key, -1, tables, 1, &tagged),
+                  QB_OK);
     ASSERT_EQ_INT(tagged, 0);
     ASSERT_EQ_INT(S_number(wx, card), QB_E_INTERNAL);
-    ASSERT_EQ_INT(S_cards_check(wx, problem, sizeof problem), QB_E_INTERNAL);
-    ASSERT(strstr(problem, "it has no tag") != NULL);
+    wx_free(wx);
+}
+
+TEST(a_trigger_that_edits_a_card_as_it_is_bound_is_not_tagged_with_it)
+{
+    // The tag is made from what the binding meant to write: a trigger someone put in the
+    // database, which runs inside the binding's own insert and puts another wallet's sealed
+    // number in the new row, leaves a row its tag does not hold for.
+    struct wx *wx = wx_new();
+    struct identity_user u = wx_user(wx, "张三", true);
+    struct identity_user v = wx_user(wx, "李四", true);
+    char code[SMS_CODE_DIGITS + 1], theirs[ID_TEXT_SIZE_MAX], mine[ID_TEXT_SIZE_MAX];
+    wx_card_code(wx, v.id, code);
+    ASSERT_EQ_INT(wx_card_bind(wx, v.id, code, theirs), QB_OK);
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "CREATE TRIGGER redirect AFTER INSERT ON cards WHEN NEW.user_id = '%s' BEGIN"
+             " UPDATE cards SET number_sealed = (SELECT number_sealed FROM cards WHERE id = '%s')"
+             " WHERE id = NEW.id; END",
+             u.id, theirs);
+    S_raw_edit(wx, sql); /* the store refuses to open a file that holds a trigger */
+    wx_card_code(wx, u.id, code);
+    ASSERT_EQ_INT(wx_card_bind(wx, u.id, code, mine), QB_OK);
+    ASSERT_EQ_INT(S_number(wx, mine), QB_E_INTERNAL);
+    ASSERT_EQ_INT(S_number(wx, theirs), QB_OK);
+    S_raw_edit(wx, "DROP TRIGGER redirect");
     wx_free(wx);
 }
 
@@ -142,6 +186,7 @@ int main(void)
 {
     RUN(a_wallet_closed_while_its_bank_was_asked_binds_nothing);
     RUN(a_card_row_edited_by_hand_opens_no_number);
-    RUN(cards_bound_before_the_tags_are_tagged_once_at_the_first_start);
+    RUN(cards_bound_before_the_tags_are_tagged_at_the_upgrade_only);
+    RUN(a_trigger_that_edits_a_card_as_it_is_bound_is_not_tagged_with_it);
     return test_summary();
 }
