@@ -14,26 +14,6 @@
 #include "base/rand.h"
 #include "cli/cli_int.h"
 
-/* A mainland mobile number as people write it ("+86 138-0013-8000") into
- * its eleven digits; false for anything else. */
-static bool S_phone_digits(const char *arg, char out[12])
-{
-    char digits[24];
-    size_t n = 0;
-    for (const char *p = arg; *p != '\0'; p++) {
-        if (*p >= '0' && *p <= '9' && n < sizeof digits - 1)
-            digits[n++] = *p;
-        else if (*p != ' ' && *p != '-' && !(*p == '+' && p == arg))
-            return false;
-    }
-    digits[n] = '\0';
-    const char *start = n == 13 && strncmp(digits, "86", 2) == 0 ? digits + 2 : digits;
-    if (strlen(start) != 11 || start[0] != '1')
-        return false;
-    memcpy(out, start, 12);
-    return true;
-}
-
 /* path plus the filters and paging options given. */
 static int S_list_path(struct cli *cli, const struct cli_args *args, char *path, size_t path_size)
 {
@@ -46,7 +26,7 @@ static int S_list_path(struct cli *cli, const struct cli_args *args, char *path,
     /* A whole number as people write it ("+86 139-0000-0012") is its
      * digits; anything else (a prefix) goes as typed. */
     char digits[12];
-    if (phone != NULL && S_phone_digits(phone, digits))
+    if (phone != NULL && cli_phone_normalize(phone, digits))
         phone = digits;
     if ((phone != NULL && !cli_query_add(path, path_size, "phone", phone)) ||
         (limit[0] != '\0' && !cli_query_add(path, path_size, "limit", limit)) ||
@@ -58,7 +38,7 @@ static int S_list_path(struct cli *cli, const struct cli_args *args, char *path,
 int cli_user_id_arg(struct cli *cli, const char *arg, char *out, size_t out_size)
 {
     char phone[12];
-    if (strncmp(arg, "u_", 2) != 0 && !S_phone_digits(arg, phone))
+    if (strncmp(arg, "u_", 2) != 0 && !cli_phone_normalize(arg, phone))
         return cli_usage_error(cli, "ID is a user id (u_...) or a mobile number, not a name: "
                                     "find it with `qianbao admin users`");
     if (strncmp(arg, "u_", 2) == 0) {

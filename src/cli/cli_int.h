@@ -120,13 +120,14 @@ void cli_error_json_print(const char *code, const char *message, const char *lim
 /* A usage error of the running command: the message, then where to read
  * more. Answers CLI_EXIT_USAGE. */
 int cli_usage_error(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Whether text reads as a mobile number the way people write one ("+86
- * 139-0000-0002": at least 11 digits, with spaces, dashes and a plus):
- * the server reads which; anything else is refused before a request, and
+/* The mobile number text is as people write one ("+86 139-0000-0002",
+ * "8613900000002", "139 0000 0002": spaces and dashes, and +86, 0086 or 86
+ * before it) into out as the server takes it: 11 digits, 1 and then 3 to
+ * 9. False for anything else, which is refused before a request, and
  * before a password is asked for. */
-bool cli_phone_shape(const char *text);
+bool cli_phone_normalize(const char *text, char out[12]);
 /* The usage error for a phone given as what (an option or argument's
- * name) that is not cli_phone_shape's. */
+ * name) that cli_phone_normalize does not take. */
 int cli_phone_refuse(struct cli *cli, const char *what);
 /* "hint: ..." on stderr (never with --json on stdout). */
 void cli_hint(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

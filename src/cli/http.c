@@ -450,10 +450,13 @@ static int S_report(struct cli *cli, enum cli_auth auth, const char *token,
         /* A refusal kept under its key is answered again as it was: the
          * password of this try was not checked, nor anything else. */
         if (res->replayed)
-            cli_hint(cli, "this Idempotency-Key was used before: this is that request's answer, "
-                          "not a new check of this one; to try again, run it with a new "
-                          "--idempotency-key (or none)");
-        const char *hint = S_hint(cli->command->name, clean_code, cli_json_str(res->json, "limit"));
+            cli_hint(cli, "this request's Idempotency-Key was used before: this is that "
+                          "request's answer, not a new check of this one; to try again, run it "
+                          "with a new --idempotency-key (or none)");
+        /* The code's usual hint is about the first request, not this one. */
+        const char *hint = res->replayed ? NULL
+                                         : S_hint(cli->command->name, clean_code,
+                                                  cli_json_str(res->json, "limit"));
         size_t digits = strspn(res->retry_after, "0123456789");
         if (digits > 0 && digits <= 9 && res->retry_after[digits] == '\0') {
             char wait[32];

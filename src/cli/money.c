@@ -261,8 +261,11 @@ int cli_run_card_add(struct cli *cli, const struct cli_args *args)
 {
     const char *holder = cli_arg(cli, args, "holder");
     const char *phone = cli_arg(cli, args, "phone");
-    if (phone != NULL && !cli_phone_shape(phone))
+    char digits[12];
+    if (phone != NULL && !cli_phone_normalize(phone, digits))
         return cli_phone_refuse(cli, "--phone");
+    if (phone != NULL)
+        phone = digits;
     bool with_code = cli_arg(cli, args, "code") != NULL;
     bool send_code = cli_arg(cli, args, "send-code") != NULL;
     if (with_code && send_code)
@@ -962,7 +965,10 @@ static int S_arrival_rank(const char *name)
 int cli_run_send(struct cli *cli, const struct cli_args *args)
 {
     const char *to = args->positionals[0];
-    if (!cli_phone_shape(to) && strncmp(to, "u_", 2) != 0)
+    char digits[12];
+    if (cli_phone_normalize(to, digits))
+        to = digits;
+    else if (strncmp(to, "u_", 2) != 0)
         return cli_usage_error(cli, "TO must be a mobile number (11 digits) or a user id "
                                     "(u_...)");
     int64_t amount;

@@ -86,8 +86,9 @@ static bool S_hex_decode(const char *hex, uint8_t *out, size_t size)
     return true;
 }
 
-/* Reads the seed file: QB_OK, QB_E_NOT_FOUND (none), QB_E_PARAM (malformed
- * or readable by others). */
+/* Reads the seed file: QB_OK, QB_E_NOT_FOUND (none), QB_E_PARAM (malformed),
+ * QB_E_FORBIDDEN (others may read it: *f is filled, so that its device can
+ * be revoked and the file removed, but its seed must make no code). */
 static enum qb_error S_load(const char *path, struct S_seed_file *f)
 {
     memset(f, 0, sizeof *f);
@@ -98,11 +99,8 @@ static enum qb_error S_load(const char *path, struct S_seed_file *f)
     char text[S_FILE_SIZE_MAX + 1];
     ssize_t size = -1;
     bool loose = fstat(fd, &st) != 0 || (st.st_mode & 077) != 0;
-    if (!loose)
-        size = read(fd, text, S_FILE_SIZE_MAX);
+    size = read(fd, text, S_FILE_SIZE_MAX);
     close(fd);
-    if (loose)
-        return QB_E_FORBIDDEN;
     if (size <= 0 || size == S_FILE_SIZE_MAX)
         return QB_E_PARAM;
     text[size] = '\0';
@@ -124,7 +122,7 @@ static enum qb_error S_load(const char *path, struct S_seed_file *f)
     f->slot = (uint32_t)strtoul(slot, NULL, 10);
     f->last_step = step;
     f->last_counter = counter;
-    return QB_OK;
+    return loose ? QB_E_FORBIDDEN : QB_OK;
 }
 
 /* Whether the server lists device id as revoked (GET /v1/me/devices);
@@ -234,13 +232,17 @@ int cli_run_device_add(struct cli *cli, const struct cli_args *args)
                             path);
         err = QB_E_NOT_FOUND;
     }
+    if (err == QB_E_PARAM)
+        return cli_fail(cli, CLI_EXIT_USAGE, "DEVICE_EXISTS",
+                        "this profile's seed file %s is damaged: remove it first (and revoke its "
+                        "device if `qianbao security devices` lists it)",
+                        path);
     if (err != QB_E_NOT_FOUND)
         return cli_fail(cli, CLI_EXIT_USAGE, "DEVICE_EXISTS",
                         "this profile holds a payment-code device already (%s); revoke it "
                         "with `qianbao security revoke-device ID` first",
-                        err == QB_OK            ? "see `qianbao security devices`"
-                        : err == QB_E_FORBIDDEN ? "its file can be read by others"
-                                                : "its file is damaged");
+                        err == QB_OK ? "see `qianbao security devices`"
+                                     : "its file can be read by others");
     const char *name = cli_arg(cli, args, "name");
     char password[CLI_SECRET_SIZE_MAX];
     int rc = S_payment_password(cli, args, password, sizeof password);
@@ -333,6 +335,8 @@ int cli_run_paycode(struct cli *cli, const struct cli_args *args)
         return cli_fail(cli, CLI_EXIT_USAGE, "NO_DEVICE",
                         "this profile holds no payment-code device; add one with "
                         "`qianbao device add`");
+    if (err != QB_OK)
+        crypto_wipe(&f, sizeof f); /* a loose file's seed makes no code */
     if (err == QB_E_FORBIDDEN)
         return cli_fail(cli, CLI_EXIT_NOT_LOGGED_IN, "PROFILE_UNSAFE",
                         "the seed file %s can be read by other users of this computer, and its "
@@ -341,9 +345,8 @@ int cli_run_paycode(struct cli *cli, const struct cli_args *args)
                         path, path);
     if (err != QB_OK)
         return cli_fail(cli, CLI_EXIT_USAGE, "BAD_SEED_FILE",
-                        "the seed file %s is damaged: revoke its device (`qianbao security "
-                        "devices` lists it; `qianbao security revoke-device ID`), then "
-                        "`qianbao device add`",
+                        "the seed file %s is damaged: remove it, revoke its device if "
+                        "`qianbao security devices` lists it, then `qianbao device add`",
                         path);
 
     /* The next unused counter of this step. */
@@ -433,7 +436,9 @@ int cli_run_security_revoke_device(struct cli *cli, const struct cli_args *args)
     /* This profile's own device: its seed is of no use any more. */
     char dir[S_PATH_SIZE_MAX], file[S_PATH_SIZE_MAX];
     struct S_seed_file f;
-    bool local = S_paths(cli, dir, sizeof dir, file, sizeof file) && S_load(file, &f) == QB_OK &&
+    enum qb_error loaded =
+        S_paths(cli, dir, sizeof dir, file, sizeof file) ? S_load(file, &f) : QB_E_NOT_FOUND;
+    bool local = (loaded == QB_OK || loaded == QB_E_FORBIDDEN) &&
                  strcmp(f.device_id, args->positionals[0]) == 0;
     crypto_wipe(&f, sizeof f);
     if (local && unlink(file) != 0)
@@ -457,7 +462,21 @@ int cli_paycode_forget(struct cli *cli, bool *revoked)
     *revoked = false;
     char dir[S_PATH_SIZE_MAX], file[S_PATH_SIZE_MAX];
     struct S_seed_file f;
-    if (!S_paths(cli, dir, sizeof dir, file, sizeof file) || S_load(file, &f) != QB_OK) {
+    memset(&f, 0, sizeof f);
+    enum qb_error loaded =
+        S_paths(cli, dir, sizeof dir, file, sizeof file) ? S_load(file, &f) : QB_E_NOT_FOUND;
+    if (loaded == QB_E_PARAM) {
+        /* No code comes of it, and it names no device to revoke here. */
+        crypto_wipe(&f, sizeof f);
+        if (unlink(file) != 0)
+            return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "SEED_NOT_REMOVED", "cannot remove %s",
+                            file);
+        cli_hint(cli, "this profile's seed file was damaged, and is removed: revoke its device "
+                      "from another login if `qianbao security devices` still lists it");
+        return CLI_EXIT_OK;
+    }
+    /* A file others may read is revoked and removed all the same. */
+    if (loaded != QB_OK && loaded != QB_E_FORBIDDEN) {
         crypto_wipe(&f, sizeof f);
         return CLI_EXIT_OK; /* no device of this profile */
     }

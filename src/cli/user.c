@@ -200,9 +200,11 @@ int cli_run_sms_code(struct cli *cli, const struct cli_args *args)
             return cli_usage_error(cli, "PHONE is missing (and no user is logged in)");
         cli_secret_wipe(profile.token, sizeof profile.token);
         phone = profile.phone;
-    } else if (!cli_phone_shape(phone)) {
-        return cli_phone_refuse(cli, "PHONE");
     }
+    char digits[12];
+    if (!cli_phone_normalize(phone, digits))
+        return cli_phone_refuse(cli, "PHONE");
+    phone = digits;
     const char *purpose = cli_arg(cli, args, "purpose");
     const char *target = cli_arg(cli, args, "target");
     json_t *body = json_pack("{s:s, s:s}", "phone", phone, "purpose", purpose);
@@ -236,8 +238,8 @@ int cli_run_sms_code(struct cli *cli, const struct cli_args *args)
 
 int cli_run_register(struct cli *cli, const struct cli_args *args)
 {
-    const char *given = cli_arg(cli, args, "phone");
-    if (given != NULL && !cli_phone_shape(given))
+    char number[12];
+    if (!cli_phone_normalize(cli_arg(cli, args, "phone"), number))
         return cli_phone_refuse(cli, "--phone");
     char code[CLI_CODE_SIZE_MAX], password[CLI_SECRET_SIZE_MAX];
     int rc = cli_secret_arg(cli, args, "code", "SMS code: ", code, sizeof code);
@@ -249,9 +251,8 @@ int cli_run_register(struct cli *cli, const struct cli_args *args)
         cli_secret_wipe(code, sizeof code);
         return rc;
     }
-    json_t *body =
-        json_pack("{s:s, s:s, s:s, s:s}", "phone", cli_arg(cli, args, "phone"), "sms_code", code,
-                  "password", password, "display_name", cli_arg(cli, args, "name"));
+    json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "phone", number, "sms_code", code, "password",
+                             password, "display_name", cli_arg(cli, args, "name"));
     cli_secret_wipe(code, sizeof code);
     cli_secret_wipe(password, sizeof password);
     if (body == NULL)
@@ -354,8 +355,10 @@ int cli_run_login(struct cli *cli, const struct cli_args *args)
     }
     /* Before the password is asked for: a password typed at the phone's
      * prompt by mistake goes no further than this terminal. */
-    if (!cli_phone_shape(phone))
+    char digits[12];
+    if (!cli_phone_normalize(phone, digits))
         return cli_phone_refuse(cli, given != NULL ? "--phone" : "the phone");
+    snprintf(phone, sizeof phone, "%s", digits);
     bool with_code = cli_arg(cli, args, "code") != NULL;
     bool with_login_code = cli_arg(cli, args, "login-code") != NULL;
     if (with_login_code && (with_code || cli_arg(cli, args, "password-stdin") != NULL))
@@ -1045,7 +1048,8 @@ int cli_run_close_account(struct cli *cli, const struct cli_args *args)
 
 int cli_run_phone_change(struct cli *cli, const struct cli_args *args)
 {
-    if (!cli_phone_shape(args->positionals[0]))
+    char number[12];
+    if (!cli_phone_normalize(args->positionals[0], number))
         return cli_phone_refuse(cli, "NEW_PHONE");
     char code[CLI_CODE_SIZE_MAX], digits[CLI_SECRET_SIZE_MAX];
     int rc = cli_secret_arg(cli, args, "code", "SMS code: ", code, sizeof code);
@@ -1056,8 +1060,8 @@ int cli_run_phone_change(struct cli *cli, const struct cli_args *args)
         cli_secret_wipe(code, sizeof code);
         return rc;
     }
-    json_t *body = json_pack("{s:s, s:s, s:s}", "phone", args->positionals[0], "sms_code", code,
-                             "payment_password", digits);
+    json_t *body =
+        json_pack("{s:s, s:s, s:s}", "phone", number, "sms_code", code, "payment_password", digits);
     cli_secret_wipe(code, sizeof code);
     cli_secret_wipe(digits, sizeof digits);
     if (body == NULL)

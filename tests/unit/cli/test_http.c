@@ -1017,6 +1017,7 @@ TEST(a_refusal_answered_again_under_its_key_says_so)
           "--password-stdin", NULL);
     ASSERT_EQ_INT(S_last.rc, CLI_EXIT_REFUSED);
     ASSERT(strstr(S_last.err, "this is that request's answer") != NULL);
+    ASSERT(strstr(S_last.err, "locks") == NULL); /* no hint of the first request's */
     S_stdin_text = "258036\n";
     S_run(S_json_403(body), "send", "13800138000", "1", "--idempotency-key", "k-test-3",
           "--password-stdin", NULL);
@@ -1043,6 +1044,8 @@ TEST(a_phone_that_is_none_is_refused_before_the_password)
     ASSERT(strstr(S_last.err, "the phone must be a mobile number") != NULL);
     S_run(S_json_200("{}"), "sms-code", "abc", "--purpose", "register", NULL);
     ASSERT_EQ_INT(S_last.rc, CLI_EXIT_USAGE);
+    S_run(S_json_200("{}"), "sms-code", "12800138000", "--purpose", "register", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_USAGE); /* no mobile number starts 12 */
     S_run(S_json_200("{}"), "card", "add", "--holder", "张三", "--phone", "139", "--send-code",
           NULL);
     ASSERT_EQ_INT(S_last.rc, CLI_EXIT_USAGE);
@@ -1053,6 +1056,19 @@ TEST(a_phone_that_is_none_is_refused_before_the_password)
     ASSERT_EQ_INT(S_last.rc, CLI_EXIT_USAGE);
     ASSERT(strstr(S_last.err, "at least 0.03") != NULL);
     ASSERT(S_no_request());
+    // A number as people write it is sent as the server takes it: eleven digits.
+    static const char *const written[] = {"+86 138-0013-8000", "8613800138000", "138 0013 8000",
+                                          "0086 13800138000"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(written); i++) {
+        S_run(S_json_200("{\"expires_in\":300}"), "sms-code", written[i], "--purpose", "register",
+              NULL);
+        ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+        pthread_mutex_lock(&S_server.lock);
+        bool sent = strstr(S_server.body, "\"phone\":\"13800138000\"") != NULL;
+        pthread_mutex_unlock(&S_server.lock);
+        if (!sent)
+            TEST_FAIL_("%s was not sent as 13800138000", written[i]);
+    }
 }
 
 TEST(a_server_url_with_a_password_is_refused)
@@ -1166,6 +1182,17 @@ TEST(a_seed_file_others_can_read_is_not_used)
     // A payment-code seed makes codes that pay at a till. One others can read is refused as a
     // profile others can read is: PROFILE_UNSAFE, exit 4, with the chmod that makes it private;
     // a seed file that does not read as one says how to replace its device.
+    struct cli_profile *u = calloc(1, sizeof *u);
+    ASSERT(u != NULL);
+    u->kind = CLI_PROFILE_USER;
+    snprintf(u->server, sizeof u->server, "%s", S_server.url);
+    snprintf(u->token, sizeof u->token, "a-token-of-seedy");
+    snprintf(u->user_id, sizeof u->user_id, "u_seedy");
+    snprintf(u->phone, sizeof u->phone, "13800138002");
+    snprintf(u->expires_at, sizeof u->expires_at, "2026-12-31T00:00:00Z");
+    enum qb_error err = cli_profile_save("seedy", u);
+    free(u);
+    ASSERT_EQ_INT(err, QB_OK);
     char dir[700], path[760];
     snprintf(dir, sizeof dir, "%s/config/qianbao/paycode", S_root);
     char parent[700];
@@ -1183,16 +1210,28 @@ TEST(a_seed_file_others_can_read_is_not_used)
     S_run(S_json_200("{}"), "--profile", "seedy", "paycode", NULL);
     ASSERT_EQ_INT(S_last.rc, CLI_EXIT_NOT_LOGGED_IN);
     ASSERT(strstr(S_last.err, "chmod 600") != NULL);
+    // Revoking its device removes it all the same, as the advice says; then `device add` may.
+    S_run(S_json_200("{}"), "--profile", "seedy", "security", "revoke-device",
+          "pd_0123456789abcdefghjkmnpqrs", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+    ASSERT(access(path, F_OK) != 0);
+    f = fopen(path, "w");
+    ASSERT(f != NULL);
+    fputs("qianbao-paycode 1 pd_0123456789abcdefghjkmnpqrs 1234567 "
+          "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff 0 -1\n",
+          f);
+    ASSERT_EQ_INT(fclose(f), 0);
     ASSERT_EQ_INT(chmod(path, 0600), 0);
     S_run(S_json_200("{}"), "--profile", "seedy", "paycode", NULL);
     ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
     f = fopen(path, "w");
     ASSERT(f != NULL);
     fputs("qianbao-paycode 1 pd_x 12 nothex 0 -1\n", f);
+    ASSERT_EQ_INT(chmod(path, 0600), 0);
     ASSERT_EQ_INT(fclose(f), 0);
     S_run(S_json_200("{}"), "--profile", "seedy", "paycode", NULL);
     ASSERT_EQ_INT(S_last.rc, CLI_EXIT_USAGE);
-    ASSERT(strstr(S_last.err, "revoke-device") != NULL);
+    ASSERT(strstr(S_last.err, "remove it") != NULL);
     ASSERT_EQ_INT(unlink(path), 0);
 }
 
