@@ -2660,20 +2660,30 @@ static int S_offline_verify(const struct daemon_paths *paths, struct S_offline *
     return S_verify(paths);
 }
 
+/* Whether an offline repair (word: "rebuild", "reseal") must stop before
+ * writing: the database file's own structure is damaged (or could not be
+ * checked), which no repair of the books mends and each write would make
+ * worse. Says so on stdout. */
+static bool S_offline_damaged(struct store *writer, const char *word)
+{
+    fprintf(stderr, "%s: checking the database file's structure\n", word);
+    char damage[512] = "";
+    if (store_check_structure(writer, damage, sizeof damage) == QB_OK)
+        return false;
+    printf("%s: REFUSED (the database file is damaged: restore the last backup that verifies; "
+           "nothing was written): %s\n",
+           word, damage[0] != '\0' ? damage : "no detail");
+    return true;
+}
+
 static int S_rebuild_checkpoints(const struct daemon_paths *paths)
 {
     struct S_offline o;
     if (!S_offline_begin(paths, "rebuild-checkpoints", "rebuild the checkpoints", &o))
         return 1;
     struct store *writer = o.writer;
-    fprintf(stderr, "rebuild: checking the database file's structure\n");
-    char damage[512];
-    if (store_check_structure(writer, damage, sizeof damage) != QB_OK) {
-        printf("rebuild: REFUSED (the database file is damaged: restore the last backup that "
-               "verifies): %s\n",
-               damage[0] != '\0' ? damage : "no detail");
+    if (S_offline_damaged(writer, "rebuild"))
         return S_offline_end(&o, 1);
-    }
     fprintf(stderr, "rebuild: replaying the journal\n");
     struct ledger_rebuild_report report;
     uint8_t chain_key[S_SECRET_SIZE];
@@ -2738,6 +2748,11 @@ static int S_reseal_audit_trail(const struct daemon_paths *paths)
     if (!S_offline_begin(paths, "reseal-audit-trail", "reseal the audit trail", &o))
         goto out;
     struct store *writer = o.writer;
+    /* A trail cut short by a damaged file (an old copy put over a crashed
+     * daemon's log) is the file's question: resealing it would write the
+     * damage into the trail and the chain-head. */
+    if (S_offline_damaged(writer, "reseal"))
+        goto out;
     bool found = false;
     struct S_head_file head;
     if (!S_head_read(paths->chain_head, &found, &head))

@@ -326,6 +326,20 @@ TEST(the_offline_check_says_the_books_disagree_and_where)
         TEST_FAIL_("no \"%s\" in:\n%s", want, text);
 }
 
+/* Runs the daemon's repair `option` offline on data_dir: its exit status,
+ * its output in text. */
+static int S_repair(const char *option, const char *data_dir, const char *name, char *text,
+                    size_t text_size)
+{
+    char output[TEST_DAEMON_PATH_SIZE_MAX + 32];
+    snprintf(output, sizeof output, "%s/%s.log", S_root, name);
+    const char *args[] = {"--data-dir", data_dir, option, NULL};
+    int status = test_daemon_run(args, output, 60000);
+    if (!test_file_read(output, text, text_size))
+        text[0] = '\0';
+    return status;
+}
+
 /* Runs qianbaod --verify on data_dir: its exit status, its output in text. */
 static int S_verify_offline(const char *data_dir, const char *name, char *text, size_t text_size)
 {
@@ -401,6 +415,15 @@ TEST(a_damaged_file_fails_the_offline_check_though_the_books_add_up)
     if (strstr(text, "verify: FAILED (the database file is damaged): ") == NULL ||
         strstr(text, "books disagree") != NULL || strstr(text, "verify: ok") != NULL)
         TEST_FAIL_("the damaged index is not reported alone in:\n%s", text);
+    // A repair of the books or the trail would write into the damage: both refuse, writing
+    // nothing.
+    ASSERT_EQ_INT(S_repair("--reseal-audit-trail", d.data_dir, "reseal-damaged", text, sizeof text),
+                  1);
+    if (strstr(text, "reseal: REFUSED (the database file is damaged") == NULL)
+        TEST_FAIL_("the reseal went on with a damaged file:\n%s", text);
+    ASSERT_EQ_INT(
+        S_repair("--rebuild-checkpoints", d.data_dir, "rebuild-damaged", text, sizeof text), 1);
+    ASSERT(strstr(text, "rebuild: REFUSED (the database file is damaged") != NULL);
 }
 
 /* The account whose checkpoint the test below leaves behind. */
@@ -442,21 +465,6 @@ TEST(a_checkpoint_a_start_would_not_catch_up_fails_the_offline_check)
     snprintf(dir, sizeof dir, "%s", d.data_dir);
     snprintf(log_path, sizeof log_path, "%s", d.log_path);
     ASSERT(!test_daemon_start(&d, dir, log_path, NULL));
-}
-
-/* Runs qianbaod --rebuild-checkpoints on data_dir: its exit status, its output in text. */
-/* Runs the daemon's repair `option` offline on data_dir: its exit status,
- * its output in text. */
-static int S_repair(const char *option, const char *data_dir, const char *name, char *text,
-                    size_t text_size)
-{
-    char output[TEST_DAEMON_PATH_SIZE_MAX + 32];
-    snprintf(output, sizeof output, "%s/%s.log", S_root, name);
-    const char *args[] = {"--data-dir", data_dir, option, NULL};
-    int status = test_daemon_run(args, output, 60000);
-    if (!test_file_read(output, text, text_size))
-        text[0] = '\0';
-    return status;
 }
 
 /* What a start trusts instead of the journal, as one line per row. */
