@@ -2507,10 +2507,20 @@ static int S_verify(const struct daemon_paths *paths)
     uint8_t chain_key[S_SECRET_SIZE];
     bool chain_key_new = false;
     const uint8_t *key = S_chain_key_for_check(paths, chain_key, &chain_key_new);
+    /* A keyed journal without its key is a lost file, not books that
+     * disagree: said as the start says it. */
+    int64_t keyed_from = 0;
+    bool key_lost =
+        key == NULL && ledger_chain_keyed_from(reader, &keyed_from) == QB_OK && keyed_from > 0;
     rc =
         wallet_verify(reader, key, chain_key_new, domain_day_start_ms(clock_now_ms(S_test_clock())),
                       &report, &counts, S_verify_progress, NULL);
     crypto_wipe(chain_key, sizeof chain_key);
+    if (key_lost && rc == QB_E_INTERNAL)
+        snprintf(report.problem, sizeof report.problem,
+                 "the secret file \"%s\" is missing, and the journal was keyed with it from "
+                 "entry %" PRId64 ": restore it from the backup of the data directory",
+                 paths->chain_key, keyed_from);
     /* Sound books of an older copy are still not this data directory's. */
     char head_why[4 * CONFIG_PATH_SIZE_MAX + 512] = "";
     bool head_ok = S_head_check(paths, reader, head_why, sizeof head_why);
@@ -2572,9 +2582,10 @@ static int S_verify(const struct daemon_paths *paths)
         return 1;
     /* QB_E_INTERNAL is what the check found, not a fault of the check. */
     printf("verify: FAILED (%s): %s\n",
-           rc == QB_E_INTERNAL  ? "the books disagree"
-           : rc == QB_E_STORAGE ? "the database could not be read"
-                                : error_name(rc),
+           key_lost && rc == QB_E_INTERNAL ? "a secret file is missing"
+           : rc == QB_E_INTERNAL           ? "the books disagree"
+           : rc == QB_E_STORAGE            ? "the database could not be read"
+                                           : error_name(rc),
            report.problem[0] != '\0' ? report.problem : "no detail");
     return 1;
 }

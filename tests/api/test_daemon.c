@@ -1298,6 +1298,16 @@ TEST(secrets_of_another_installation_stop_the_start)
     ASSERT_EQ_INT(test_daemon_run(verify, output, 60000), 1);
     ASSERT(test_file_read(output, S_log, sizeof S_log));
     ASSERT(strstr(S_log, "the chain key is not the one the journal was keyed with") != NULL);
+    /* None at all: --verify says the file is missing, as the start does,
+     * not that the books disagree. */
+    ASSERT_EQ_INT(unlink(path), 0);
+    unlink(output);
+    ASSERT_EQ_INT(test_daemon_run(verify, output, 60000), 1);
+    ASSERT(test_file_read(output, S_log, sizeof S_log));
+    snprintf(want, sizeof want, "verify: FAILED (a secret file is missing): the secret file \"%s\"",
+             path);
+    if (strstr(S_log, want) == NULL || strstr(S_log, "books disagree") != NULL)
+        TEST_FAIL_("--verify without the chain-key:\n%s", S_log);
     ASSERT_EQ_INT(rename(aside, path), 0);
 
     ASSERT(test_daemon_start(&daemon, mine, log_path, NULL));
