@@ -3104,6 +3104,10 @@ int main(int argc, char **argv)
     signal(SIGHUP, SIG_DFL);
     signal(SIGQUIT, SIG_DFL);
     signal(SIGPIPE, SIG_IGN);
+    /* A write past a file size limit (ulimit -f, LimitFSIZE=) fails with
+     * EFBIG, which storage's failure path answers and logs (503, and
+     * ledger.batch_failed), instead of ending the process unheard. */
+    signal(SIGXFSZ, SIG_IGN);
 
     struct config cfg;
     char err[512] = "";

@@ -544,6 +544,20 @@ TEST(every_thread_is_named)
             TEST_FAIL_("no thread named%s", busy[i]);
 }
 
+TEST(a_file_size_limit_fails_a_write_instead_of_killing_the_daemon)
+{
+    // Under a file size limit (ulimit -f, systemd's LimitFSIZE=) the write past it raised
+    // SIGXFSZ, whose default ends the process: the daemon died with no line in its log and no
+    // 503. Ignored, the write fails with EFBIG, and storage's failure path answers and logs.
+    char path[128], text[4096];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)S_main.pid);
+    ASSERT(test_file_read(path, text, sizeof text));
+    const char *line = strstr(text, "\nSigIgn:\t");
+    ASSERT(line != NULL);
+    unsigned long long ignored = strtoull(line + strlen("\nSigIgn:\t"), NULL, 16);
+    ASSERT((ignored >> (SIGXFSZ - 1) & 1) == 1);
+}
+
 /* GET /healthz from a daemon of a test's own: its status, 0 when no answer
  * came. */
 static long S_healthz(const struct test_daemon *daemon)
@@ -2220,6 +2234,7 @@ int main(void)
     RUN(secret_files_are_private);
     RUN(files_the_daemon_makes_are_private);
     RUN(every_thread_is_named);
+    RUN(a_file_size_limit_fails_a_write_instead_of_killing_the_daemon);
     RUN(ledger_cpu_runs_the_writer_on_that_cpu_only);
     RUN(ledger_cpu_the_process_may_not_use_is_refused);
     RUN(second_daemon_refuses_the_same_dir);
