@@ -408,7 +408,8 @@ int domain_worker_poll_ms(const struct domain_env *env, int own_poll_ms);
  * on its own (a damaged row, a bug) does not: its row stays due, and the
  * rows after it are taken up, so that one failing every time holds up no
  * other. Logs it (event, at warn, or error when the row failed on its own,
- * with what names the row). */
+ * with what names the row). A busy ledger or failing storage also makes
+ * the worker's next pass wait, longer each time (domain/worker.c). */
 bool domain_worker_pass_ends(enum qb_error err, const char *event, const char *row);
 /* Ends the worker's sleep: the next pass runs at once, or right after the
  * one in progress. For a worker whose pass hands work to threads of its

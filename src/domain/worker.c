@@ -12,6 +12,13 @@
  * sleep at once and waits for the pass in progress; a pass sees the stop
  * flag and may end early. Nothing is kept between passes, so what a pass
  * did not finish is found again by the next one or after a restart.
+ *
+ * While the ledger cannot run commands (failing storage, a full disk: a
+ * pass failed, or one of its rows' commands did, domain_worker_pass_ends),
+ * the next pass waits longer each time, from a second up to a minute,
+ * whatever the poll or a wake says: each pass would ask the bank again
+ * about a payment whose answer it cannot write, and log it, at the poll's
+ * pace, for as long as the disk stays full.
  */
 #include <errno.h>
 #include <limits.h>
@@ -26,6 +33,12 @@
 #include "store/pool.h"
 
 #define S_ACQUIRE_WAIT_MS 5000
+#define S_DOWN_WAIT_MIN_MS 1000  /* after the first pass the ledger could not serve */
+#define S_DOWN_WAIT_MAX_MS 60000 /* doubling up to this */
+
+/* Set by domain_worker_pass_ends on the thread whose pass met a ledger
+ * that could not run a command; read and cleared by that thread's loop. */
+static _Thread_local bool S_ledger_down;
 
 struct domain_worker {
     char name[32];
@@ -42,27 +55,35 @@ struct domain_worker {
 static void *worker_main(void *arg)
 {
     struct domain_worker *w = arg;
+    int down_wait_ms = 0; /* 0 while the ledger serves the passes */
     while (!atomic_load(&w->stopping)) {
         pthread_mutex_lock(&w->mutex);
         w->woken = false; /* a wake from now on asks for the pass after this one */
         pthread_mutex_unlock(&w->mutex);
         bool more = false;
+        S_ledger_down = false;
         enum qb_error err = w->pass(w->arg, &w->stopping, &more);
         if (err != QB_OK)
             log_event(LOG_WARN, "worker.pass_failed", "worker=%s error=%s", w->name,
                       error_name(err));
-        if (err == QB_OK && more)
+        bool down = S_ledger_down || err == QB_E_STORAGE || err == QB_E_BUSY;
+        down_wait_ms = !down                                   ? 0
+                       : down_wait_ms == 0                     ? S_DOWN_WAIT_MIN_MS
+                       : down_wait_ms < S_DOWN_WAIT_MAX_MS / 2 ? down_wait_ms * 2
+                                                               : S_DOWN_WAIT_MAX_MS;
+        if (err == QB_OK && more && !down)
             continue;
+        int wait_ms = down_wait_ms > w->poll_ms ? down_wait_ms : w->poll_ms;
         struct timespec deadline;
         clock_gettime(CLOCK_MONOTONIC, &deadline);
-        deadline.tv_sec += w->poll_ms / 1000;
-        deadline.tv_nsec += (long)(w->poll_ms % 1000) * 1000000L;
+        deadline.tv_sec += wait_ms / 1000;
+        deadline.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
         if (deadline.tv_nsec >= 1000000000L) {
             deadline.tv_sec++;
             deadline.tv_nsec -= 1000000000L;
         }
         pthread_mutex_lock(&w->mutex);
-        while (!atomic_load(&w->stopping) && !w->woken) {
+        while (!atomic_load(&w->stopping) && (!w->woken || down)) {
             if (pthread_cond_timedwait(&w->cond, &w->mutex, &deadline) == ETIMEDOUT)
                 break;
         }
@@ -115,6 +136,9 @@ bool domain_worker_pass_ends(enum qb_error err, const char *event, const char *r
     QB_ASSERT(err != QB_OK && event != NULL && row != NULL);
     bool ledger_down = err == QB_E_SHUTTING_DOWN || err == QB_E_BUSY || err == QB_E_STORAGE;
     log_event(ledger_down ? LOG_WARN : LOG_ERROR, event, "%s error=%s", row, error_name(err));
+    /* Stopping is no failure to wait out: the loop ends anyway. */
+    if (err == QB_E_BUSY || err == QB_E_STORAGE)
+        S_ledger_down = true;
     return ledger_down;
 }
 

@@ -86,7 +86,9 @@ struct pass_script {
     atomic_int passes;
     int more_count;
     int fail_from;
-    int pass_ms; /* how long each pass takes */
+    int fail_until; /* the last failing pass (0: all from fail_from on) */
+    bool row_fails; /* a failing pass is one whose row's command failed, the pass itself QB_OK */
+    int pass_ms;    /* how long each pass takes */
 };
 
 static enum qb_error script_pass(void *arg, const atomic_bool *stopping, bool *more)
@@ -97,7 +99,13 @@ static enum qb_error script_pass(void *arg, const atomic_bool *stopping, bool *m
     if (s->pass_ms > 0)
         usleep((useconds_t)s->pass_ms * 1000);
     *more = pass < s->more_count;
-    return s->fail_from > 0 && pass >= s->fail_from ? QB_E_STORAGE : QB_OK;
+    bool fails =
+        s->fail_from > 0 && pass >= s->fail_from && (s->fail_until == 0 || pass <= s->fail_until);
+    if (fails && s->row_fails) {
+        ASSERT(domain_worker_pass_ends(QB_E_STORAGE, "test.row_failed", "row=1"));
+        return QB_OK;
+    }
+    return fails ? QB_E_STORAGE : QB_OK;
 }
 
 /* Waits up to 2 s for the script's passes to reach count; then how many ran. */
@@ -127,6 +135,31 @@ TEST(a_pass_with_more_is_followed_at_once)
     ASSERT_EQ_INT(passes_after(&failing, 2), 2);
     usleep(100 * 1000);
     ASSERT_EQ_INT(atomic_load(&failing.passes), 2);
+    domain_worker_stop(w);
+}
+
+TEST(a_ledger_that_cannot_write_makes_the_next_pass_wait)
+{
+    /* While storage fails (a full disk), each pass would ask the bank again
+     * about a payment whose answer it cannot write, and log it, at the
+     * poll's pace: a pass that failed so, or whose row's command did, is
+     * followed after a second, then longer, whatever the poll or a wake
+     * says; once one goes through, the poll's pace again. */
+    struct pass_script s = {.fail_from = 1, .fail_until = 1};
+    struct domain_worker *w = NULL;
+    ASSERT(domain_worker_start("test", 10, script_pass, &s, &w) == QB_OK);
+    ASSERT_EQ_INT(passes_after(&s, 1), 1);
+    usleep(400 * 1000);
+    domain_worker_wake(w);
+    usleep(100 * 1000);
+    ASSERT_EQ_INT(atomic_load(&s.passes), 1);
+    ASSERT(passes_after(&s, 20) >= 20); /* from the second's end on, every 10 ms */
+    domain_worker_stop(w);
+
+    struct pass_script rows = {.fail_from = 1, .row_fails = true};
+    ASSERT(domain_worker_start("test", 10, script_pass, &rows, &w) == QB_OK);
+    usleep(1500 * 1000); /* passes at 0 and 1 s; the next not before 3 s */
+    ASSERT_EQ_INT(atomic_load(&rows.passes), 2);
     domain_worker_stop(w);
 }
 
@@ -239,6 +272,7 @@ int main(void)
     RUN(keyed_hash_depends_on_the_key);
     RUN(day_starts_at_midnight_in_china);
     RUN(a_pass_with_more_is_followed_at_once);
+    RUN(a_ledger_that_cannot_write_makes_the_next_pass_wait);
     RUN(a_woken_worker_runs_its_next_pass_at_once);
     RUN(due_rows_are_read_on_after_a_full_batch_and_again_from_the_first);
     domain_env_release(&env);
