@@ -131,31 +131,12 @@ void cli_hint(struct cli *cli, const char *fmt, ...)
 {
     if (cli->quiet)
         return;
-    char text[2048];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(text, sizeof text, fmt, ap);
-    va_end(ap);
     fputs(cli->color_err ? "\033[2mhint:\033[0m " : "hint: ", stderr);
-    /* A command the hint gives runs under this profile, as this one did:
-     * `qianbao notices` typed as told would read the default profile's
-     * wallet. One that names its profile already is left as it is. */
-    static const char command[] = "`qianbao ";
-    char word[CLI_SHELL_WORD_SIZE_MAX] = "";
-    if (cli->profile_explicit)
-        cli_shell_word(cli->profile, word, sizeof word);
-    const char *p = text;
-    for (const char *at; word[0] != '\0' && (at = strstr(p, command)) != NULL;) {
-        const char *end = strchr(at + 1, '`');
-        size_t span = end != NULL ? (size_t)(end - at) : strlen(at);
-        const char *named = strstr(at, "--profile");
-        fwrite(p, 1, (size_t)(at - p) + sizeof command - 1, stderr);
-        if (named == NULL || named > at + span)
-            fprintf(stderr, "--profile %s ", word);
-        p = at + sizeof command - 1;
-    }
-    fputs(p, stderr);
+    vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
+    va_end(ap);
 }
 
 /* The size of the code point at p when it is hidden (base/text.h) and no
