@@ -2090,6 +2090,17 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     int64_t rows_tagged = 0;
     rc = domain_row_tags_open(ledger, env.chain_key, version_found, tagged_tables,
                               QB_ARRAY_COUNT(tagged_tables), &rows_tagged);
+    if (rc == QB_E_CONFLICT) {
+        /* Their tag columns taken off by hand: nothing is tagged as found,
+         * and every untagged row is refused where it is used. */
+        log_event(LOG_ERROR, "domain.rows_tagging_refused",
+                  "from_schema=%" PRId64 " note=\"the database's schema was older than the tag "
+                  "columns, but the operators' audit trail says its rows were tagged already: "
+                  "the columns were taken off by hand; untagged rows are not acted on; run "
+                  "qianbaod --verify\"",
+                  version_found);
+        rc = QB_OK;
+    }
     if (rc != QB_OK) {
         fprintf(stderr, "qianbaod: cannot tag the cards and merchants (%s)\n", error_name(rc));
         goto out;

@@ -3,10 +3,12 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/buf.h"
 #include "base/log.h"
+#include "domain/audit.h"
 #include "domain/domain.h"
 #include "domain/rowtag.h"
 
@@ -182,8 +184,34 @@ struct S_open_cmd {
     const struct domain_tagged *const *tables;
     size_t count;
     int64_t tagged;
+    int64_t tagged_before; /* the trail's row of an earlier tagging, or 0 */
+    enum qb_error outcome; /* QB_E_CONFLICT: tagged before, and not again */
+    struct domain_audit audit;
     char keys[S_BATCH][S_KEY_SIZE_MAX]; /* a batch's rows */
 };
+
+/* The seq of the operators' audit trail's row of a tagging of rows as
+ * found, or 0 when the trail has none (the trail is sealed under the chain
+ * key and its newest row kept in DATA_DIR/chain-head: a row of it cannot
+ * be taken out unseen). */
+static enum qb_error S_tagged_before(struct store *store, int64_t *seq)
+{
+    *seq = 0;
+    struct store_stmt *st = NULL;
+    enum qb_error err =
+        store_prepare(store,
+                      "SELECT seq FROM operator_actions WHERE actor = '" DOMAIN_AUDIT_BY_DAEMON
+                      "' AND action = 'rows_tagged'"
+                      " AND result = 'ok' ORDER BY seq LIMIT 1",
+                      &st);
+    int rc = err == QB_OK ? store_step(st) : STORE_STEP_DONE;
+    if (err == QB_OK && rc == STORE_STEP_ROW)
+        *seq = store_column_int64(st, 0);
+    else if (err == QB_OK && rc != STORE_STEP_DONE)
+        err = QB_E_STORAGE;
+    store_finalize(st);
+    return err;
+}
 
 /* The keys of t's rows with no tag, after after (in key order), at most
  * S_BATCH of them, into keys. */
@@ -224,7 +252,17 @@ static enum qb_error S_open_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 {
     struct S_open_cmd *c = (struct S_open_cmd *)cmd;
     struct store *store = ledger_txn_store(txn);
-    enum qb_error err = QB_OK;
+    /* A database whose rows were tagged before, its schema now older than
+     * the tags: the tag columns were taken off by hand, to have edited rows
+     * tagged as found. Refused, and the attempt is on the trail. */
+    enum qb_error err = S_tagged_before(store, &c->tagged_before);
+    if (err != QB_OK)
+        return err;
+    if (c->tagged_before > 0) {
+        c->outcome = QB_E_CONFLICT;
+        snprintf(c->audit.detail, sizeof c->audit.detail, "earlier_row=%" PRId64, c->tagged_before);
+        return QB_OK;
+    }
     for (size_t i = 0; err == QB_OK && i < c->count; i++) {
         const struct domain_tagged *t = c->tables[i];
         char after[S_KEY_SIZE_MAX] = "";
@@ -239,6 +277,7 @@ static enum qb_error S_open_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
                 snprintf(after, sizeof after, "%s", c->keys[count - 1]);
         }
     }
+    snprintf(c->audit.detail, sizeof c->audit.detail, "rows=%" PRId64, c->tagged);
     return err;
 }
 
@@ -252,13 +291,31 @@ enum qb_error domain_row_tags_open(struct ledger *ledger, const uint8_t *chain_k
      * a row without a tag is one whose tag was taken off. */
     if (version_found < 0 || version_found >= S_TAGGED_SCHEMA)
         return QB_OK;
-    struct S_open_cmd c = {.chain_key = chain_key, .tables = tables, .count = count};
-    ledger_cmd_init(&c.cmd, S_open_run, NULL);
-    enum qb_error err = ledger_execute(ledger, &c.cmd);
+    struct S_open_cmd *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return QB_E_INTERNAL;
+    c->chain_key = chain_key;
+    c->tables = tables;
+    c->count = count;
+    ledger_cmd_init(&c->cmd, S_open_run, NULL);
+    /* On the trail: that this database's rows were tagged as found, which
+     * no later start does again (S_tagged_before). */
+    struct domain_audit *a = &c->audit;
+    snprintf(a->by, sizeof a->by, "%s", DOMAIN_AUDIT_BY_DAEMON);
+    snprintf(a->action, sizeof a->action, "rows_tagged");
+    snprintf(a->target, sizeof a->target, "cards.merchants");
+    snprintf(a->reason, sizeof a->reason,
+             "the rows of schema %" PRId64 ", tied to the chain key as found", version_found);
+    a->outcome = &c->outcome;
+    domain_audit_attach(a, &c->cmd);
+    enum qb_error err = ledger_execute(ledger, &c->cmd);
     if (err == QB_OK)
-        err = c.cmd.result;
-    ledger_cmd_release(&c.cmd);
-    *tagged = err == QB_OK ? c.tagged : 0;
+        err = c->cmd.result;
+    if (err == QB_OK)
+        err = c->outcome;
+    ledger_cmd_release(&c->cmd);
+    *tagged = err == QB_OK ? c->tagged : 0;
+    free(c);
     return err;
 }
 
@@ -272,8 +329,22 @@ enum qb_error domain_row_tags_check(struct store *reader, const uint8_t *chain_k
     *rows = 0;
     /* A database an earlier version left, checked before the first start
      * with this one: its rows have no tags to check yet. */
-    if (store_schema_version(reader) < S_TAGGED_SCHEMA)
-        return QB_OK;
+    int64_t version = store_schema_version(reader);
+    if (version < S_TAGGED_SCHEMA) {
+        /* Unless the trail says its rows were tagged: then the columns were
+         * taken off by hand (the trail came with migration 46). */
+        int64_t seq = 0;
+        enum qb_error err = version >= 46 ? S_tagged_before(reader, &seq) : QB_OK;
+        if (err == QB_OK && seq > 0) {
+            snprintf(problem, problem_size,
+                     "the schema is at version %" PRId64 ", older than the %s' tag column, but "
+                     "the operators' audit trail says the rows were tagged (row %" PRId64
+                     "): the column was taken off by hand",
+                     version, t->table, seq);
+            err = QB_E_INTERNAL;
+        }
+        return err;
+    }
     char sql[S_SQL_SIZE];
     int size = snprintf(sql, sizeof sql, "SELECT %s, tag FROM %s", t->columns, t->table);
     QB_ASSERT(size > 0 && (size_t)size < sizeof sql);

@@ -24,10 +24,14 @@
  *
  * Rows an earlier version wrote have no tag. The start that migrates the
  * database to the schema that gave the tables their tag column tags them
- * as they are (domain_row_tags_open), and logs how many; no other start
- * does, so from then on a row with no tag is damage too, to the readers
- * and to `qianbaod --verify`, which checks every row of every tagged table
- * (domain_row_tags_check).
+ * as they are (domain_row_tags_open), logs how many, and records it on
+ * the operators' audit trail (sealed under the chain key, its newest row
+ * kept in DATA_DIR/chain-head); no other start does, so from then on a row
+ * with no tag is damage too, to the readers and to `qianbaod --verify`,
+ * which checks every row of every tagged table (domain_row_tags_check). A
+ * database whose tag columns were taken off and its schema version put
+ * back, to have edited rows tagged as found, is refused that by the
+ * trail's row.
  *
  * What a tag does not tell: a whole row put back as it was before a later
  * write of it (an old signing key with its old tag). A row written once
@@ -91,7 +95,9 @@ QB_MUST_USE enum qb_error domain_row_tag_write(struct store *writer, const uint8
 /* At start, before any request: when version_found (the schema version
  * the database had before this start migrated it; 0 for a new one, -1
  * when not known) is older than the tag columns, tags the rows of each of
- * tables[0..count) that have none, as they stand. *tagged: rows tagged. */
+ * tables[0..count) that have none, as they stand, and records it on the
+ * trail. QB_E_CONFLICT, tagging nothing (the refusal on the trail too),
+ * when the trail says the rows were tagged before. *tagged: rows tagged. */
 QB_MUST_USE enum qb_error domain_row_tags_open(struct ledger *ledger, const uint8_t *chain_key,
                                                int64_t version_found,
                                                const struct domain_tagged *const *tables,

@@ -1353,19 +1353,24 @@ TEST(a_journal_kept_without_a_chain_key_gets_one_at_its_next_start)
                                 "'chain_key_check');";
     ASSERT(test_sqlite(db, true, unkey, NULL, NULL));
     /* As the version before the key left it: schema 47, whose accounts,
-     * audit rows and notifications have no mac, and cards and merchants
-     * no tag. The operator checks it with the new build
-     * before starting it. */
+     * audit rows and notifications have no mac, cards and merchants no
+     * tag, and whose trail has no tagging of rows (the start above made
+     * one), and no chain-head beside it. The operator checks it with the
+     * new build before starting it. */
     ASSERT(test_sqlite(db, true,
                        "ALTER TABLE accounts DROP COLUMN mac;"
                        "ALTER TABLE operator_actions DROP COLUMN mac;"
                        "ALTER TABLE notifications DROP COLUMN mac;"
                        "ALTER TABLE cards DROP COLUMN tag; ALTER TABLE merchants DROP COLUMN tag;"
+                       "DELETE FROM operator_actions WHERE action = 'rows_tagged';"
                        "DROP INDEX payments_bank_ref; DROP TABLE session_users;"
                        "DROP INDEX sessions_device; DROP INDEX paycode_used_at;"
                        "PRAGMA user_version=47;",
                        NULL, NULL));
     ASSERT_EQ_INT(unlink(key), 0);
+    char head[720];
+    snprintf(head, sizeof head, "%s/chain-head", dir);
+    ASSERT_EQ_INT(unlink(head), 0);
     const char *verify[] = {"--data-dir", dir, "--verify", NULL};
     ASSERT_EQ_INT(test_daemon_run(verify, output, 60000), 0);
     ASSERT(test_file_read(output, S_log, sizeof S_log));
@@ -1532,6 +1537,11 @@ TEST(a_database_file_without_tables_is_reported_as_a_new_wallet)
     ASSERT(test_daemon_start(&daemon, dir, log_path, NULL));
     ASSERT_EQ_INT(test_daemon_stop(&daemon), 0);
     ASSERT_EQ_INT(unlink(db), 0);
+    /* The head of what the deleted database held (the trail's first row,
+     * its rows' tagging) would refuse the file as an older copy. */
+    char head[720];
+    snprintf(head, sizeof head, "%s/chain-head", dir);
+    ASSERT_EQ_INT(unlink(head), 0);
     ASSERT(test_sqlite(db, true, "PRAGMA journal_mode=WAL;", NULL, NULL));
     struct stat st;
     ASSERT_EQ_INT(stat(db, &st), 0);

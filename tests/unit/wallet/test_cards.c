@@ -153,6 +153,12 @@ TEST(cards_bound_before_the_tags_are_tagged_at_the_upgrade_only)
                   QB_OK);
     ASSERT_EQ_INT(tagged, 0);
     ASSERT_EQ_INT(S_number(wx, card), QB_E_INTERNAL);
+    // The schema put back before the tag column, to have it tagged as found again: the trail
+    // says the rows were tagged, and they are not tagged again.
+    ASSERT_EQ_INT(domain_row_tags_open(wx->ledger, wx->env.chain_key, 54, tables, 1, &tagged),
+                  QB_E_CONFLICT);
+    ASSERT_EQ_INT(tagged, 0);
+    ASSERT_EQ_INT(S_number(wx, card), QB_E_INTERNAL);
     wx_free(wx);
 }
 
