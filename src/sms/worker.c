@@ -199,8 +199,12 @@ static bool sms_worker_mark(struct sms_worker *w, const struct sms_pending *row,
         err = c.cmd.result;
     ledger_cmd_release(&c.cmd);
     if (err != QB_OK) {
-        log_event(LOG_WARN, "sms.worker.mark_failed", "outbox_id=%lld error=%s", (long long)row->id,
-                  error_name(err));
+        /* Logged, and a ledger that cannot write makes the next pass wait
+         * (domain/worker.c): the same code would be sent again at every
+         * poll while its delivery cannot be recorded. */
+        char what[48];
+        snprintf(what, sizeof what, "outbox_id=%lld", (long long)row->id);
+        (void)domain_worker_pass_ends(err, "sms.worker.mark_failed", what);
         return false;
     }
     return true;
