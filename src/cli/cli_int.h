@@ -89,6 +89,9 @@ struct cli {
     bool server_explicit;          /* --server was given (not $QIANBAO_SERVER) */
     char profile[CLI_PROFILE_NAME_SIZE_MAX];
     bool profile_explicit; /* --profile was given */
+    /* logout: a profile others can read is used once more, to end its
+     * session (and revoke its payment-code device), never for more. */
+    bool ending;
     bool json;
     bool color_out; /* stdout is a terminal and NO_COLOR is unset */
     bool color_err;

@@ -277,7 +277,7 @@ static int S_credential(struct cli *cli, enum cli_auth auth, char *token, size_t
                         "not logged in to %s (the profile \"%s\" is for %s): run `qianbao "
                         "login`, or pass --server %s",
                         cli->server, name, profile.server, profile.server);
-    int rc = cli_profile_unsafe(cli, name, &profile);
+    int rc = cli->ending ? CLI_EXIT_OK : cli_profile_unsafe(cli, name, &profile);
     if (rc != CLI_EXIT_OK) {
         cli_secret_wipe(profile.token, sizeof profile.token);
         return rc;

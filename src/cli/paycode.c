@@ -225,6 +225,8 @@ int cli_run_device_add(struct cli *cli, const struct cli_args *args)
             return rc;
         }
     }
+    char device[sizeof f.device_id];
+    cli_text_clean(f.device_id[0] != '\0' ? f.device_id : "ID", device, sizeof device);
     crypto_wipe(&f, sizeof f);
     if (revoked) {
         if (unlink(path) != 0)
@@ -240,9 +242,10 @@ int cli_run_device_add(struct cli *cli, const struct cli_args *args)
     if (err != QB_E_NOT_FOUND)
         return cli_fail(cli, CLI_EXIT_USAGE, "DEVICE_EXISTS",
                         "this profile holds a payment-code device already (%s); revoke it "
-                        "with `qianbao security revoke-device ID` first",
+                        "with `qianbao security revoke-device %s` first",
                         err == QB_OK ? "see `qianbao security devices`"
-                                     : "its file can be read by others");
+                                     : "its file can be read by others",
+                        device);
     const char *name = cli_arg(cli, args, "name");
     char password[CLI_SECRET_SIZE_MAX];
     int rc = S_payment_password(cli, args, password, sizeof password);
@@ -335,14 +338,16 @@ int cli_run_paycode(struct cli *cli, const struct cli_args *args)
         return cli_fail(cli, CLI_EXIT_USAGE, "NO_DEVICE",
                         "this profile holds no payment-code device; add one with "
                         "`qianbao device add`");
+    char device[sizeof f.device_id];
+    cli_text_clean(f.device_id, device, sizeof device);
     if (err != QB_OK)
         crypto_wipe(&f, sizeof f); /* a loose file's seed makes no code */
     if (err == QB_E_FORBIDDEN)
         return cli_fail(cli, CLI_EXIT_NOT_LOGGED_IN, "PROFILE_UNSAFE",
                         "the seed file %s can be read by other users of this computer, and its "
                         "codes pay at a till: run `chmod 600 %s` (and, if others may have read "
-                        "it, `qianbao security revoke-device ID` and `qianbao device add`)",
-                        path, path);
+                        "it, `qianbao security revoke-device %s` and `qianbao device add`)",
+                        path, path, device);
     if (err != QB_OK)
         return cli_fail(cli, CLI_EXIT_USAGE, "BAD_SEED_FILE",
                         "the seed file %s is damaged: remove it, revoke its device if "

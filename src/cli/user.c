@@ -348,15 +348,12 @@ int cli_run_login(struct cli *cli, const struct cli_args *args)
     char phone[32];
     const char *given = cli_arg(cli, args, "phone");
     int rc;
-    if (given != NULL) {
-        snprintf(phone, sizeof phone, "%s", given);
-    } else if ((rc = cli_line_read(cli, "Phone: ", phone, sizeof phone)) != CLI_EXIT_OK) {
+    if (given == NULL && (rc = cli_line_read(cli, "Phone: ", phone, sizeof phone)) != CLI_EXIT_OK)
         return rc;
-    }
     /* Before the password is asked for: a password typed at the phone's
      * prompt by mistake goes no further than this terminal. */
     char digits[12];
-    if (!cli_phone_normalize(phone, digits))
+    if (!cli_phone_normalize(given != NULL ? given : phone, digits))
         return cli_phone_refuse(cli, given != NULL ? "--phone" : "the phone");
     snprintf(phone, sizeof phone, "%s", digits);
     bool with_code = cli_arg(cli, args, "code") != NULL;
@@ -498,8 +495,10 @@ int cli_run_logout(struct cli *cli, const struct cli_args *args)
         if (name != cli->profile)
             snprintf(cli->profile, sizeof cli->profile, "%s", name);
         /* The profile's own session, not QIANBAO_TOKEN's: it is the profile
-         * that goes, and its session must not stay open behind it. */
+         * that goes, and its session must not stay open behind it; one
+         * others could read is the first to end (PROFILE_UNSAFE says so). */
         cli->profile_explicit = true;
+        cli->ending = true;
         int rc = cli_paycode_forget(cli, &device_revoked);
         if (rc != CLI_EXIT_OK)
             return rc;

@@ -618,6 +618,20 @@ TEST(a_profile_others_can_read_is_not_used)
     ASSERT_EQ_INT(chmod(path, 0600), 0);
     S_run(S_json_200("{\"balances\":[]}"), "--profile", "shared", "balance", NULL);
     ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+    // `logout` still ends its session, as the refusal advises: the token others may have read
+    // is sent once more, to be revoked, and the profile goes.
+    ASSERT_EQ_INT(chmod(path, 0644), 0);
+    pthread_mutex_lock(&S_server.lock);
+    S_server.authorization[0] = '\0';
+    pthread_mutex_unlock(&S_server.lock);
+    S_run(S_json_200("{}"), "--profile", "shared", "logout", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+    pthread_mutex_lock(&S_server.lock);
+    bool revoked = strstr(S_server.authorization, "a-token-others-read") != NULL &&
+                   strstr(S_server.line, "DELETE /v1/sessions/current") != NULL;
+    pthread_mutex_unlock(&S_server.lock);
+    ASSERT(revoked);
+    ASSERT(access(path, F_OK) != 0);
 }
 
 TEST(notices_mark_read_that_fails_prints_one_json_document)
@@ -1185,6 +1199,7 @@ TEST(a_seed_file_others_can_read_is_not_used)
     S_run(S_json_200("{}"), "--profile", "seedy", "paycode", NULL);
     ASSERT_EQ_INT(S_last.rc, CLI_EXIT_NOT_LOGGED_IN);
     ASSERT(strstr(S_last.err, "chmod 600") != NULL);
+    ASSERT(strstr(S_last.err, "revoke-device pd_0123456789abcdefghjkmnpqrs") != NULL);
     // Revoking its device removes it all the same, as the advice says; then `device add` may.
     S_run(S_json_200("{}"), "--profile", "seedy", "security", "revoke-device",
           "pd_0123456789abcdefghjkmnpqrs", NULL);
