@@ -258,6 +258,19 @@ static enum qb_error S_open_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     enum qb_error err = S_tagged_before(store, &c->tagged_before);
     if (err != QB_OK)
         return err;
+    /* The row is found by its text: the trail's seals must hold, all of
+     * them, or a row of it edited or taken out could hide a tagging. */
+    int64_t rows = 0;
+    char problem[160] = "";
+    err = domain_audit_check(store, c->chain_key, &rows, problem, sizeof problem);
+    if (err == QB_E_INTERNAL) {
+        log_event(LOG_ERROR, "domain.rows_tagging_refused", "why=\"the audit trail: %s\"", problem);
+        c->outcome = QB_E_CONFLICT;
+        snprintf(c->audit.detail, sizeof c->audit.detail, "trail_broken");
+        return QB_OK;
+    }
+    if (err != QB_OK)
+        return err;
     if (c->tagged_before > 0) {
         c->outcome = QB_E_CONFLICT;
         snprintf(c->audit.detail, sizeof c->audit.detail, "earlier_row=%" PRId64, c->tagged_before);
@@ -334,7 +347,9 @@ enum qb_error domain_row_tags_check(struct store *reader, const uint8_t *chain_k
         /* Unless the trail says its rows were tagged: then the columns were
          * taken off by hand (the trail came with migration 46). */
         int64_t seq = 0;
-        enum qb_error err = version >= 46 ? S_tagged_before(reader, &seq) : QB_OK;
+        enum qb_error err = S_tagged_before(reader, &seq);
+        if (err == QB_E_STORAGE && version < 46)
+            err = QB_OK; /* no trail at all yet */
         if (err == QB_OK && seq > 0) {
             snprintf(problem, problem_size,
                      "the schema is at version %" PRId64 ", older than the %s' tag column, but "
@@ -345,11 +360,29 @@ enum qb_error domain_row_tags_check(struct store *reader, const uint8_t *chain_k
         }
         return err;
     }
+    /* One tagging as found, the upgrade's (or a new database's): a second
+     * is a database whose trail was cut back to have edited rows tagged. */
+    int64_t taggings = 0;
+    enum qb_error err =
+        store_int64(reader,
+                    "SELECT count(*) FROM operator_actions WHERE actor = '" DOMAIN_AUDIT_BY_DAEMON
+                    "' AND action = 'rows_tagged'"
+                    " AND result = 'ok'",
+                    NULL, 0, &taggings);
+    if (err != QB_OK)
+        return err;
+    if (taggings > 1) {
+        snprintf(problem, problem_size,
+                 "the operators' audit trail records %" PRId64 " taggings of rows as found, "
+                 "where an upgrade makes one: rows were tagged again after the trail was cut",
+                 taggings);
+        return QB_E_INTERNAL;
+    }
     char sql[S_SQL_SIZE];
     int size = snprintf(sql, sizeof sql, "SELECT %s, tag FROM %s", t->columns, t->table);
     QB_ASSERT(size > 0 && (size_t)size < sizeof sql);
     struct store_stmt *st = NULL;
-    enum qb_error err = store_prepare(reader, sql, &st);
+    err = store_prepare(reader, sql, &st);
     int rc = STORE_STEP_DONE;
     while (err == QB_OK && (rc = store_step(st)) == STORE_STEP_ROW) {
         bool tagged = false;

@@ -159,6 +159,15 @@ TEST(cards_bound_before_the_tags_are_tagged_at_the_upgrade_only)
                   QB_E_CONFLICT);
     ASSERT_EQ_INT(tagged, 0);
     ASSERT_EQ_INT(S_number(wx, card), QB_E_INTERNAL);
+    // Nor when the trail's row of it was edited so as not to be found: the trail's seals must
+    // hold before anything is tagged as found.
+    S_raw_edit(wx, "UPDATE operator_actions SET result = 'ok.' WHERE action = 'rows_tagged'");
+    ASSERT_EQ_INT(domain_row_tags_open(wx->ledger, wx->env.chain_key, 54, tables, 1, &tagged),
+                  QB_E_CONFLICT);
+    ASSERT_EQ_INT(tagged, 0);
+    ASSERT_EQ_INT(S_number(wx, card), QB_E_INTERNAL);
+    S_raw_edit(wx, "UPDATE operator_actions SET result = 'ok' WHERE action = 'rows_tagged'"
+                   " AND result = 'ok.'");
     wx_free(wx);
 }
 
