@@ -25,8 +25,8 @@ static int S_list_path(struct cli *cli, const struct cli_args *args, char *path,
     const char *cursor = cli_arg(cli, args, "cursor");
     /* A whole number as people write it ("+86 139-0000-0012") is its
      * digits; anything else (a prefix) goes as typed. */
-    char digits[12];
-    if (phone != NULL && cli_phone_normalize(phone, digits))
+    char digits[PHONE_SIZE_MAX];
+    if (phone != NULL && phone_normalize(phone, digits))
         phone = digits;
     if ((phone != NULL && !cli_query_add(path, path_size, "phone", phone)) ||
         (limit[0] != '\0' && !cli_query_add(path, path_size, "limit", limit)) ||
@@ -37,8 +37,8 @@ static int S_list_path(struct cli *cli, const struct cli_args *args, char *path,
 
 int cli_user_id_arg(struct cli *cli, const char *arg, char *out, size_t out_size)
 {
-    char phone[12];
-    if (strncmp(arg, "u_", 2) != 0 && !cli_phone_normalize(arg, phone))
+    char phone[PHONE_SIZE_MAX];
+    if (strncmp(arg, "u_", 2) != 0 && !phone_normalize(arg, phone))
         return cli_usage_error(cli, "ID is a user id (u_...) or a mobile number, not a name: "
                                     "find it with `qianbao admin users`");
     if (strncmp(arg, "u_", 2) == 0) {

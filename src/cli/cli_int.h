@@ -36,6 +36,7 @@
 #include <jansson.h>
 
 #include "base/buf.h"
+#include "base/phone.h"
 #include "cli/cli.h"
 
 #define CLI_OPTIONS_MAX 12
@@ -123,14 +124,10 @@ void cli_error_json_print(const char *code, const char *message, const char *lim
 /* A usage error of the running command: the message, then where to read
  * more. Answers CLI_EXIT_USAGE. */
 int cli_usage_error(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* The mobile number text is as people write one ("+86 139-0000-0002",
- * "8613900000002", "139 0000 0002": spaces and dashes, and +86, 0086 or 86
- * before it) into out as the server takes it: 11 digits, 1 and then 3 to
- * 9. False for anything else, which is refused before a request, and
- * before a password is asked for. */
-bool cli_phone_normalize(const char *text, char out[12]);
+
 /* The usage error for a phone given as what (an option or argument's
- * name) that cli_phone_normalize does not take. */
+ * name) that phone_normalize (base/phone.h: the server's own reading) does
+ * not take: refused before a request, and before a password is asked for. */
 int cli_phone_refuse(struct cli *cli, const char *what);
 /* "hint: ..." on stderr (never with --json on stdout). */
 void cli_hint(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -261,8 +261,8 @@ int cli_run_card_add(struct cli *cli, const struct cli_args *args)
 {
     const char *holder = cli_arg(cli, args, "holder");
     const char *phone = cli_arg(cli, args, "phone");
-    char digits[12];
-    if (phone != NULL && !cli_phone_normalize(phone, digits))
+    char digits[PHONE_SIZE_MAX];
+    if (phone != NULL && !phone_normalize(phone, digits))
         return cli_phone_refuse(cli, "--phone");
     if (phone != NULL)
         phone = digits;
@@ -965,8 +965,8 @@ static int S_arrival_rank(const char *name)
 int cli_run_send(struct cli *cli, const struct cli_args *args)
 {
     const char *to = args->positionals[0];
-    char digits[12];
-    if (cli_phone_normalize(to, digits))
+    char digits[PHONE_SIZE_MAX];
+    if (phone_normalize(to, digits))
         to = digits;
     else if (strncmp(to, "u_", 2) != 0)
         return cli_usage_error(cli, "TO must be a mobile number (11 digits) or a user id "

@@ -79,35 +79,6 @@ void cli_error_json_print(const char *code, const char *message, const char *lim
     json_decref(error);
 }
 
-bool cli_phone_normalize(const char *text, char out[12])
-{
-    char digits[24];
-    size_t n = 0;
-    out[0] = '\0';
-    if (text == NULL)
-        return false;
-    for (const char *p = text; *p != '\0'; p++) {
-        if (*p == ' ' || *p == '-')
-            continue;
-        if (n + 1 >= sizeof digits || !((*p >= '0' && *p <= '9') || (*p == '+' && n == 0)))
-            return false;
-        digits[n++] = *p;
-    }
-    digits[n] = '\0';
-    const char *number = digits;
-    if (n == 14 && strncmp(digits, "+86", 3) == 0)
-        number += 3;
-    else if (n == 15 && strncmp(digits, "0086", 4) == 0)
-        number += 4;
-    else if (n == 13 && strncmp(digits, "86", 2) == 0)
-        number += 2;
-    if (strlen(number) != 11 || number[0] != '1' || number[1] < '3' || number[1] > '9' ||
-        strspn(number, "0123456789") != 11)
-        return false;
-    memcpy(out, number, 12);
-    return true;
-}
-
 int cli_phone_refuse(struct cli *cli, const char *what)
 {
     return cli_usage_error(cli, "%s must be a mobile number (11 digits)", what);

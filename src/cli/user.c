@@ -201,8 +201,8 @@ int cli_run_sms_code(struct cli *cli, const struct cli_args *args)
         cli_secret_wipe(profile.token, sizeof profile.token);
         phone = profile.phone;
     }
-    char digits[12];
-    if (!cli_phone_normalize(phone, digits))
+    char digits[PHONE_SIZE_MAX];
+    if (!phone_normalize(phone, digits))
         return cli_phone_refuse(cli, "PHONE");
     phone = digits;
     const char *purpose = cli_arg(cli, args, "purpose");
@@ -238,8 +238,8 @@ int cli_run_sms_code(struct cli *cli, const struct cli_args *args)
 
 int cli_run_register(struct cli *cli, const struct cli_args *args)
 {
-    char number[12];
-    if (!cli_phone_normalize(cli_arg(cli, args, "phone"), number))
+    char number[PHONE_SIZE_MAX];
+    if (!phone_normalize(cli_arg(cli, args, "phone"), number))
         return cli_phone_refuse(cli, "--phone");
     char code[CLI_CODE_SIZE_MAX], password[CLI_SECRET_SIZE_MAX];
     int rc = cli_secret_arg(cli, args, "code", "SMS code: ", code, sizeof code);
@@ -352,8 +352,8 @@ int cli_run_login(struct cli *cli, const struct cli_args *args)
         return rc;
     /* Before the password is asked for: a password typed at the phone's
      * prompt by mistake goes no further than this terminal. */
-    char digits[12];
-    if (!cli_phone_normalize(given != NULL ? given : phone, digits))
+    char digits[PHONE_SIZE_MAX];
+    if (!phone_normalize(given != NULL ? given : phone, digits))
         return cli_phone_refuse(cli, given != NULL ? "--phone" : "the phone");
     snprintf(phone, sizeof phone, "%s", digits);
     bool with_code = cli_arg(cli, args, "code") != NULL;
@@ -1047,8 +1047,8 @@ int cli_run_close_account(struct cli *cli, const struct cli_args *args)
 
 int cli_run_phone_change(struct cli *cli, const struct cli_args *args)
 {
-    char number[12];
-    if (!cli_phone_normalize(args->positionals[0], number))
+    char number[PHONE_SIZE_MAX];
+    if (!phone_normalize(args->positionals[0], number))
         return cli_phone_refuse(cli, "NEW_PHONE");
     char code[CLI_CODE_SIZE_MAX], digits[CLI_SECRET_SIZE_MAX];
     int rc = cli_secret_arg(cli, args, "code", "SMS code: ", code, sizeof code);

@@ -583,7 +583,7 @@ void http_handle_admin_sms_outbox_list(struct http_request *req)
     const char *phone = http_request_query(req, "phone");
     if (phone != NULL && phone[0] == '\0')
         phone = NULL;
-    if (phone != NULL && !sms_phone_is_valid(phone)) {
+    if (phone != NULL && !phone_is_valid(phone)) {
         http_reply_error_message(req, QB_E_PARAM,
                                  "phone must be a mainland China mobile number (11 digits)");
         return;

@@ -42,7 +42,7 @@ _Static_assert(S_SMS_CODE_SIZE_MAX < sizeof(((struct identity_cmd *)0)->sms_code
 /* A phone, or false after replying PARAM_ERROR. */
 static bool S_phone_check(struct http_request *req, const char *phone)
 {
-    if (sms_phone_is_valid(phone))
+    if (phone_is_valid(phone))
         return true;
     http_reply_error_message(req, QB_E_PARAM,
                              "phone must be a mainland China mobile number (11 digits)");
@@ -165,7 +165,7 @@ void http_handle_sms_codes_create(struct http_request *req)
             goto out;
         }
         if (!wallet_card_sms_target(env, me->id, target, code_target) ||
-            !sms_phone_is_valid(me->phone)) {
+            !phone_is_valid(me->phone)) {
             http_reply_error(req, QB_E_INTERNAL);
             goto out;
         }
@@ -195,7 +195,7 @@ void http_handle_sms_codes_create(struct http_request *req)
             http_reply_error(req, QB_E_PASSWORD_NOT_SET);
             goto out;
         }
-        if (!sms_phone_is_valid(me->phone)) {
+        if (!phone_is_valid(me->phone)) {
             http_reply_error(req, QB_E_INTERNAL);
             goto out;
         }

@@ -205,7 +205,7 @@ void http_handle_me_cards_create(struct http_request *req)
         http_reply_error_message(req, QB_E_PARAM, "holder_name must be 1-64 bytes of text");
         goto out;
     }
-    if (!sms_phone_is_valid(phone)) {
+    if (!phone_is_valid(phone)) {
         http_reply_error_message(req, QB_E_PARAM,
                                  "phone must be a mainland China mobile number (11 digits)");
         goto out;

@@ -374,7 +374,7 @@ void http_handle_payees_get(struct http_request *req)
 {
     const char *to = http_request_query(req, "to");
     char phone[SMS_PHONE_SIZE_MAX];
-    bool by_phone = to != NULL && sms_phone_normalize(to, phone);
+    bool by_phone = to != NULL && phone_normalize(to, phone);
     if (to == NULL || (!by_phone && !id_is_valid(to, strlen(to), "u"))) {
         http_reply_error_message(req, QB_E_PARAM,
                                  "to must be a mobile number or a user id (u_...)");

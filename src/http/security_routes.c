@@ -373,7 +373,7 @@ void http_handle_me_phone_set(struct http_request *req)
     const char *sms_code = http_json_string(body, "sms_code");
     const char *payment_password = http_json_string(body, "payment_password");
     char phone[SMS_PHONE_SIZE_MAX];
-    if (!sms_phone_normalize(http_json_string(body, "phone"), phone)) {
+    if (!phone_normalize(http_json_string(body, "phone"), phone)) {
         http_reply_error_message(req, QB_E_PARAM,
                                  "phone must be a mainland China mobile number (11 digits)");
         goto out;

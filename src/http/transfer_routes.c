@@ -100,7 +100,7 @@ void http_handle_transfers_create(struct http_request *req)
     /* Shapes only: whether the payee exists is the command's to say. A
      * number may come as people write it: "+86 139-0000-0002". */
     char phone[SMS_PHONE_SIZE_MAX];
-    if (to != NULL && sms_phone_normalize(to, phone)) {
+    if (to != NULL && phone_normalize(to, phone)) {
         to = phone;
     } else if (to != NULL && !id_is_valid(to, strlen(to), "u")) {
         http_reply_error_message(req, QB_E_PARAM,

@@ -380,7 +380,7 @@ static enum qb_error phone_claim(struct ledger_txn *txn, struct identity_cmd *c,
 static enum qb_error op_register(struct ledger_txn *txn, struct identity_cmd *c)
 {
     const struct domain_env *env = c->env;
-    if (!sms_phone_is_valid(c->phone) || !identity_display_name_is_valid(c->display_name) ||
+    if (!phone_is_valid(c->phone) || !identity_display_name_is_valid(c->display_name) ||
         strncmp(c->password_hash, "$argon2id$", 10) != 0) {
         c->outcome = QB_E_PARAM;
         return QB_OK;
@@ -1517,7 +1517,7 @@ static enum qb_error op_admin_login_unlock(struct ledger_txn *txn, struct identi
 static enum qb_error op_phone_change(struct ledger_txn *txn, struct identity_cmd *c)
 {
     c->phone_before[0] = '\0';
-    if (!sms_phone_is_valid(c->phone)) {
+    if (!phone_is_valid(c->phone)) {
         c->outcome = QB_E_PARAM;
         return QB_OK;
     }
@@ -1540,7 +1540,7 @@ static enum qb_error op_phone_change(struct ledger_txn *txn, struct identity_cmd
     if (err != QB_OK || c->outcome != QB_OK)
         return err;
 
-    if (!sms_phone_is_valid(c->user.phone))
+    if (!phone_is_valid(c->user.phone))
         return QB_E_STORAGE; /* the database was changed by hand */
     _Static_assert(sizeof c->phone_before == sizeof c->user.phone, "a phone fits");
     memcpy(c->phone_before, c->user.phone, sizeof c->phone_before);

@@ -81,47 +81,9 @@ const char *sms_purpose_name(enum sms_purpose purpose)
     return sms_purpose_names[purpose];
 }
 
-bool sms_phone_is_valid(const char *phone)
-{
-    if (phone == NULL || strlen(phone) != 11)
-        return false;
-    if (phone[0] != '1' || phone[1] < '3' || phone[1] > '9')
-        return false;
-    for (size_t i = 2; i < 11; i++)
-        if (phone[i] < '0' || phone[i] > '9')
-            return false;
-    return true;
-}
-
-bool sms_phone_normalize(const char *text, char out[SMS_PHONE_SIZE_MAX])
-{
-    char digits[24];
-    size_t n = 0;
-    out[0] = '\0';
-    for (const char *p = text; p != NULL && *p != '\0'; p++) {
-        if (*p == ' ' || *p == '-')
-            continue;
-        if (n + 1 >= sizeof digits)
-            return false;
-        digits[n++] = *p;
-    }
-    digits[n] = '\0';
-    const char *number = digits;
-    if (n == 14 && strncmp(digits, "+86", 3) == 0)
-        number += 3;
-    else if (n == 15 && strncmp(digits, "0086", 4) == 0)
-        number += 4;
-    else if (n == 13 && strncmp(digits, "86", 2) == 0)
-        number += 2;
-    if (!sms_phone_is_valid(number))
-        return false;
-    memcpy(out, number, 12);
-    return true;
-}
-
 void sms_phone_mask(const char *phone, char out[SMS_PHONE_MASKED_SIZE])
 {
-    QB_ASSERT(sms_phone_is_valid(phone));
+    QB_ASSERT(phone_is_valid(phone));
     memcpy(out, phone, 3);
     memcpy(out + 3, "****", 4);
     memcpy(out + 7, phone + 7, 4);
@@ -453,7 +415,7 @@ static enum qb_error sms_send_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     QB_ASSERT(env != NULL && env->rand != NULL);
     c->retry_after_ms = 0;
     c->daily_cap_reached = false;
-    if (!sms_phone_is_valid(c->phone) || !sms_purpose_is_valid((int64_t)c->purpose) ||
+    if (!phone_is_valid(c->phone) || !sms_purpose_is_valid((int64_t)c->purpose) ||
         !sms_target_is_valid(c->target) || !sms_detail_is_valid(&c->detail)) {
         c->outcome = QB_E_PARAM;
         return QB_E_PARAM;
@@ -552,7 +514,7 @@ enum qb_error sms_txn_code_check(struct ledger_txn *txn, const struct domain_env
     if (target == NULL)
         target = "";
     /* Malformed input is refused before it can touch a code's tries. */
-    if (!sms_code_is_well_formed(code) || !sms_phone_is_valid(phone) ||
+    if (!sms_code_is_well_formed(code) || !phone_is_valid(phone) ||
         !sms_purpose_is_valid((int64_t)purpose) || !sms_target_is_valid(target))
         return QB_E_SMS_CODE_INVALID;
     struct store *store = ledger_txn_store(txn);
@@ -739,7 +701,7 @@ enum qb_error sms_outbox_list(const struct domain_env *env, struct store *reader
     QB_ASSERT(env != NULL && reader != NULL && count != NULL);
     QB_ASSERT(items != NULL || count_max == 0);
     *count = 0;
-    if (phone != NULL && !sms_phone_is_valid(phone))
+    if (phone != NULL && !phone_is_valid(phone))
         return QB_E_PARAM;
     if (count_max == 0)
         return QB_OK;

@@ -41,12 +41,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/phone.h"
 #include "domain/domain.h"
 #include "store/pool.h"
 #include "store/store.h"
 
 #define SMS_CODE_DIGITS 6
-#define SMS_PHONE_SIZE_MAX 16   /* 11 digits + NUL, with room */
+#define SMS_PHONE_SIZE_MAX PHONE_SIZE_MAX
 #define SMS_TARGET_SIZE_MAX 128 /* a card's keyed hash and its asker (wallet/cards.h) */
 #define SMS_CARD_LAST4_SIZE 5   /* 4 digits + NUL */
 #define SMS_PHONE_MASKED_SIZE 12 /* "138****0000" + NUL */
@@ -72,15 +73,8 @@ enum sms_purpose {
 QB_MUST_USE bool sms_purpose_parse(const char *text, enum sms_purpose *out);
 const char *sms_purpose_name(enum sms_purpose purpose);
 
-/* A mainland China mobile number: 11 digits, "1" then 3-9. */
-bool sms_phone_is_valid(const char *phone);
 /* phone (valid) as its first three and last four digits: "138****0000". */
 void sms_phone_mask(const char *phone, char out[SMS_PHONE_MASKED_SIZE]);
-
-/* A mobile number as people write it ("+86 139-0000-0002", "8613900000002")
- * as its 11 digits in out: spaces and dashes dropped, then a +86, 0086 or
- * 86 country code; false (out "") when what is left is no valid number. */
-bool sms_phone_normalize(const char *text, char out[SMS_PHONE_SIZE_MAX]);
 
 /* --- what a message says ---------------------------------------------------- */
 
@@ -120,7 +114,7 @@ struct sms_send_cmd {
 };
 
 /* Prepares a command that issues a code. The caller fills phone, purpose,
- * target and detail (validated: sms_phone_is_valid, sms_detail_is_valid)
+ * target and detail (validated: phone_is_valid, sms_detail_is_valid)
  * and submits cmd. Purposes that need a registered user (login,
  * reset_payment_password, new_device, unfreeze, reset_password) issue
  * nothing for an unknown phone but answer exactly as if they had, so the

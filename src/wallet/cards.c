@@ -312,7 +312,7 @@ static enum qb_error card_bind(struct ledger_txn *txn, struct wallet_card_cmd *c
     char target[WALLET_CARD_TARGET_SIZE_MAX];
     if (!bank_card_lookup(c->card_number, &info) ||
         !wallet_card_sms_target(env, c->user_id, c->card_number, target) ||
-        !identity_display_name_is_valid(c->holder_name) || !sms_phone_is_valid(c->phone)) {
+        !identity_display_name_is_valid(c->holder_name) || !phone_is_valid(c->phone)) {
         c->outcome = QB_E_CARD_INVALID;
         return QB_OK;
     }

@@ -200,7 +200,7 @@ static enum qb_error S_payee_load(struct ledger_txn *txn, const struct domain_en
     enum qb_error err = QB_E_NOT_FOUND;
     if (id_is_valid(to, size, "u"))
         err = identity_txn_user_get(txn, env, to, out);
-    else if (sms_phone_is_valid(to))
+    else if (phone_is_valid(to))
         err = identity_user_find_by_phone(store, to, out);
     return err == QB_OK || err == QB_E_NOT_FOUND ? err : QB_E_STORAGE;
 }

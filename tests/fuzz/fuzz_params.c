@@ -98,25 +98,25 @@ static void S_periods(const char *text)
 
 static void S_phones(const char *text)
 {
-    bool valid = sms_phone_is_valid(text);
+    bool valid = phone_is_valid(text);
     if (valid && (strlen(text) != 11 || !S_all_digits(text, 11) || text[0] != '1' ||
                   text[1] < '3' || text[1] > '9'))
         S_fail("a phone accepted that is not 11 digits from 13..19", text);
     char out[SMS_PHONE_SIZE_MAX];
     memset(out, 'x', sizeof out);
-    if (!sms_phone_normalize(text, out)) {
+    if (!phone_normalize(text, out)) {
         if (out[0] != '\0')
             S_fail("a refused phone left text behind", text);
         if (valid)
             S_fail("a valid phone does not normalize", text);
         return;
     }
-    if (!sms_phone_is_valid(out))
+    if (!phone_is_valid(out))
         S_fail("a phone normalized to an invalid one", text);
     if (valid && strcmp(out, text) != 0)
         S_fail("a valid phone normalized to another", text);
     char again[SMS_PHONE_SIZE_MAX];
-    if (!sms_phone_normalize(out, again) || strcmp(again, out) != 0)
+    if (!phone_normalize(out, again) || strcmp(again, out) != 0)
         S_fail("a normalized phone does not normalize to itself", text);
 }
 

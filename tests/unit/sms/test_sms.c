@@ -398,16 +398,16 @@ TEST(phone_numbers_are_mainland_mobiles)
 {
     /* Only 11-digit numbers starting 13..19 can receive a code; anything
      * else is refused before it can cost a message. */
-    ASSERT(sms_phone_is_valid("13800138000"));
-    ASSERT(sms_phone_is_valid("19912345678"));
-    ASSERT(!sms_phone_is_valid("12800138000"));
-    ASSERT(!sms_phone_is_valid("23800138000"));
-    ASSERT(!sms_phone_is_valid("1380013800"));
-    ASSERT(!sms_phone_is_valid("138001380001"));
-    ASSERT(!sms_phone_is_valid("1380013800a"));
-    ASSERT(!sms_phone_is_valid("+8613800138"));
-    ASSERT(!sms_phone_is_valid(""));
-    ASSERT(!sms_phone_is_valid(NULL));
+    ASSERT(phone_is_valid("13800138000"));
+    ASSERT(phone_is_valid("19912345678"));
+    ASSERT(!phone_is_valid("12800138000"));
+    ASSERT(!phone_is_valid("23800138000"));
+    ASSERT(!phone_is_valid("1380013800"));
+    ASSERT(!phone_is_valid("138001380001"));
+    ASSERT(!phone_is_valid("1380013800a"));
+    ASSERT(!phone_is_valid("+8613800138"));
+    ASSERT(!phone_is_valid(""));
+    ASSERT(!phone_is_valid(NULL));
 }
 
 TEST(phone_numbers_are_read_as_people_write_them)
@@ -419,7 +419,7 @@ TEST(phone_numbers_are_read_as_people_write_them)
                                 "+86 139-0000-0002", " 13900000002 "};
     for (size_t i = 0; i < QB_ARRAY_COUNT(same); i++) {
         char out[SMS_PHONE_SIZE_MAX] = "x";
-        if (!sms_phone_normalize(same[i], out) || strcmp(out, "13900000002") != 0)
+        if (!phone_normalize(same[i], out) || strcmp(out, "13900000002") != 0)
             TEST_FAIL_("\"%s\" read as \"%s\"", same[i], out);
     }
     const char *const refused[] = {"",
@@ -435,7 +435,7 @@ TEST(phone_numbers_are_read_as_people_write_them)
                                    NULL};
     for (size_t i = 0; i < QB_ARRAY_COUNT(refused); i++) {
         char out[SMS_PHONE_SIZE_MAX] = "x";
-        if (sms_phone_normalize(refused[i], out) || out[0] != '\0')
+        if (phone_normalize(refused[i], out) || out[0] != '\0')
             TEST_FAIL_("\"%s\" read as \"%s\"", refused[i] != NULL ? refused[i] : "NULL", out);
     }
 }
