@@ -469,8 +469,9 @@ TEST(text_that_is_not_utf8_is_a_usage_error_of_merchant_commands)
     ASSERT(strstr(S_last.err, "--reason") != NULL);
 }
 
-/* Saves the default profile: a user of the test server. */
-static void S_user_profile_save(const char *token, const char *user_id, const char *phone)
+/* Saves profile name: a user of the test server. */
+static void S_user_profile_save(const char *name, const char *token, const char *user_id,
+                                const char *phone)
 {
     struct cli_profile *u = calloc(1, sizeof *u);
     ASSERT(u != NULL);
@@ -480,7 +481,7 @@ static void S_user_profile_save(const char *token, const char *user_id, const ch
     snprintf(u->user_id, sizeof u->user_id, "%s", user_id);
     snprintf(u->phone, sizeof u->phone, "%s", phone);
     snprintf(u->expires_at, sizeof u->expires_at, "2026-12-31T00:00:00Z");
-    enum qb_error err = cli_profile_save("default", u);
+    enum qb_error err = cli_profile_save(name, u);
     free(u);
     ASSERT_EQ_INT(err, QB_OK);
 }
@@ -491,7 +492,7 @@ TEST(an_id_of_dots_stays_in_the_path)
 {
     // "." and ".." typed as an id would be taken out of the URL by its own rules: `card remove
     // ..` was sent as DELETE /v1/me/. They go as typed, escaped; an empty id goes nowhere.
-    S_user_profile_save("the-profiles-token", "u_someone", "13800138000");
+    S_user_profile_save("default", "the-profiles-token", "u_someone", "13800138000");
     S_run(S_NO_CONTENT, "card", "remove", "..", NULL);
     char line[sizeof S_server.line];
     pthread_mutex_lock(&S_server.lock);
@@ -550,7 +551,7 @@ TEST(logout_ends_the_profiles_session_not_the_environments)
     // QIANBAO_TOKEN stands in for the profile in the user commands; but `logout` removes the
     // profile, and must end that profile's session: ending the script's session instead left
     // the profile's own open on the server, with its file gone.
-    S_user_profile_save("the-profiles-token", "u_someone", "13800138000");
+    S_user_profile_save("default", "the-profiles-token", "u_someone", "13800138000");
     S_run(S_NO_CONTENT, "logout", NULL);
     ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
     char authorization[sizeof S_server.authorization];
@@ -565,7 +566,7 @@ TEST(closing_the_environments_wallet_keeps_the_profile)
     // With QIANBAO_TOKEN set, close-account closes that token's wallet: the profile on disk may
     // be another user's, and must not be removed with it (its session would stay open on the
     // server with nothing left here to end it).
-    S_user_profile_save("another-users-token", "u_another", "13800138001");
+    S_user_profile_save("default", "another-users-token", "u_another", "13800138001");
     S_stdin_text = "258036\n";
     S_run(S_json_200("{\"id\":\"u_script\",\"status\":\"closed\"}"), "close-account", "--code",
           "123456", "--password-stdin", NULL);
@@ -591,17 +592,7 @@ TEST(a_profile_others_can_read_is_not_used)
     // A profile holds a bearer token (a merchant's, its private key). One that other users of
     // the computer can read (copied with the umask's 0644, restored from a backup) is refused
     // before its token is sent, as the payment-code seed file is, with how to make it private.
-    struct cli_profile *u = calloc(1, sizeof *u);
-    ASSERT(u != NULL);
-    u->kind = CLI_PROFILE_USER;
-    snprintf(u->server, sizeof u->server, "%s", S_server.url);
-    snprintf(u->token, sizeof u->token, "a-token-others-read");
-    snprintf(u->user_id, sizeof u->user_id, "u_someone");
-    snprintf(u->phone, sizeof u->phone, "13800138000");
-    snprintf(u->expires_at, sizeof u->expires_at, "2026-12-31T00:00:00Z");
-    enum qb_error err = cli_profile_save("shared", u);
-    free(u);
-    ASSERT_EQ_INT(err, QB_OK);
+    S_user_profile_save("shared", "a-token-others-read", "u_someone", "13800138000");
     char path[700];
     ASSERT(cli_profile_path("shared", path, sizeof path));
     ASSERT_EQ_INT(chmod(path, 0644), 0);
@@ -1171,17 +1162,7 @@ TEST(a_seed_file_others_can_read_is_not_used)
     // A payment-code seed makes codes that pay at a till. One others can read is refused as a
     // profile others can read is: PROFILE_UNSAFE, exit 4, with the chmod that makes it private;
     // a seed file that does not read as one says how to replace its device.
-    struct cli_profile *u = calloc(1, sizeof *u);
-    ASSERT(u != NULL);
-    u->kind = CLI_PROFILE_USER;
-    snprintf(u->server, sizeof u->server, "%s", S_server.url);
-    snprintf(u->token, sizeof u->token, "a-token-of-seedy");
-    snprintf(u->user_id, sizeof u->user_id, "u_seedy");
-    snprintf(u->phone, sizeof u->phone, "13800138002");
-    snprintf(u->expires_at, sizeof u->expires_at, "2026-12-31T00:00:00Z");
-    enum qb_error err = cli_profile_save("seedy", u);
-    free(u);
-    ASSERT_EQ_INT(err, QB_OK);
+    S_user_profile_save("seedy", "a-token-of-seedy", "u_seedy", "13800138002");
     char dir[700], path[760];
     snprintf(dir, sizeof dir, "%s/config/qianbao/paycode", S_root);
     char parent[700];
