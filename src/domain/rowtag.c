@@ -191,9 +191,10 @@ struct S_open_cmd {
 };
 
 /* The seq of the operators' audit trail's row of a tagging of rows as
- * found, or 0 when the trail has none (the trail is sealed under the chain
- * key and its newest row kept in DATA_DIR/chain-head: a row of it cannot
- * be taken out unseen). */
+ * found, or 0 when the trail has none. Found by its text: the caller
+ * checks the trail's seals (sealed under the chain key, its newest row
+ * kept in DATA_DIR/chain-head), so that an edited or missing row is found
+ * out; a trail cut at its end with chain-head removed is not (rowtag.h). */
 static enum qb_error S_tagged_before(struct store *store, int64_t *seq)
 {
     *seq = 0;
@@ -215,7 +216,6 @@ static enum qb_error S_tagged_before(struct store *store, int64_t *seq)
 
 /* The keys of t's rows with no tag, after after (in key order), at most
  * S_BATCH of them, into keys. */
-
 static enum qb_error S_untagged(struct store *store, const struct domain_tagged *t,
                                 const char *after, char keys[S_BATCH][S_KEY_SIZE_MAX],
                                 size_t *count)

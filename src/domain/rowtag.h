@@ -31,7 +31,8 @@
  * which checks every row of every tagged table (domain_row_tags_check). A
  * database whose tag columns were taken off and its schema version put
  * back, to have edited rows tagged as found, is refused that by the
- * trail's row.
+ * trail's row, and so is one whose trail's seals do not hold; one whose
+ * trail was cut at its end and chain-head removed is not.
  *
  * What a tag does not tell: a whole row put back as it was before a later
  * write of it (an old signing key with its old tag). A row written once
