@@ -1594,6 +1594,12 @@ static int64_t S_offset_clock_now_ms(struct qb_clock *clock)
 {
     return clock_now_ms(clock_system()) + atomic_load(&clock->fixed_ms);
 }
+
+static int64_t S_offset_clock_elapsed_ms(struct qb_clock *clock)
+{
+    (void)clock;
+    return clock_system()->elapsed_ms(clock_system());
+}
 #endif
 
 static struct qb_clock *S_test_clock(void)
@@ -1607,6 +1613,7 @@ static struct qb_clock *S_test_clock(void)
         const long long bound = 400LL * 24 * 60 * 60 * 1000;
         if (end != text && *end == '\0' && value >= -bound && value <= bound) {
             offset_clock.now_ms = S_offset_clock_now_ms;
+            offset_clock.elapsed_ms = S_offset_clock_elapsed_ms;
             atomic_store(&offset_clock.fixed_ms, (int64_t)value);
             log_event(LOG_WARN, "test.clock_offset", "offset_ms=%lld", value);
             return &offset_clock;
@@ -1900,7 +1907,14 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         .chain_key_new = chain_key_new,
     };
     wallet_ledger_options(&ledger_options);
-    struct qb_clock *daemon_clock = S_test_clock(); /* once: it logs its offset */
+    /* The daemon's clock never goes back and never stops: while the
+     * system's is behind the newest entry (set back while the daemon was
+     * down, or while it runs), the daemon's time runs on from it, so that
+     * what runs out (a code, a lock, a session, a bank query due) runs out
+     * after as long as it should (base/clock.h). */
+    static struct qb_clock steady_clock;
+    clock_steady_init(&steady_clock, S_test_clock()); /* once: it logs its offset */
+    struct qb_clock *daemon_clock = &steady_clock;
     ledger_options.clock = daemon_clock;
     ledger_options.horizon = &horizon;
     store_pool_horizon_set(pool, &horizon);
@@ -1921,6 +1935,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     }
     if (chain_key_settle && !S_chain_key_settle(paths))
         goto out;
+    clock_steady_floor(daemon_clock, ledger_now_ms(ledger));
     /* The operators' audit trail: an earlier version's sealed now, and
      * its newest seal the head's to keep. */
     int64_t audit_seq = 0;

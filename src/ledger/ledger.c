@@ -2107,17 +2107,23 @@ static void batch_run(struct ledger *ledger, struct ledger_cmd *batch, size_t ba
      * (command_run): readers walk the journal newest first and stop at the
      * first entry older than they asked for, so one stamped before the
      * entry ahead of it (the clock set back) would hide lines. While the
-     * clock is behind, entries keep the newest time; the log says so once. */
+     * clock is behind, entries keep the newest time (the daemon's steady
+     * clock runs on from it: base/clock.h). The log says once that the
+     * system's clock is more than a second behind. */
     int64_t clock_ms = clock_now_ms(ledger->clock);
     if (clock_ms >= txn->now_ms) {
         txn->now_ms = clock_ms;
         atomic_store_explicit(&ledger->time_ms, clock_ms, memory_order_relaxed);
+    }
+    int64_t behind_ms = txn->now_ms - clock_wall_ms(ledger->clock);
+    if (behind_ms <= 1000) {
         ledger->clock_behind = false;
     } else if (!ledger->clock_behind) {
         ledger->clock_behind = true;
         log_event(LOG_WARN, "ledger.clock_behind",
-                  "behind_ms=%" PRId64 " note=\"entries keep the newest time until it passes\"",
-                  txn->now_ms - clock_ms);
+                  "behind_ms=%" PRId64 " note=\"the ledger's time runs on from the newest "
+                  "entry's until the system clock passes it\"",
+                  behind_ms);
     }
     int64_t closed_ms = txn->now_ms; /* the ledger's time, as ledger_settled_ms reads it */
     txn->storage_failed = false;
