@@ -837,7 +837,9 @@ enum qb_error bills_csv_header(struct buf *out)
 static enum qb_error S_csv_text(struct buf *out, const char *text, bool last)
 {
     const char *first = text + strspn(text, " ");
-    bool formula = *first != '\0' && strchr("=+-@\t\r", *first) != NULL;
+    /* A cell that starts with the mark itself gets one too: taking one off
+     * any cell that starts with it gives the text back. */
+    bool formula = *first != '\0' && strchr("=+-@\t\r'", *first) != NULL;
     bool quote = strpbrk(text, ",\"\r\n") != NULL;
     enum qb_error err = QB_OK;
     if (quote)

@@ -869,6 +869,9 @@ TEST(csv_rows_are_rfc4180_and_formula_safe)
     /* Spaces first: a spreadsheet that trims them on import would see a formula. */
     snprintf(line.memo, sizeof line.memo, "  =1+1");
     ASSERT_EQ_INT(bills_csv_line(&out, &line), QB_OK);
+    /* A memo that starts with the mark gets one more: the memo is the cell less one. */
+    snprintf(line.memo, sizeof line.memo, "'=1+1");
+    ASSERT_EQ_INT(bills_csv_line(&out, &line), QB_OK);
     const char *expected =
         "id,created_at,type,direction,amount,fee,currency,counterparty,counterparty_id,memo,"
         "status,balance_after,updated_at,failure_code\r\n"
@@ -877,7 +880,9 @@ TEST(csv_rows_are_rfc4180_and_formula_safe)
         "p_x,2026-11-01T00:00:00+08:00,withdrawal,out,12.34,0.05,CNY,招商银行(6789),u_y,"
         "\"'=HYPERLINK(\"\"http://x\"\")\",FAILED,1.00,2026-11-01T00:00:00+08:00,CARD_DECLINED\r\n"
         "p_x,2026-11-01T00:00:00+08:00,withdrawal,out,12.34,0.05,CNY,招商银行(6789),u_y,"
-        "'  =1+1,FAILED,1.00,2026-11-01T00:00:00+08:00,CARD_DECLINED\r\n";
+        "'  =1+1,FAILED,1.00,2026-11-01T00:00:00+08:00,CARD_DECLINED\r\n"
+        "p_x,2026-11-01T00:00:00+08:00,withdrawal,out,12.34,0.05,CNY,招商银行(6789),u_y,"
+        "''=1+1,FAILED,1.00,2026-11-01T00:00:00+08:00,CARD_DECLINED\r\n";
     ASSERT_EQ_STR(out.data, expected);
     buf_release(&out);
 }
