@@ -51,11 +51,35 @@ static bool S_account(struct http_request *req, const char *user_id,
  * the one listed first winning a tie; without text/csv, or with q=0, JSON.
  * "application/json;q=0.1, text/csv" and "text/csv, application/json" ask
  * for CSV. Says Vary: Accept on the answer. */
+/* A qvalue (RFC 9110, 12.4.2: "0" to "1" with at most three decimals) in
+ * thousandths, from text up to end; -1 for anything else (nan, 1.5, 0.5x),
+ * which the caller takes as not acceptable. Not strtod: that reads the
+ * locale's decimal point, and "inf" and "1e9". */
+static int S_qvalue(const char *text, const char *end)
+{
+    while (end > text && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    if (text >= end || (*text != '0' && *text != '1'))
+        return -1;
+    int value = (*text - '0') * 1000;
+    const char *p = text + 1;
+    if (p < end) {
+        if (*p != '.' || end - p > 4)
+            return -1;
+        for (int scale = 100; ++p < end; scale /= 10) {
+            if (*p < '0' || *p > '9')
+                return -1;
+            value += (*p - '0') * scale;
+        }
+    }
+    return value <= 1000 ? value : -1;
+}
+
 static bool S_wants_csv(struct http_request *req)
 {
     /* The answer depends on the header: a cache must key on it. */
     http_reply_header(req, "Vary", "Accept");
-    double csv = 0.0, json = 0.0;
+    int csv = 0, json = 0;
     int csv_at = -1, json_at = -1;
     const char *p = http_request_header(req, "Accept");
     for (int at = 0; p != NULL && *p != '\0'; at++) {
@@ -64,13 +88,15 @@ static bool S_wants_csv(struct http_request *req)
         size_t type_size = strcspn(p, ";,");
         while (type_size > 0 && (p[type_size - 1] == ' ' || p[type_size - 1] == '\t'))
             type_size--;
-        double q = 1.0;
+        int q = 1000;
         for (const char *r = p + type_size; r < p + size; r++) {
             if (*r != ';')
                 continue;
             r += 1 + strspn(r + 1, " \t");
-            if ((*r == 'q' || *r == 'Q') && r[1] == '=')
-                q = strtod(r + 2, NULL);
+            if ((*r == 'q' || *r == 'Q') && r[1] == '=') {
+                const char *value_end = memchr(r, ';', (size_t)(p + size - r));
+                q = S_qvalue(r + 2, value_end != NULL ? value_end : p + size);
+            }
         }
         bool is_csv = type_size == 8 && strncasecmp(p, "text/csv", 8) == 0;
         bool is_json = (type_size == 16 && strncasecmp(p, "application/json", 16) == 0) ||
@@ -86,7 +112,7 @@ static bool S_wants_csv(struct http_request *req)
         }
         p += size;
     }
-    if (csv_at < 0 || csv <= 0.0)
+    if (csv_at < 0 || csv <= 0)
         return false;
     return json_at < 0 || csv > json || (csv == json && csv_at < json_at);
 }

@@ -335,6 +335,10 @@ TEST(csv_downloads_carry_their_headers)
          "qianbao-transactions.csv"},
         {"/v1/me/transactions", "Accept: text/csv, application/json", "qianbao-transactions.csv"},
         {"/v1/me/transactions", "Accept: text/csv, */*;q=0.8", "qianbao-transactions.csv"},
+        {"/v1/me/transactions", "Accept: text/csv;q=1.000, application/json;q=0.999",
+         "qianbao-transactions.csv"},
+        {"/v1/me/transactions", "Accept: application/json;q=0.001, text/csv;q=0.002;x=y",
+         "qianbao-transactions.csv"},
     };
     for (size_t i = 0; i < QB_ARRAY_COUNT(cases); i++) {
         struct client_response res;
@@ -351,10 +355,13 @@ TEST(csv_downloads_carry_their_headers)
     }
     /* Without text/csv, or with it refused (q=0), the list is JSON. */
     const char *json_accepts[] = {
-        "Accept: application/json",   "Accept: text/csv;q=0, application/json",
-        "Accept: text/csv; q=0.0",    "Accept: */*",
-        "Accept: text/csvx",          "Accept: application/json, text/csv;q=0.1",
-        "Accept: */*, text/csv;q=0.5"};
+        "Accept: application/json", "Accept: text/csv;q=0, application/json",
+        "Accept: text/csv; q=0.0", "Accept: */*", "Accept: text/csvx",
+        "Accept: application/json, text/csv;q=0.1", "Accept: */*, text/csv;q=0.5",
+        /* a q that is no qvalue is not acceptable: more than 1, not a number, or not all one */
+        "Accept: text/csv;q=1.5, application/json", "Accept: text/csv;q=nan",
+        "Accept: text/csv;q=inf, application/json;q=inf", "Accept: text/csv;q=0.5x",
+        "Accept: text/csv;q=1e0", "Accept: text/csv;q=0.0001"};
     for (size_t i = 0; i < QB_ARRAY_COUNT(json_accepts); i++) {
         struct client_response res;
         ASSERT_EQ_INT(S_get(&a, "/v1/me/transactions", json_accepts[i], &res), 200);
