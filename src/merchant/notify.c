@@ -181,6 +181,10 @@ bool merchant_notify_url_parse(const char *url, char host[MERCHANT_NOTIFY_HOST_S
         host_start = rest + 1;
         host_size = (size_t)(close - host_start);
         after = close + 1;
+        /* An IPv6 address and nothing else: no zone ("fe80::1%25eth0"),
+         * which the numeric check of the literal would not read. */
+        if (strspn(host_start, "0123456789abcdefABCDEF:.") < host_size)
+            return false;
     } else {
         const char *colon = memchr(rest, ':', authority);
         host_size = colon != NULL ? (size_t)(colon - rest) : authority;

@@ -139,6 +139,8 @@ TEST(notify_urls_parse_and_private_addresses_are_told_apart)
     ASSERT(!merchant_notify_url_parse("https://example.com:99999/", host, &port));
     ASSERT(!merchant_notify_url_parse("https:///path", host, &port));
     ASSERT(!merchant_notify_url_parse("https://exa mple.com/", host, &port));
+    ASSERT(!merchant_notify_url_parse("http://[fe80::1%25eth0]/", host, &port)); /* a zone */
+    ASSERT(!merchant_notify_url_parse("http://[pay.example.com]/", host, &port));
 
     const char *private4[] = {"127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255",
                               "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
