@@ -130,7 +130,13 @@ int cli_usage_error(struct cli *cli, const char *fmt, ...) __attribute__((format
  * not take: refused before a request, and before a password is asked for. */
 int cli_phone_refuse(struct cli *cli, const char *what);
 /* "hint: ..." on stderr (never with --json on stdout). */
+/* A hint on standard error. A command it gives (`qianbao notices`) runs
+ * under the profile this one did, and says so (`qianbao --profile NAME
+ * notices`), unless it names its profile already or is someone else's to
+ * run: CLI_OTHERS right after its opening backtick (friends grab with
+ * "`" CLI_OTHERS "qianbao redpacket grab ID`"), which is not printed. */
 void cli_hint(struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define CLI_OTHERS "\x1f"
 /* Sleeps ms milliseconds, through signals that interrupt it. */
 void cli_sleep_ms(long ms);
 

@@ -135,7 +135,7 @@ int cli_run_collect(struct cli *cli, const struct cli_args *args)
         cli_text_clean(cli_json_str(res.json, "id"), id, sizeof id);
         cli_hint(cli,
                  "share the id, or show its code (`qianbao collection code %s`); friends pay with "
-                 "`qianbao collection pay %s`",
+                 "`" CLI_OTHERS "qianbao collection pay %s`",
                  id, id);
     }
     cli_response_release(&res);

@@ -360,7 +360,8 @@ static const char *S_hint(const char *command, const char *code, const char *lim
          "send the money with `qianbao send USER AMOUNT` (the sender's id is in `qianbao "
          "payment show TRANSFER_ID`)"},
         {"TRANSFER_ARRIVED", NULL, NULL,
-         "the payee has the money: they can send it back with `qianbao send-back TRANSFER_ID`"},
+         "the payee has the money: they can send it back with `" CLI_OTHERS
+         "qianbao send-back TRANSFER_ID`"},
         {"CARD_PHONE_MISMATCH", NULL, NULL,
          "give the phone the card's bank has for it (the code was used up)"},
         {"PAYEE_NOT_FOUND", NULL, NULL, "check the phone number or user id"},

@@ -102,12 +102,39 @@ void cli_hint(struct cli *cli, const char *fmt, ...)
 {
     if (cli->quiet)
         return;
+    char text[2048];
     va_list ap;
     va_start(ap, fmt);
-    fputs(cli->color_err ? "\033[2mhint:\033[0m " : "hint: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
+    fputs(cli->color_err ? "\033[2mhint:\033[0m " : "hint: ", stderr);
+    char word[CLI_SHELL_WORD_SIZE_MAX] = "";
+    if (cli->profile_explicit)
+        cli_shell_word(cli->profile, word, sizeof word);
+    static const char command[] = "qianbao ";
+    /* Text, then each `…` span: a command of the user's own gets the
+     * profile, unless it names one; someone else's loses its mark. */
+    const char *p = text;
+    for (const char *open; (open = strchr(p, '`')) != NULL;) {
+        fwrite(p, 1, (size_t)(open - p) + 1, stderr);
+        p = open + 1;
+        const char *close = strchr(p, '`');
+        size_t span = close != NULL ? (size_t)(close - p) + 1 : strlen(p);
+        const char *named = strstr(p, "--profile");
+        if (*p == CLI_OTHERS[0]) {
+            p++;
+            span--;
+        } else if (word[0] != '\0' && strncmp(p, command, sizeof command - 1) == 0 &&
+                   (named == NULL || named >= p + span)) {
+            fprintf(stderr, "%s--profile %s ", command, word);
+            p += sizeof command - 1;
+            span -= sizeof command - 1;
+        }
+        fwrite(p, 1, span, stderr);
+        p += span;
+    }
+    fputs(p, stderr);
+    fputc('\n', stderr);
 }
 
 /* The size of the code point at p when it is hidden (base/text.h) and no

@@ -103,7 +103,8 @@ int cli_run_redpacket_send(struct cli *cli, const struct cli_args *args)
             cli_print_field(cli, "commitment", commitment);
         char word[CLI_SHELL_WORD_SIZE_MAX];
         cli_shell_word(id, word, sizeof word);
-        cli_hint(cli, "share the id; friends grab with `qianbao redpacket grab %s`", word);
+        cli_hint(cli, "share the id; friends grab with `" CLI_OTHERS "qianbao redpacket grab %s`",
+                 word);
     }
     cli_response_release(&res);
     return rc;

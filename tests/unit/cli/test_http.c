@@ -1157,6 +1157,31 @@ TEST(a_device_id_that_is_no_word_is_not_stored)
     ASSERT(access(path, F_OK) != 0);
 }
 
+TEST(hints_name_the_profile_the_command_ran_under)
+{
+    // A command a hint tells the user to run runs under the profile this one did: `qianbao
+    // notices` as told, without it, would read the default profile's wallet (or none).
+    struct cli_profile *u = calloc(1, sizeof *u);
+    ASSERT(u != NULL);
+    u->kind = CLI_PROFILE_USER;
+    snprintf(u->server, sizeof u->server, "%s", S_server.url);
+    snprintf(u->token, sizeof u->token, "a-token-of-lina");
+    snprintf(u->user_id, sizeof u->user_id, "u_lina");
+    snprintf(u->phone, sizeof u->phone, "13800138001");
+    snprintf(u->expires_at, sizeof u->expires_at, "2026-12-31T00:00:00Z");
+    enum qb_error err = cli_profile_save("demo-lina", u);
+    free(u);
+    ASSERT_EQ_INT(err, QB_OK);
+    /* One answer for both requests: the balances, then the unread count. */
+    const char *both = S_json_200("{\"balances\":[],\"unread\":2}");
+    S_run(both, "--profile", "demo-lina", "balance", NULL);
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+    ASSERT(strstr(S_last.err, "`qianbao --profile demo-lina notices`") != NULL);
+    S_run(both, "balance", NULL); /* QIANBAO_TOKEN's: no profile to name */
+    ASSERT_EQ_INT(S_last.rc, CLI_EXIT_OK);
+    ASSERT(strstr(S_last.err, "`qianbao notices`") != NULL);
+}
+
 TEST(a_seed_file_others_can_read_is_not_used)
 {
     // A payment-code seed makes codes that pay at a till. One others can read is refused as a
@@ -1239,6 +1264,7 @@ int main(void)
     RUN(a_refusal_answered_again_under_its_key_says_so);
     RUN(a_phone_that_is_none_is_refused_before_the_password);
     RUN(a_seed_file_others_can_read_is_not_used);
+    RUN(hints_name_the_profile_the_command_ran_under);
     RUN(enter_at_pay_it_pays_nothing_and_says_so);
     RUN(admin_verify_waits_no_longer_than_its_timeout);
     RUN(secrets_are_read_without_the_command_line);
