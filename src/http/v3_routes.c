@@ -21,13 +21,16 @@
  * PARAM_ERROR (WeChat has no INVALID_JSON). Fields WeChat defines that
  * Qianbao does not use yet (goods_tag, detail, scene_info, settle_info,
  * support_fapiao) are accepted and ignored, so that an SDK's request
- * passes unchanged. The mchid of a body or query must be the signer's.
+ * passes unchanged; but an H5 order must carry the scene_info WeChat
+ * requires of one, so that a request made here passes there too. The mchid of a body or query must
+ * be the signer's.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include <arpa/inet.h>
 #include <openssl/evp.h>
 
 #include "base/crypto.h"
@@ -65,6 +68,21 @@ static const struct http_field S_amount_fields[] = {
 static const struct http_field S_payer_fields[] = {
     {"openid", HTTP_FIELD_STRING, true, 128, 0, 0},
 };
+
+/* Whether an H5 order's scene_info says what WeChat requires of one: the
+ * payer's IP address (v4 or v6) and h5_info.type, the page's kind. */
+static bool S_h5_scene_is_valid(const json_t *body)
+{
+    const json_t *scene = json_object_get(body, "scene_info");
+    const char *ip = json_string_value(json_object_get(scene, "payer_client_ip"));
+    const char *kind =
+        json_string_value(json_object_get(json_object_get(scene, "h5_info"), "type"));
+    unsigned char address[16];
+    return ip != NULL && strlen(ip) < 46 &&
+           (inet_pton(AF_INET, ip, address) == 1 || inet_pton(AF_INET6, ip, address) == 1) &&
+           kind != NULL &&
+           (strcmp(kind, "iOS") == 0 || strcmp(kind, "Android") == 0 || strcmp(kind, "Wap") == 0);
+}
 
 struct S_create {
     struct merchant_order_create_cmd c; /* first */
@@ -210,6 +228,9 @@ static void S_create(struct http_request *req, enum merchant_trade_type type)
         fail = "amount.currency must be CNY";
     else if (type == MERCHANT_TRADE_JSAPI && openid == NULL)
         fail = "payer.openid is required for a JSAPI order";
+    else if (type == MERCHANT_TRADE_H5 && !S_h5_scene_is_valid(body))
+        fail = "an H5 order needs scene_info.payer_client_ip (an IP address) and "
+               "scene_info.h5_info.type (iOS, Android or Wap)";
     else if (openid != NULL && (type != MERCHANT_TRADE_JSAPI ||
                                 strlen(openid) != MERCHANT_OPENID_SIZE - 1))
         fail = type != MERCHANT_TRADE_JSAPI ? "payer is for JSAPI orders" : S_OPENID_UNKNOWN;

@@ -318,7 +318,25 @@ TEST(orders_are_created_queried_retried_and_closed_as_wechat_does)
     ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/app", body, &res), 200);
     ASSERT(strncmp(api_json_str(&res, "prepay_id"), "wx", 2) == 0);
     client_response_release(&res);
-    S_order_body(&m, "order-life-0003", 100, NULL, body, sizeof body);
+    /* h5 needs the scene WeChat requires of one: the payer's IP and the page's kind. */
+    const char *h5_scenes[] = {
+        "",
+        ",\"scene_info\":{\"h5_info\":{\"type\":\"Wap\"}}",
+        ",\"scene_info\":{\"payer_client_ip\":\"203.0.113.7\"}",
+        ",\"scene_info\":{\"payer_client_ip\":\"203.0.113\",\"h5_info\":{\"type\":\"Wap\"}}",
+        ",\"scene_info\":{\"payer_client_ip\":\"203.0.113.7\",\"h5_info\":{\"type\":\"wap\"}}",
+        ",\"scene_info\":{\"payer_client_ip\":7,\"h5_info\":{\"type\":\"Wap\"}}",
+    };
+    for (size_t i = 0; i < QB_ARRAY_COUNT(h5_scenes); i++) {
+        S_order_body(&m, "order-life-0003", 100, h5_scenes[i], body, sizeof body);
+        ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/h5", body, &res), 400);
+        ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+        client_response_release(&res);
+    }
+    S_order_body(&m, "order-life-0003", 100,
+                 ",\"scene_info\":{\"payer_client_ip\":\"2001:db8::7\","
+                 "\"h5_info\":{\"type\":\"iOS\"}}",
+                 body, sizeof body);
     ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/h5", body, &res), 200);
     ASSERT(strncmp(api_json_str(&res, "h5_url"), "qianbao://pay/h5?prepay_id=wx", 29) == 0);
     client_response_release(&res);
@@ -409,7 +427,10 @@ TEST(a_retried_order_from_another_client_ip_is_the_same_order)
     ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/h5", body, &res), 400);
     ASSERT_EQ_STR(api_error_code(&res), "INVALID_REQUEST");
     client_response_release(&res);
-    S_order_body(&m, "retry-ip-0001", 100, NULL, body, sizeof body);
+    S_order_body(&m, "retry-ip-0001", 100,
+                 ",\"scene_info\":{\"payer_client_ip\":\"203.0.113.7\","
+                 "\"h5_info\":{\"type\":\"Wap\"}},\"goods_tag\":\"WXG\"",
+                 body, sizeof body);
     ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/h5", body, &res), 400);
     ASSERT_EQ_STR(api_error_code(&res), "INVALID_REQUEST");
     client_response_release(&res);
@@ -863,7 +884,12 @@ TEST(a_suspended_merchant_takes_no_money_but_gives_it_back)
     for (size_t i = 0; i < QB_ARRAY_COUNT(kinds); i++) {
         char kind_path[64];
         snprintf(kind_path, sizeof kind_path, "/v3/pay/transactions/%s", kinds[i]);
-        S_order_body(&m, "susp-new-1", 1000, NULL, body, sizeof body);
+        S_order_body(&m, "susp-new-1", 1000,
+                     strcmp(kinds[i], "h5") == 0
+                         ? ",\"scene_info\":{\"payer_client_ip\":\"203.0.113.7\","
+                           "\"h5_info\":{\"type\":\"Wap\"}}"
+                         : NULL,
+                     body, sizeof body);
         ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", kind_path, body, &res), 403);
         ASSERT(mh_response_verified(&m, &res));
         ASSERT_EQ_STR(api_error_code(&res), "NO_AUTH");

@@ -258,7 +258,10 @@ TEST(orders_take_any_of_the_merchants_appids_and_no_other)
     char m_second[32];
     snprintf(m_second, sizeof m_second, "%s", api_json_str(&res, "appid"));
     client_response_release(&res);
-    S_order_body(&m, m_second, "m-0002", 300, "", body, sizeof body);
+    S_order_body(
+        &m, m_second, "m-0002", 300,
+        ",\"scene_info\":{\"payer_client_ip\":\"203.0.113.7\",\"h5_info\":{\"type\":\"Wap\"}}",
+        body, sizeof body);
     ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/h5", body, &res), 200);
     client_response_release(&res);
     S_order_body(&two, m_second, "two-0003", 300, "", body, sizeof body);
