@@ -214,8 +214,9 @@ bool http_reply_sign(struct http_request *req, struct buf *out)
     struct buf message;
     buf_init(&message, HTTP_REPLY_SIZE_MAX + 128);
     char signature[MERCHANT_SIGNATURE_SIZE_MAX + 1];
+    /* Over what is sent: a HEAD's answer goes without its body. */
     bool ok = merchant_response_message(&message, timestamp_s, nonce, req->reply.data,
-                                        req->reply.size) == QB_OK &&
+                                        req->head_only ? 0 : req->reply.size) == QB_OK &&
               merchant_rsa_sign(env->platform->key, message.data, message.size, signature,
                                 sizeof signature) == QB_OK;
     buf_release(&message);

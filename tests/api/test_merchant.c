@@ -389,6 +389,14 @@ TEST(orders_are_created_queried_retried_and_closed_as_wechat_does)
     j = S_query(&m, "order-life-0002");
     ASSERT_EQ_STR(json_string_value(json_object_get(j, "trade_state")), "CLOSED");
     json_decref(j);
+    /* HEAD: the answer's signature is over what is sent, which is no body. */
+    char head_path[256];
+    snprintf(head_path, sizeof head_path,
+             "/v3/pay/transactions/out-trade-no/order-life-0002?mchid=%s", m.mchid);
+    ASSERT_EQ_INT(mh_call(&S_client, &m, "HEAD", head_path, NULL, &res), 200);
+    ASSERT_EQ_INT(res.body.size, 0);
+    ASSERT(mh_response_verified(&m, &res));
+    client_response_release(&res);
     mh_release(&m);
     mh_release(&other);
 }
