@@ -47,15 +47,16 @@
 #define S_CARD_NUMBER_FIELD_SIZE_MAX 64 /* longer is PARAM_ERROR; 20..64 is CARD_INVALID */
 #define S_PRINCIPAL_SIZE_MAX (ID_TEXT_SIZE_MAX + 8)
 
-/* A card as the API shows it. usable false: the wallet's real name is
- * verified and the card is in another name (wallet_cards_usable), so
- * top-ups and withdrawals with it answer CARD_HOLDER_MISMATCH. */
-static json_t *S_card_json(const struct wallet_card *card, bool usable)
+/* A card as the API shows it. unusable NULL: usable; else what top-ups
+ * and withdrawals with it answer: CARD_HOLDER_MISMATCH (the wallet's real
+ * name is verified and the card is in another name: wallet_cards_usable),
+ * or SYSTEM_ERROR (its row is not as written, for the operator to repair). */
+static json_t *S_card_json(const struct wallet_card *card, const char *unusable)
 {
     return json_pack("{s:s, s:s, s:s, s:s, s:o, s:b, s:o}", "id", card->id, "bank", card->bank,
                      "last4", card->last4, "card_type", card->card_type, "created_at",
-                     http_time_json(card->created_at_ms), "usable", usable, "unusable_reason",
-                     usable ? json_null() : json_string("CARD_HOLDER_MISMATCH"));
+                     http_time_json(card->created_at_ms), "usable", unusable == NULL,
+                     "unusable_reason", unusable != NULL ? json_string(unusable) : json_null());
 }
 
 /* --- POST /v1/me/cards --------------------------------------------------------------- */
@@ -101,7 +102,7 @@ static void S_card_resume(struct http_request *req, struct ledger_cmd *cmd)
     } else if (c->op == WALLET_CARD_REMOVE) {
         http_reply_raw(req, 204, NULL, NULL, 0);
     } else {
-        json_t *body = S_card_json(&c->card, true); /* binding refuses another's card */
+        json_t *body = S_card_json(&c->card, NULL); /* binding refuses another's card */
         if (body != NULL)
             http_reply_json(req, 201, body);
         else
@@ -240,7 +241,8 @@ void http_handle_me_cards_list(struct http_request *req)
         return;
     struct wallet_card *items = http_request_alloc(req, limit * sizeof *items);
     bool *usable = http_request_alloc(req, limit * sizeof *usable);
-    if (items == NULL || usable == NULL) {
+    bool *damaged = http_request_alloc(req, limit * sizeof *damaged);
+    if (items == NULL || usable == NULL || damaged == NULL) {
         http_reply_error(req, QB_E_TOO_LARGE);
         return;
     }
@@ -254,9 +256,16 @@ void http_handle_me_cards_list(struct http_request *req)
     struct identity_user user;
     if (err == QB_OK)
         err = identity_user_get(reader, session->user_id, &user);
-    if (err == QB_OK)
+    /* Card by card: one whose row is not as written (logged where it was
+     * read) is listed as not usable, and the others as they are, rather
+     * than the list failing for it. */
+    for (size_t i = 0; err == QB_OK && i < count; i++) {
         err = wallet_cards_usable(http_request_env(req), reader, session->user_id,
-                                  user.id_number_last4[0] != '\0', items, count, usable);
+                                  user.id_number_last4[0] != '\0', &items[i], 1, &usable[i]);
+        damaged[i] = err == QB_E_INTERNAL;
+        if (damaged[i])
+            err = QB_OK;
+    }
     http_reader_release(req, reader);
     if (err != QB_OK) {
         http_reply_error(req, err == QB_E_NOT_FOUND ? QB_E_UNAUTHORIZED : err);
@@ -264,7 +273,9 @@ void http_handle_me_cards_list(struct http_request *req)
     }
     json_t *array = json_array();
     for (size_t i = 0; array != NULL && i < count; i++)
-        http_array_add(&array, S_card_json(&items[i], usable[i]));
+        http_array_add(&array, S_card_json(&items[i], damaged[i]  ? "SYSTEM_ERROR"
+                                                      : usable[i] ? NULL
+                                                                  : "CARD_HOLDER_MISMATCH"));
     http_reply_page(req, array, next_cursor, QB_OK);
 }
 
