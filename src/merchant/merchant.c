@@ -134,9 +134,12 @@ enum qb_error merchant_get(const struct domain_env *env, struct store *reader, c
     enum qb_error err = store_bind_text(st, 1, mchid, strlen(mchid));
     if (err == QB_OK) {
         int rc = store_step(st);
-        if (rc == STORE_STEP_ROW)
+        if (rc == STORE_STEP_ROW) {
             err = S_row(st, out);
-        else
+            if (err != QB_OK) /* named, as a broken tag is: the operator's to repair */
+                log_event(LOG_ERROR, "merchant.row_damaged",
+                          "mchid=%s note=\"a column is out of its range: not acted on\"", mchid);
+        } else
             err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
     }
     if (err == QB_OK && env != NULL) {

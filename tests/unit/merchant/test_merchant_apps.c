@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "merchant/merchant.h"
 #include "merchant/order.h"
 #include "store/schema.h"
@@ -696,6 +697,19 @@ TEST(a_merchant_row_edited_by_hand_is_not_acted_on)
     // Its fee, and whether it may take money: an operator's suspension lifted by hand.
     wx_hand_edit(wx, "UPDATE merchants SET fee_ppm = 0");
     ASSERT_EQ_INT(merchant_get(&wx->env, wx->reader, "1900000001", &m), QB_E_INTERNAL);
+    // Out of its range (no writer makes it): not acted on either, and named in the log.
+    FILE *log = tmpfile();
+    ASSERT(log != NULL);
+    log_init(log, LOG_WARN);
+    wx_hand_edit(wx, "UPDATE merchants SET fee_ppm = -1");
+    enum qb_error damaged = merchant_get(&wx->env, wx->reader, "1900000001", &m);
+    log_init(stderr, LOG_WARN);
+    ASSERT_EQ_INT(damaged, QB_E_INTERNAL);
+    static char logged[4096];
+    rewind(log);
+    logged[fread(logged, 1, sizeof logged - 1, log)] = '\0';
+    fclose(log);
+    ASSERT(strstr(logged, "event=merchant.row_damaged mchid=1900000001") != NULL);
     wx_hand_edit(wx, "UPDATE merchants SET fee_ppm = 6000");
     bool changed = false;
     ASSERT_EQ_INT(S_status(wx, "1900000001", MERCHANT_SUSPENDED, "工单 7", &changed, &m), QB_OK);
