@@ -52,13 +52,46 @@
 #define SMS_BACKOFF_MAX_MS (300 * 1000)
 #define SMS_SEALED_SIZE (SMS_CODE_DIGITS + DOMAIN_SEAL_OVERHEAD)
 
+#define S_SENT_UNMARKED_MAX 64
+
 struct sms_worker {
     const struct domain_env *env;
     struct store_pool *pool;
     struct sms_gateway *gateway;
     bool keeps_code; /* the outbox gateway: the row is the message */
     struct domain_worker *loop;
+    /* The rows the gateway took whose delivery the ledger did not record
+     * (it could not write): the next pass records it without sending the
+     * code again, which would reach the phone once a pass while the disk
+     * stays full. The loop's thread's alone; a restart forgets them, and
+     * sends each at most once more. Oldest first; a full list drops it. */
+    int64_t sent_unmarked[S_SENT_UNMARKED_MAX];
+    size_t sent_unmarked_count;
 };
+
+/* Whether row id was sent and its delivery not recorded; forgets it. */
+static bool S_sent_unmarked_take(struct sms_worker *w, int64_t id)
+{
+    for (size_t i = 0; i < w->sent_unmarked_count; i++) {
+        if (w->sent_unmarked[i] != id)
+            continue;
+        memmove(&w->sent_unmarked[i], &w->sent_unmarked[i + 1],
+                (w->sent_unmarked_count - i - 1) * sizeof w->sent_unmarked[0]);
+        w->sent_unmarked_count--;
+        return true;
+    }
+    return false;
+}
+
+static void S_sent_unmarked_keep(struct sms_worker *w, int64_t id)
+{
+    if (w->sent_unmarked_count == S_SENT_UNMARKED_MAX) {
+        memmove(&w->sent_unmarked[0], &w->sent_unmarked[1],
+                (S_SENT_UNMARKED_MAX - 1) * sizeof w->sent_unmarked[0]);
+        w->sent_unmarked_count--;
+    }
+    w->sent_unmarked[w->sent_unmarked_count++] = id;
+}
 
 /* A pending row as read, copied out of the statement. */
 struct sms_pending {
@@ -336,7 +369,15 @@ static enum qb_error sms_worker_pass(void *arg, const atomic_bool *stopping, boo
                 break;
             continue;
         }
-        /* 2. the send, with what the code authorises: a message that
+        /* 2. sent already, its delivery not recorded: recorded now */
+        if (S_sent_unmarked_take(w, row->id)) {
+            if (!sms_worker_mark(w, row, SMS_MARK_DELIVERED, false, 0)) {
+                S_sent_unmarked_keep(w, row->id);
+                break;
+            }
+            continue;
+        }
+        /* 3. the send, with what the code authorises: a message that
          * cannot say it (its detail does not open) is not sent bare */
         char code[SMS_CODE_DIGITS + 1] = "";
         struct sms_detail detail;
@@ -361,11 +402,13 @@ static enum qb_error sms_worker_pass(void *arg, const atomic_bool *stopping, boo
         if (sent == QB_OK) {
             log_event(LOG_INFO, "sms.delivered", "outbox_id=%lld phone=%s gateway=%s",
                       (long long)row->id, masked, w->gateway->ops->name);
-            if (!sms_worker_mark(w, row, SMS_MARK_DELIVERED, false, 0))
+            if (!sms_worker_mark(w, row, SMS_MARK_DELIVERED, false, 0)) {
+                S_sent_unmarked_keep(w, row->id);
                 break;
+            }
             continue;
         }
-        /* 3. a failure: the last attempt, a retry, or none since the code
+        /* 4. a failure: the last attempt, a retry, or none since the code
          * would expire first */
         int64_t attempts = row->attempts + 1;
         int64_t next_attempt_at_ms = clock_now_ms(w->env->clock) + sms_backoff_ms(attempts);

@@ -25,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "sms/sms.h"
 #include "sms/sms_int.h"
 #include "store/pool.h"
@@ -1186,6 +1188,47 @@ TEST(worker_retries_http_failures_with_backoff)
     sx_free(sx);
 }
 
+TEST(a_code_sent_whose_delivery_was_not_recorded_is_not_sent_again)
+{
+    /* The provider took the message but the ledger could not record it (a
+     * full disk): the next passes record it without sending the code to
+     * the phone again, once a pass, for as long as the disk stays full. */
+    const int statuses[] = {200, 200, 200};
+    struct rx *rx = rx_start(statuses, 3);
+    struct sms_gateway *gw = rx_gateway(rx);
+    struct sx *sx = sx_new();
+    sx_user_add(sx, "u_1", "13800138000");
+    ASSERT_EQ_INT(sx_send(sx, "13800138000", SMS_PURPOSE_LOGIN, "", NULL), QB_OK);
+    sqlite3 *db = NULL;
+    ASSERT_EQ_INT(sqlite3_open(sx->db_path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);
+    ASSERT_EQ_INT(sqlite3_exec(db,
+                               "CREATE TRIGGER test_full BEFORE UPDATE ON sms_outbox"
+                               " BEGIN SELECT RAISE(ABORT, 'the disk is full'); END",
+                               NULL, NULL, NULL),
+                  SQLITE_OK);
+    struct sms_worker *worker = NULL;
+    ASSERT_EQ_INT(sms_worker_start(&sx->env, sx->pool, gw, &worker), QB_OK);
+    for (int waited = 0; rx_served(rx) < 1 && waited < 5000; waited += 10)
+        sx_sleep_ms(10);
+    ASSERT_EQ_INT(rx_served(rx), 1);
+    for (int i = 0; i < 3; i++) { /* passes that cannot record it */
+        sms_worker_wake(worker);
+        sx_sleep_ms(1200);
+    }
+    ASSERT_EQ_INT(rx_served(rx), 1);
+    ASSERT_EQ_INT(sx_int(sx, SX_ROW_SQL("delivered_at_ms"), 1, NULL), 0);
+    ASSERT_EQ_INT(sqlite3_exec(db, "DROP TRIGGER test_full", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    sms_worker_wake(worker);
+    sx_wait_int(sx, SX_ROW_SQL("delivered_at_ms"), 1, sx_now(sx));
+    sms_worker_stop(worker);
+    ASSERT_EQ_INT(rx_served(rx), 1);
+    sms_gateway_free(gw);
+    rx_stop(rx);
+    sx_free(sx);
+}
+
 TEST(worker_backoff_is_capped_and_attempts_are_bounded)
 {
     /* A provider down for good must not be hammered forever: the wait
@@ -1479,6 +1522,7 @@ int main(void)
     RUN(worker_marks_outbox_rows_delivered);
     RUN(worker_sends_what_a_bind_card_code_authorises_or_nothing);
     RUN(worker_retries_http_failures_with_backoff);
+    RUN(a_code_sent_whose_delivery_was_not_recorded_is_not_sent_again);
     RUN(worker_backoff_is_capped_and_attempts_are_bounded);
     RUN(messages_an_earlier_version_gave_up_leave_the_workers_read);
     RUN(worker_never_sends_an_expired_code);
