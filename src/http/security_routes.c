@@ -242,21 +242,29 @@ static struct http_password_job *S_login_password_job(struct http_request *req,
     if (reader == NULL)
         return NULL;
     struct identity_user user;
+    int64_t device_seq = 0, locked_until_ms = 0;
     enum qb_error err = identity_user_get(reader, session->user_id, &user);
     if (err == QB_OK)
         err = identity_user_password_hash(reader, session->user_id, hash);
+    /* The lock of the session's device when the account trusts it: a
+     * stranger's guesses at the login lock the account's password, not
+     * its owner's on their own device (their freeze, lifted with it). */
+    if (err == QB_OK)
+        err = identity_session_password_lock(reader, session->user_id, session->id, &device_seq,
+                                             &locked_until_ms);
     http_reader_release(req, reader);
     struct http_password_job *job = NULL;
     if (err != QB_OK) {
         http_reply_error(req, err == QB_E_NOT_FOUND ? QB_E_UNAUTHORIZED : err);
     } else if (env == NULL) {
         http_reply_error(req, QB_E_INTERNAL);
-    } else if (user.login_locked_until_ms > clock_now_ms(env->clock)) {
-        http_reply_login_locked(req, user.login_locked_until_ms);
+    } else if (locked_until_ms > clock_now_ms(env->clock)) {
+        http_reply_login_locked(req, locked_until_ms);
     } else if ((job = http_password_job_new(req, op, true)) != NULL) {
         snprintf(job->password, sizeof job->password, "%s", password);
         memcpy(job->hash, hash, sizeof job->hash);
         snprintf(job->failed->user_id, sizeof job->failed->user_id, "%s", session->user_id);
+        job->failed->device_seq = device_seq; /* a wrong one counts there too */
     }
     crypto_wipe(hash, sizeof hash);
     return job;

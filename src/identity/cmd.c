@@ -907,6 +907,33 @@ enum qb_error identity_login_device_lock(struct store *reader, const char *user_
     return err;
 }
 
+enum qb_error identity_session_password_lock(struct store *reader, const char *user_id,
+                                             const char *session_id, int64_t *device_seq,
+                                             int64_t *locked_until_ms)
+{
+    *device_seq = *locked_until_ms = 0;
+    const struct store_param p[] = {STORE_TEXT(session_id), STORE_TEXT(user_id)};
+    struct store_stmt *st = NULL;
+    if (store_prepare(reader,
+                      "SELECT d.seq, d.login_locked_until_ms FROM sessions s"
+                      " JOIN login_devices d ON d.seq = s.device_seq"
+                      " WHERE s.id = $1 AND s.user_id = $2 AND d.user_id = $2"
+                      " AND d.revoked_at_ms = 0"
+                      " UNION ALL SELECT 0, login_locked_until_ms FROM users WHERE id = $2",
+                      &st) != QB_OK)
+        return QB_E_STORAGE;
+    enum qb_error err = store_bind_params(st, p, QB_ARRAY_COUNT(p));
+    int rc = err == QB_OK ? store_step(st) : -(int)err;
+    if (rc == STORE_STEP_ROW) {
+        *device_seq = store_column_int64(st, 0);
+        *locked_until_ms = store_column_int64(st, 1);
+    } else {
+        err = rc == STORE_STEP_DONE ? QB_E_NOT_FOUND : QB_E_STORAGE;
+    }
+    store_finalize(st);
+    return err;
+}
+
 /* Counts a wrong login password, of a user or (user_id "") of a phone
  * nobody registered; the one that reaches login_failures_max locks
  * logging in. A phone's rows a window old are deleted a few at a time. */
@@ -1393,9 +1420,15 @@ static enum qb_error op_status(struct ledger_txn *txn, struct identity_cmd *c)
             return QB_OK;
         }
         return freeze_apply(txn, c, IDENTITY_FROZEN_BY_USER);
-    case IDENTITY_OP_UNFREEZE:
-        /* The login password was checked against the account's lock. */
-        if (login_lock_holds(txn, c, c->user.login_locked_until_ms))
+    case IDENTITY_OP_UNFREEZE: {
+        /* The login password was checked against the session's device's
+         * lock, or the account's (identity_session_password_lock). */
+        int64_t device_seq, locked_until_ms;
+        err = identity_session_password_lock(ledger_txn_store(txn), c->user_id, c->session_id,
+                                             &device_seq, &locked_until_ms);
+        if (err != QB_OK)
+            return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
+        if (login_lock_holds(txn, c, locked_until_ms))
             return QB_OK;
         bool changed;
         if ((err = password_changed_since_check(txn, c, &changed)) != QB_OK || changed)
@@ -1412,6 +1445,7 @@ static enum qb_error op_status(struct ledger_txn *txn, struct identity_cmd *c)
         if (err != QB_OK || c->outcome != QB_OK)
             return err;
         return freeze_apply(txn, c, IDENTITY_FROZEN_BY_NONE);
+    }
     case IDENTITY_OP_ADMIN_FREEZE:
         /* An operator may take over a user's own freeze, so that the user
          * can no longer lift it. */
@@ -1445,9 +1479,17 @@ static enum qb_error op_password_set(struct ledger_txn *txn, struct identity_cmd
         return err == QB_E_NOT_FOUND ? QB_OK : err;
     }
     bool by_code = c->sms_code[0] != '\0';
-    /* The current password was checked against the account's lock; a
-     * code lifts it. */
-    if (!by_code && login_lock_holds(txn, c, c->user.login_locked_until_ms))
+    /* The current password was checked against the session's device's
+     * lock, or the account's (identity_session_password_lock); a code
+     * lifts the account's. */
+    int64_t device_seq = 0, locked_until_ms = 0;
+    if (!by_code) {
+        err = identity_session_password_lock(ledger_txn_store(txn), c->user_id, c->session_id,
+                                             &device_seq, &locked_until_ms);
+        if (err != QB_OK)
+            return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
+    }
+    if (!by_code && login_lock_holds(txn, c, locked_until_ms))
         return QB_OK;
     bool changed = false;
     if (!by_code && ((err = password_changed_since_check(txn, c, &changed)) != QB_OK || changed))

@@ -187,6 +187,16 @@ QB_MUST_USE enum qb_error identity_login_guess_locked_until(struct store *reader
 QB_MUST_USE enum qb_error identity_login_device_lock(struct store *reader, const char *user_id,
                                                      const char *key_hex, int64_t *device_seq,
                                                      int64_t *locked_until_ms);
+/* The same for a login password checked from a session (an unfreeze, a
+ * change with the current password): the device of session_id when the
+ * account still trusts it, and its lock; *device_seq 0, and the account's
+ * lock, for a session on no such device. So a stranger's guesses at the
+ * login, which lock the account's password, do not keep its owner from
+ * lifting their own freeze on the device they trust. */
+QB_MUST_USE enum qb_error identity_session_password_lock(struct store *reader, const char *user_id,
+                                                         const char *session_id,
+                                                         int64_t *device_seq,
+                                                         int64_t *locked_until_ms);
 QB_MUST_USE enum qb_error identity_user_password_hash(struct store *reader, const char *user_id,
                                                       char out[IDENTITY_PASSWORD_HASH_SIZE_MAX]);
 

@@ -660,8 +660,16 @@ TEST(login_locks_after_five_wrong_passwords)
     }
     json_decref(security);
     ASSERT(checked);
-    /* A change of password, which asks for the current one against the same lock, is refused
-     * the same way: when it ends (Retry-After, locked_until) and how to log in meanwhile. */
+    /* A change of password asks for the current one against the lock a login from its session's
+     * device meets: that device's own (the account trusts it), which wrong current passwords
+     * there take, as wrong logins there do; then it is refused the same way: when the lock ends
+     * (Retry-After, locked_until) and how to log in meanwhile. */
+    snprintf(body, sizeof body,
+             "{\"current_password\":\"not the password\",\"password\":\"another horse 12\"}");
+    for (int i = 0; i < 4; i++)
+        EXPECT("PUT", "/v1/me/password", token, body, 401, "UNAUTHORIZED");
+    ASSERT_EQ_INT(api_call(&S_client, "PUT", "/v1/me/password", token, body, &res), 423);
+    client_response_release(&res);
     snprintf(body, sizeof body, "{\"current_password\":\"%s\",\"password\":\"another horse 12\"}",
              u.password);
     ASSERT_EQ_INT(api_call(&S_client, "PUT", "/v1/me/password", token, body, &res), 423);
@@ -2406,6 +2414,36 @@ TEST(parallel_registrations_with_one_code_make_one_user)
     json_decref(list);
 }
 
+TEST(a_strangers_guesses_do_not_keep_the_owner_frozen)
+{
+    // Anyone who knows the phone can lock the account's password login with five wrong guesses,
+    // again each time the lock ends. The owner, who froze the wallet, lifts the freeze with the
+    // password on the device the account trusts, whose lock is its own, as a login there is; so
+    // is a change of the password with the current one. A wrong guess there counts there.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    EXPECT("POST", "/v1/me/freeze", u.token, NULL, 200, NULL);
+    char answer[512];
+    long status = 0;
+    for (int i = 0; i < 10 && status != 423; i++)
+        status = S_wrong_login(&S_client, u.phone, answer);
+    ASSERT_EQ_INT(status, 423);
+
+    char body[256], code[API_SMS_CODE_SIZE];
+    API_MUST(api_sms_code_get_for(&S_client, S_admin, &u, "unfreeze", code));
+    snprintf(body, sizeof body, "{\"password\":\"%s\",\"sms_code\":\"%s\"}", u.password, code);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/me/unfreeze", u.token, body, &res), 200);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "active");
+    client_response_release(&res);
+    /* The account's password login is still locked for the stranger. */
+    ASSERT_EQ_INT(S_wrong_login(&S_client, u.phone, answer), 423);
+    /* A new password (which starts the account's count afresh) with the current one. */
+    snprintf(body, sizeof body, "{\"password\":\"the owner's new 3\",\"current_password\":\"%s\"}",
+             u.password);
+    EXPECT("PUT", "/v1/me/password", u.token, body, 204, NULL);
+}
+
 TEST(a_lost_phone_cannot_lift_its_owners_freeze)
 {
     // The thief holds the lost phone and its SIM: SMS codes reach them. While the wallet is
@@ -3257,6 +3295,7 @@ int main(void)
     RUN(log_holds_no_secrets);
     RUN(frozen_user_logs_in_on_a_new_device_and_unfreezes);
     RUN(a_lost_phone_cannot_lift_its_owners_freeze);
+    RUN(a_strangers_guesses_do_not_keep_the_owner_frozen);
     RUN(an_operators_freeze_keeps_the_passwords_from_a_code_too);
     RUN(the_account_history_shows_what_happened_to_it);
     RUN(a_new_device_needs_a_code_sent_to_the_phone);
