@@ -340,8 +340,10 @@ _qianbao()
         --notify-url) return ;;
         --out-trade-no) return ;;
         --attach) return ;;
+        --payer-ip) return ;;
+        --h5-type) return ;;
         esac
-        words='--description --notify-url --out-trade-no --attach' ;;
+        words='--description --notify-url --out-trade-no --attach --payer-ip --h5-type' ;;
     'merchant bill')
         case $prev in
         --type) COMPREPLY=($(compgen -W 'ALL SUCCESS REFUND FUNDFLOW' -- "$cur")); return ;;

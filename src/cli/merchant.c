@@ -251,6 +251,13 @@ static int S_order_create(struct cli *cli, const struct cli_args *args, const ch
             json_object_set_new(body, "attach", json_string(attach));
         if (openid != NULL)
             json_object_set_new(body, "payer", json_pack("{s:s}", "openid", openid));
+        if (strcmp(kind, "h5") == 0) {
+            const char *type = cli_arg(cli, args, "h5-type");
+            json_object_set_new(body, "scene_info",
+                                json_pack("{s:s, s:{s:s}}", "payer_client_ip",
+                                          cli_arg(cli, args, "payer-ip"), "h5_info", "type",
+                                          type != NULL ? type : "Wap"));
+        }
     }
     cli_secret_wipe(profile->private_key, sizeof profile->private_key);
     free(profile);

@@ -1604,7 +1604,8 @@ TEST(merchants)
     char code_url[128];
     S_last_str("code_url", code_url, sizeof code_url);
     S_RUN("merchant-order-h5", NULL, "merchant", "order", "h5", "0.50", "--description", "茶",
-          "--notify-url", "https://example.com/notify", "--out-trade-no", "golden-0002");
+          "--notify-url", "https://example.com/notify", "--out-trade-no", "golden-0002",
+          "--payer-ip", "203.0.113.7");
     S_case("merchant-order-jsapi-no-openid", NULL, "merchant", "order", "jsapi", "1", "--description",
            "x", "--notify-url", "https://example.com/n", NULL);
     S_case("merchant-order-bad-amount", NULL, "merchant", "order", "native", "1.234",
