@@ -794,9 +794,8 @@ int cli_run_demo(struct cli *cli, const struct cli_args *args)
     if (rc == CLI_EXIT_OK)
         rc = S_base_pick(&run);
     if (rc == CLI_EXIT_NOT_LOGGED_IN) {
-        cli_hint(cli, "the demo needs the operator's token: `" CLI_OTHERS
-                      "qianbao login --admin-token-file data/admin-token` (or "
-                      "QIANBAO_ADMIN_TOKEN)");
+        cli_hint(cli, "the demo needs the operator's token: `qianbao login --admin-token-file "
+                      "data/admin-token` (or QIANBAO_ADMIN_TOKEN)");
         return rc;
     }
     if (rc != CLI_EXIT_OK)

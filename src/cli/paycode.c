@@ -476,8 +476,9 @@ int cli_paycode_forget(struct cli *cli, bool *revoked)
         if (unlink(file) != 0)
             return cli_fail(cli, CLI_EXIT_UNAVAILABLE, "SEED_NOT_REMOVED", "cannot remove %s",
                             file);
-        cli_hint(cli, "this profile's seed file was damaged, and is removed: revoke its device "
-                      "from another login if `qianbao security devices` still lists it");
+        cli_hint(cli,
+                 "this profile's seed file was damaged, and is removed: revoke its device "
+                 "from another login if `" CLI_OTHERS "qianbao security devices` still lists it");
         return CLI_EXIT_OK;
     }
     /* A file others may read is revoked and removed all the same. */
@@ -510,7 +511,7 @@ int cli_paycode_forget(struct cli *cli, bool *revoked)
     if (status == 401)
         cli_hint(cli,
                  "the session had ended: revoke the payment-code device %s from another login "
-                 "with `qianbao security revoke-device %s`",
+                 "with `" CLI_OTHERS "qianbao security revoke-device %s`",
                  id, id);
     /* 404: revoked already (from another login, or at a freeze). */
     return CLI_EXIT_OK;
