@@ -182,8 +182,15 @@ bool merchant_notify_url_parse(const char *url, char host[MERCHANT_NOTIFY_HOST_S
         host_size = (size_t)(close - host_start);
         after = close + 1;
         /* An IPv6 address and nothing else: no zone ("fe80::1%25eth0"),
-         * which the numeric check of the literal would not read. */
-        if (strspn(host_start, "0123456789abcdefABCDEF:.") < host_size)
+         * which the numeric check of the literal would not read, no IPv4
+         * address and no name ("[bad.cafe]"). */
+        char literal[INET6_ADDRSTRLEN];
+        struct in6_addr address;
+        if (host_size >= sizeof literal)
+            return false;
+        memcpy(literal, host_start, host_size);
+        literal[host_size] = '\0';
+        if (inet_pton(AF_INET6, literal, &address) != 1)
             return false;
     } else {
         const char *colon = memchr(rest, ':', authority);

@@ -141,6 +141,12 @@ TEST(notify_urls_parse_and_private_addresses_are_told_apart)
     ASSERT(!merchant_notify_url_parse("https://exa mple.com/", host, &port));
     ASSERT(!merchant_notify_url_parse("http://[fe80::1%25eth0]/", host, &port)); /* a zone */
     ASSERT(!merchant_notify_url_parse("http://[pay.example.com]/", host, &port));
+    ASSERT(!merchant_notify_url_parse("http://[bad.cafe]/", host, &port)); /* hex letters */
+    ASSERT(!merchant_notify_url_parse("http://[8.8.8.8]/", host, &port));
+    ASSERT(!merchant_notify_url_parse("http://[1:2:3]/", host, &port));
+    ASSERT(!merchant_notify_url_parse("http://[]/", host, &port));
+    ASSERT(merchant_notify_url_parse("http://[2001:DB8::1]:8443/n", host, &port));
+    ASSERT_EQ_STR(host, "2001:DB8::1");
 
     const char *private4[] = {"127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255",
                               "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
