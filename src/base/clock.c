@@ -85,13 +85,14 @@ static void clock_steady_lead(struct qb_clock *steady, int64_t lead_ms)
 
 /* The source's time when it is at least its lead past its elapsed time, and
  * the lead raised to it; else elapsed + lead: the latest time told, run on.
- * Elapsed is read first, so the two readings' gap can only add to the lead
- * (a steady clock at most a millisecond or two ahead of a right source). */
+ * Elapsed is read second: a thread paused between the two readings takes a
+ * lead smaller than the true one by the pause (which the source's own time
+ * covers), never a larger one, which would set the clock ahead for good. */
 static int64_t clock_steady_now_ms(struct qb_clock *steady)
 {
     struct qb_clock *source = steady->source;
-    int64_t elapsed = source->elapsed_ms(source);
     int64_t now = clock_now_ms(source);
+    int64_t elapsed = source->elapsed_ms(source);
     int64_t lead = atomic_load_explicit(&steady->moved_ms, memory_order_relaxed);
     int64_t run_on;
     QB_ASSERT(!__builtin_add_overflow(elapsed, lead, &run_on));
