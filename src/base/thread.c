@@ -71,3 +71,26 @@ void thread_cpus_allowed_text(char *out, size_t out_size)
         cpu = last;
     }
 }
+
+void thread_cond_init(pthread_cond_t *cond)
+{
+    pthread_condattr_t attr;
+    QB_ASSERT(pthread_condattr_init(&attr) == 0);
+    QB_ASSERT(pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0);
+    QB_ASSERT(pthread_cond_init(cond, &attr) == 0);
+    pthread_condattr_destroy(&attr);
+}
+
+struct timespec thread_deadline(int64_t ms)
+{
+    QB_ASSERT(ms >= 0);
+    struct timespec at;
+    QB_ASSERT(clock_gettime(CLOCK_MONOTONIC, &at) == 0);
+    at.tv_sec += (time_t)(ms / 1000);
+    at.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (at.tv_nsec >= 1000000000L) {
+        at.tv_sec++;
+        at.tv_nsec -= 1000000000L;
+    }
+    return at;
+}

@@ -1307,9 +1307,7 @@ static void *S_head_main(void *arg)
     struct S_head *h = arg;
     pthread_mutex_lock(&h->lock);
     while (!h->stopping) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += S_HEAD_INTERVAL_MS / 1000;
+        struct timespec until = thread_deadline(S_HEAD_INTERVAL_MS);
         pthread_cond_timedwait(&h->wake, &h->lock, &until);
         if (h->stopping)
             break;
@@ -1340,7 +1338,7 @@ static bool S_head_start(struct S_head *h, const struct daemon_paths *paths, str
         return false;
     }
     pthread_mutex_init(&h->lock, NULL);
-    pthread_cond_init(&h->wake, NULL);
+    thread_cond_init(&h->wake);
     h->started = thread_start(&h->thread, -1, S_head_main, h);
     if (h->started) {
         thread_name(h->thread, "qb-chain-head");

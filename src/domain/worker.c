@@ -105,11 +105,7 @@ enum qb_error domain_worker_start(const char *name, int poll_ms, domain_worker_p
     w->pass = pass;
     w->arg = arg;
     atomic_init(&w->stopping, false);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&w->cond, &attr);
-    pthread_condattr_destroy(&attr);
+    thread_cond_init(&w->cond);
     pthread_mutex_init(&w->mutex, NULL);
     if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
         pthread_cond_destroy(&w->cond);

@@ -642,11 +642,7 @@ static void *S_touch_flusher(void *arg)
     struct http_server *server = arg;
     pthread_mutex_lock(&server->touch_mutex);
     while (!server->touch_stopping) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += (long)S_TOUCH_FLUSH_MS % 1000 * 1000000L;
-        until.tv_sec += S_TOUCH_FLUSH_MS / 1000 + until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
+        struct timespec until = thread_deadline(S_TOUCH_FLUSH_MS);
         pthread_cond_timedwait(&server->touch_cond, &server->touch_mutex, &until);
         struct identity_touch_cmd *batch = S_touches_take(server);
         pthread_mutex_unlock(&server->touch_mutex);
@@ -1410,7 +1406,7 @@ enum qb_error http_server_start(const struct http_server_options *options, struc
     server->timeout_s = options->timeout_s > 0 ? options->timeout_s : HTTP_CONNECTION_TIMEOUT_S;
     pthread_rwlock_init(&server->ledger_lock, NULL);
     pthread_mutex_init(&server->touch_mutex, NULL);
-    pthread_cond_init(&server->touch_cond, NULL);
+    thread_cond_init(&server->touch_cond);
     S_offload_init(&server->offload);
     S_offload_init(&server->passwords);
     http_verification_init(&server->verification);

@@ -159,11 +159,7 @@ void http_verification_init(struct http_verification *v)
 {
     memset(v, 0, sizeof *v);
     pthread_mutex_init(&v->mutex, NULL);
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&v->schedule_cond, &attr);
-    pthread_condattr_destroy(&attr);
+    thread_cond_init(&v->schedule_cond);
     atomic_init(&v->stopping, false);
     for (int i = 0; i < HTTP_VERIFICATION_RESULTS; i++)
         atomic_init(&v->finished_total[i], 0);

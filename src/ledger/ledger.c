@@ -2712,13 +2712,7 @@ static void *writer_main(void *arg)
         pthread_mutex_lock(&ledger->lock);
         if (ledger->queue_head == NULL && !ledger->stopping) {
             /* Wake up now and then to release holds whose deadline passed. */
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_nsec += 50 * 1000 * 1000;
-            if (until.tv_nsec >= 1000000000) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000;
-            }
+            struct timespec until = thread_deadline(50);
             pthread_cond_timedwait(&ledger->nonempty, &ledger->lock, &until);
         }
         size_t batch_size;
@@ -3120,7 +3114,7 @@ enum qb_error ledger_open(struct store *writer, const struct ledger_options *opt
         log_event(LOG_WARN, "ledger.test_break", "what=balance_check build=test_hooks");
 #endif
     pthread_mutex_init(&ledger->lock, NULL);
-    pthread_cond_init(&ledger->nonempty, NULL);
+    thread_cond_init(&ledger->nonempty);
     pthread_mutex_init(&ledger->sync_lock, NULL);
     pthread_mutex_init(&ledger->head_lock, NULL);
     pthread_cond_init(&ledger->sync_work, NULL);

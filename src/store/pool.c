@@ -12,6 +12,7 @@
  * then act on what they read (answer, call a bank, notify a merchant).
  */
 #include "store/pool.h"
+#include "base/thread.h"
 #include "store/fault_vfs.h"
 
 #include <errno.h>
@@ -77,12 +78,8 @@ enum qb_error store_pool_open(const char *url, int size, struct store_pool **out
     pool->size = size;
     pool->free_count = size;
 
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_mutex_init(&pool->mutex, NULL);
-    pthread_cond_init(&pool->free_cond, &attr);
-    pthread_condattr_destroy(&attr);
+    thread_cond_init(&pool->free_cond);
     *out = pool;
     return QB_OK;
 }

@@ -759,13 +759,9 @@ static enum qb_error sqlite_checkpointer_start(struct sqlite_store *s)
         return sqlite_error_map(rc);
     }
 
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_mutex_init(&ck->mutex, NULL);
     pthread_cond_init(&ck->work_cond, NULL);
-    pthread_cond_init(&ck->done_cond, &attr);
-    pthread_condattr_destroy(&attr);
+    thread_cond_init(&ck->done_cond);
     if (pthread_create(&ck->thread, NULL, sqlite_checkpointer_main, ck) != 0) {
         pthread_cond_destroy(&ck->work_cond);
         pthread_cond_destroy(&ck->done_cond);
