@@ -267,6 +267,7 @@ struct ledger {
     struct account *dirty_tail;
     size_t dirty_count;
     int64_t replay_from;  /* as stored in meta */
+    int64_t time_saved_ms; /* meta.time_ms as last written: the ledger's time */
 
     /* Prepared statements of the write connection. */
     struct store_stmt *st_insert_entry;
@@ -1734,6 +1735,14 @@ static enum qb_error checkpoint_flush(struct ledger *ledger, size_t budget)
             return QB_E_STORAGE;
         ledger->replay_from = replay_from;
     }
+    /* The ledger's time, a second behind at most: a start's time begins
+     * no earlier (state_load), since commands stamp rows without an entry
+     * too (a code, a session, a lock) that must not be ahead of it then. */
+    if (ledger->txn.now_ms >= ledger->time_saved_ms + 1000) {
+        if (meta_set(ledger, "time_ms", ledger->txn.now_ms) != QB_OK)
+            return QB_E_STORAGE;
+        ledger->time_saved_ms = ledger->txn.now_ms;
+    }
     return QB_OK;
 }
 
@@ -2616,17 +2625,19 @@ static enum qb_error state_load(struct ledger *ledger)
     ledger->next_entry_id = expect_id;
     ledger->replay_from = replay_from;
 
-    /* The ledger's time starts no earlier than the newest entry's: a clock
-     * set back while the daemon was down must not stamp entries before it
-     * (batch_run). */
-    if (store_prepare(s, "SELECT created_at_ms FROM entries ORDER BY id DESC LIMIT 1", &stmt) !=
-        QB_OK)
-        return load_fail(ledger, stmt, QB_E_STORAGE, "prepare newest entry");
-    rc = store_step(stmt);
-    if (rc == STORE_STEP_ROW && store_column_int64(stmt, 0) > ledger->txn.now_ms)
+    /* The ledger's time starts no earlier than the newest entry's, nor than
+     * the time it last kept (meta.time_ms, a second behind at most): a
+     * clock set back while the daemon was down must not stamp entries
+     * before them (batch_run), nor leave what was stamped ahead. */
+    if (store_prepare(s,
+                      "SELECT MAX(COALESCE((SELECT created_at_ms FROM entries"
+                      " ORDER BY id DESC LIMIT 1), 0), value) FROM meta WHERE key = 'time_ms'",
+                      &stmt) != QB_OK ||
+        store_step(stmt) != STORE_STEP_ROW)
+        return load_fail(ledger, stmt, QB_E_STORAGE, "read the ledger's time");
+    if (store_column_int64(stmt, 0) > ledger->txn.now_ms)
         ledger->txn.now_ms = store_column_int64(stmt, 0);
-    else if (rc != STORE_STEP_ROW && rc != STORE_STEP_DONE)
-        return load_fail(ledger, stmt, QB_E_STORAGE, "read newest entry");
+    ledger->time_saved_ms = store_column_int64(stmt, 0);
     atomic_store_explicit(&ledger->time_ms, ledger->txn.now_ms, memory_order_relaxed);
     store_finalize(stmt);
     stmt = NULL;
