@@ -22,17 +22,7 @@ static int64_t clock_system_now_ms(struct qb_clock *clock)
     return (int64_t)ts.tv_sec * 1000 + (int64_t)(ts.tv_nsec / 1000000);
 }
 
-static int64_t clock_system_elapsed_ms(struct qb_clock *clock)
-{
-    (void)clock;
-    struct timespec ts;
-    int rc = clock_gettime(CLOCK_BOOTTIME, &ts); /* counts a suspended machine's time */
-    QB_ASSERT(rc == 0);
-    return (int64_t)ts.tv_sec * 1000 + (int64_t)(ts.tv_nsec / 1000000);
-}
-
-static struct qb_clock clock_system_instance = {clock_system_now_ms, clock_system_elapsed_ms, 0, 0,
-                                                NULL};
+static struct qb_clock clock_system_instance = {clock_system_now_ms, 0};
 
 struct qb_clock *clock_system(void) { return &clock_system_instance; }
 
@@ -41,19 +31,11 @@ static int64_t clock_manual_now_ms(struct qb_clock *clock)
     return atomic_load_explicit(&clock->fixed_ms, memory_order_relaxed);
 }
 
-static int64_t clock_manual_elapsed_ms(struct qb_clock *clock)
-{
-    return atomic_load_explicit(&clock->moved_ms, memory_order_relaxed);
-}
-
 void clock_manual_init(struct qb_clock *clock, int64_t start_ms)
 {
     QB_ASSERT(clock != NULL);
     clock->now_ms = clock_manual_now_ms;
-    clock->elapsed_ms = clock_manual_elapsed_ms;
-    clock->source = NULL;
     atomic_store_explicit(&clock->fixed_ms, start_ms, memory_order_relaxed);
-    atomic_store_explicit(&clock->moved_ms, 0, memory_order_relaxed);
 }
 
 void clock_manual_advance(struct qb_clock *clock, int64_t delta_ms)
@@ -62,71 +44,7 @@ void clock_manual_advance(struct qb_clock *clock, int64_t delta_ms)
     int64_t now = atomic_load_explicit(&clock->fixed_ms, memory_order_relaxed);
     int64_t moved;
     QB_ASSERT(!__builtin_add_overflow(now, delta_ms, &moved));
-    if (delta_ms > 0) /* elapsed first: a reader between the two sees no time set back */
-        atomic_fetch_add_explicit(&clock->moved_ms, delta_ms, memory_order_relaxed);
     atomic_store_explicit(&clock->fixed_ms, moved, memory_order_relaxed);
-}
-
-void clock_manual_set(struct qb_clock *clock, int64_t at_ms)
-{
-    QB_ASSERT(clock != NULL && clock->now_ms == clock_manual_now_ms);
-    atomic_store_explicit(&clock->fixed_ms, at_ms, memory_order_relaxed);
-}
-
-/* Raises steady's lead to lead_ms when that is more. */
-static void clock_steady_lead(struct qb_clock *steady, int64_t lead_ms)
-{
-    int64_t lead = atomic_load_explicit(&steady->moved_ms, memory_order_relaxed);
-    while (lead_ms > lead &&
-           !atomic_compare_exchange_weak_explicit(&steady->moved_ms, &lead, lead_ms,
-                                                  memory_order_relaxed, memory_order_relaxed)) {
-    }
-}
-
-/* The source's time when it is at least its lead past its elapsed time, and
- * the lead raised to it; else elapsed + lead: the latest time told, run on.
- * Elapsed is read second: a thread paused between the two readings takes a
- * lead smaller than the true one by the pause (which the source's own time
- * covers), never a larger one, which would set the clock ahead for good. */
-static int64_t clock_steady_now_ms(struct qb_clock *steady)
-{
-    struct qb_clock *source = steady->source;
-    int64_t now = clock_now_ms(source);
-    int64_t elapsed = source->elapsed_ms(source);
-    int64_t lead = atomic_load_explicit(&steady->moved_ms, memory_order_relaxed);
-    int64_t run_on;
-    QB_ASSERT(!__builtin_add_overflow(elapsed, lead, &run_on));
-    if (now <= run_on)
-        return run_on;
-    clock_steady_lead(steady, now - elapsed);
-    return now;
-}
-
-static int64_t clock_steady_elapsed_ms(struct qb_clock *steady)
-{
-    return steady->source->elapsed_ms(steady->source);
-}
-
-void clock_steady_init(struct qb_clock *steady, struct qb_clock *source)
-{
-    QB_ASSERT(steady != NULL && source != NULL && source != steady && source->elapsed_ms != NULL);
-    steady->now_ms = clock_steady_now_ms;
-    steady->elapsed_ms = clock_steady_elapsed_ms;
-    steady->source = source;
-    atomic_store_explicit(&steady->fixed_ms, 0, memory_order_relaxed);
-    atomic_store_explicit(&steady->moved_ms, clock_now_ms(source) - source->elapsed_ms(source),
-                          memory_order_relaxed);
-}
-
-void clock_steady_floor(struct qb_clock *steady, int64_t floor_ms)
-{
-    QB_ASSERT(steady != NULL && steady->now_ms == clock_steady_now_ms);
-    clock_steady_lead(steady, floor_ms - steady->source->elapsed_ms(steady->source));
-}
-
-int64_t clock_wall_ms(struct qb_clock *clock)
-{
-    return clock_now_ms(clock->source != NULL ? clock->source : clock);
 }
 
 int64_t clock_monotonic_ns(void)

@@ -1592,12 +1592,6 @@ static int64_t S_offset_clock_now_ms(struct qb_clock *clock)
 {
     return clock_now_ms(clock_system()) + atomic_load(&clock->fixed_ms);
 }
-
-static int64_t S_offset_clock_elapsed_ms(struct qb_clock *clock)
-{
-    (void)clock;
-    return clock_system()->elapsed_ms(clock_system());
-}
 #endif
 
 static struct qb_clock *S_test_clock(void)
@@ -1611,7 +1605,6 @@ static struct qb_clock *S_test_clock(void)
         const long long bound = 400LL * 24 * 60 * 60 * 1000;
         if (end != text && *end == '\0' && value >= -bound && value <= bound) {
             offset_clock.now_ms = S_offset_clock_now_ms;
-            offset_clock.elapsed_ms = S_offset_clock_elapsed_ms;
             atomic_store(&offset_clock.fixed_ms, (int64_t)value);
             log_event(LOG_WARN, "test.clock_offset", "offset_ms=%lld", value);
             return &offset_clock;
@@ -1905,14 +1898,7 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
         .chain_key_new = chain_key_new,
     };
     wallet_ledger_options(&ledger_options);
-    /* The daemon's clock never goes back and never stops: while the
-     * system's is behind the newest entry (set back while the daemon was
-     * down, or while it runs), the daemon's time runs on from it, so that
-     * what runs out (a code, a lock, a session, a bank query due) runs out
-     * after as long as it should (base/clock.h). */
-    static struct qb_clock steady_clock;
-    clock_steady_init(&steady_clock, S_test_clock()); /* once: it logs its offset */
-    struct qb_clock *daemon_clock = &steady_clock;
+    struct qb_clock *daemon_clock = S_test_clock(); /* once: it logs its offset */
     ledger_options.clock = daemon_clock;
     ledger_options.horizon = &horizon;
     store_pool_horizon_set(pool, &horizon);
@@ -1933,7 +1919,6 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     }
     if (chain_key_settle && !S_chain_key_settle(paths))
         goto out;
-    clock_steady_floor(daemon_clock, ledger_now_ms(ledger));
     /* The operators' audit trail: an earlier version's sealed now, and
      * its newest seal the head's to keep. */
     int64_t audit_seq = 0;
@@ -2536,16 +2521,9 @@ static int S_verify(const struct daemon_paths *paths)
     int64_t keyed_from = 0;
     bool key_lost =
         key == NULL && ledger_chain_keyed_from(reader, &keyed_from) == QB_OK && keyed_from > 0;
-    /* The day's close by the ledger's time, as the daemon's own check
-     * takes it: no earlier than the time it kept, while the clock is
-     * behind (docs/operations.md). */
-    int64_t now_ms = clock_now_ms(S_test_clock()), kept_ms = 0;
-    if (store_int64(reader, "SELECT value FROM meta WHERE key = 'time_ms'", NULL, 0, &kept_ms) ==
-            QB_OK &&
-        kept_ms > now_ms)
-        now_ms = kept_ms;
-    rc = wallet_verify(reader, key, chain_key_new, domain_day_start_ms(now_ms), &report, &counts,
-                       S_verify_progress, NULL);
+    rc =
+        wallet_verify(reader, key, chain_key_new, domain_day_start_ms(clock_now_ms(S_test_clock())),
+                      &report, &counts, S_verify_progress, NULL);
     crypto_wipe(chain_key, sizeof chain_key);
     if (key_lost && rc == QB_E_INTERNAL)
         snprintf(report.problem, sizeof report.problem,

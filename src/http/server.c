@@ -208,7 +208,7 @@ bool http_reply_sign(struct http_request *req, struct buf *out)
     char nonce[2 * sizeof raw + 1];
     rand_fill(rand_system(), raw, sizeof raw);
     crypto_hex(raw, sizeof raw, nonce);
-    int64_t timestamp_s = clock_wall_ms(env->clock) / 1000; /* the merchant's SDK checks it */
+    int64_t timestamp_s = clock_now_ms(env->clock) / 1000;
     char timestamp[24];
     snprintf(timestamp, sizeof timestamp, "%lld", (long long)timestamp_s);
     struct buf message;
@@ -757,10 +757,7 @@ static enum qb_error S_merchant_authenticate(struct http_request *req)
     if (err != QB_OK)
         return err;
     const char *reason = "";
-    /* The key's overlap is Qianbao's own deadline; the request's timestamp
-     * was made by the merchant's clock, and is judged by the system's. */
     int64_t now_ms = clock_now_ms(server->env->clock);
-    int64_t wall_ms = clock_wall_ms(server->env->clock);
     const char *pem = NULL;
     err = merchant_get(http_request_env(req), reader, auth.mchid, &req->merchant);
     if (err == QB_OK)
@@ -777,9 +774,9 @@ static enum qb_error S_merchant_authenticate(struct http_request *req)
     if (err == QB_OK)
         err =
             merchant_request_verify(&req->merchant, pem, &auth, req->method, http_request_uri(req),
-                                    req->body.data, req->body.size, wall_ms, &reason);
+                                    req->body.data, req->body.size, now_ms, &reason);
     if (err == QB_OK) {
-        err = merchant_nonces_claim(server->nonces, auth.mchid, auth.nonce, wall_ms);
+        err = merchant_nonces_claim(server->nonces, auth.mchid, auth.nonce, now_ms);
         if (err == QB_E_CONFLICT) {
             reason = "nonce reused";
             err = QB_E_SIGN_ERROR;

@@ -267,7 +267,6 @@ struct ledger {
     struct account *dirty_tail;
     size_t dirty_count;
     int64_t replay_from;  /* as stored in meta */
-    int64_t time_saved_ms; /* meta.time_ms as last written: the ledger's time */
 
     /* Prepared statements of the write connection. */
     struct store_stmt *st_insert_entry;
@@ -1735,14 +1734,6 @@ static enum qb_error checkpoint_flush(struct ledger *ledger, size_t budget)
             return QB_E_STORAGE;
         ledger->replay_from = replay_from;
     }
-    /* The ledger's time, a second behind at most: a start's time begins
-     * no earlier (state_load), since commands stamp rows without an entry
-     * too (a code, a session, a lock) that must not be ahead of it then. */
-    if (ledger->txn.now_ms >= ledger->time_saved_ms + 1000) {
-        if (meta_set(ledger, "time_ms", ledger->txn.now_ms) != QB_OK)
-            return QB_E_STORAGE;
-        ledger->time_saved_ms = ledger->txn.now_ms;
-    }
     return QB_OK;
 }
 
@@ -2116,23 +2107,17 @@ static void batch_run(struct ledger *ledger, struct ledger_cmd *batch, size_t ba
      * (command_run): readers walk the journal newest first and stop at the
      * first entry older than they asked for, so one stamped before the
      * entry ahead of it (the clock set back) would hide lines. While the
-     * clock is behind, entries keep the newest time (the daemon's steady
-     * clock runs on from it: base/clock.h). The log says once that the
-     * system's clock is more than a second behind. */
+     * clock is behind, entries keep the newest time; the log says so once. */
     int64_t clock_ms = clock_now_ms(ledger->clock);
     if (clock_ms >= txn->now_ms) {
         txn->now_ms = clock_ms;
         atomic_store_explicit(&ledger->time_ms, clock_ms, memory_order_relaxed);
-    }
-    int64_t behind_ms = txn->now_ms - clock_wall_ms(ledger->clock);
-    if (behind_ms <= 1000) {
         ledger->clock_behind = false;
     } else if (!ledger->clock_behind) {
         ledger->clock_behind = true;
         log_event(LOG_WARN, "ledger.clock_behind",
-                  "behind_ms=%" PRId64 " note=\"the ledger's time runs on from the newest "
-                  "entry's until the system clock passes it\"",
-                  behind_ms);
+                  "behind_ms=%" PRId64 " note=\"entries keep the newest time until it passes\"",
+                  txn->now_ms - clock_ms);
     }
     int64_t closed_ms = txn->now_ms; /* the ledger's time, as ledger_settled_ms reads it */
     txn->storage_failed = false;
@@ -2625,19 +2610,17 @@ static enum qb_error state_load(struct ledger *ledger)
     ledger->next_entry_id = expect_id;
     ledger->replay_from = replay_from;
 
-    /* The ledger's time starts no earlier than the newest entry's, nor than
-     * the time it last kept (meta.time_ms, a second behind at most): a
-     * clock set back while the daemon was down must not stamp entries
-     * before them (batch_run), nor leave what was stamped ahead. */
-    if (store_prepare(s,
-                      "SELECT MAX(COALESCE((SELECT created_at_ms FROM entries"
-                      " ORDER BY id DESC LIMIT 1), 0), value) FROM meta WHERE key = 'time_ms'",
-                      &stmt) != QB_OK ||
-        store_step(stmt) != STORE_STEP_ROW)
-        return load_fail(ledger, stmt, QB_E_STORAGE, "read the ledger's time");
-    if (store_column_int64(stmt, 0) > ledger->txn.now_ms)
+    /* The ledger's time starts no earlier than the newest entry's: a clock
+     * set back while the daemon was down must not stamp entries before it
+     * (batch_run). */
+    if (store_prepare(s, "SELECT created_at_ms FROM entries ORDER BY id DESC LIMIT 1", &stmt) !=
+        QB_OK)
+        return load_fail(ledger, stmt, QB_E_STORAGE, "prepare newest entry");
+    rc = store_step(stmt);
+    if (rc == STORE_STEP_ROW && store_column_int64(stmt, 0) > ledger->txn.now_ms)
         ledger->txn.now_ms = store_column_int64(stmt, 0);
-    ledger->time_saved_ms = store_column_int64(stmt, 0);
+    else if (rc != STORE_STEP_ROW && rc != STORE_STEP_DONE)
+        return load_fail(ledger, stmt, QB_E_STORAGE, "read newest entry");
     atomic_store_explicit(&ledger->time_ms, ledger->txn.now_ms, memory_order_relaxed);
     store_finalize(stmt);
     stmt = NULL;

@@ -325,7 +325,7 @@ static bool S_build(const struct domain_env *env, const struct merchant *m, cons
     char sign_nonce[2 * sizeof raw + 1];
     rand_fill(env->rand, raw, sizeof raw);
     crypto_hex(raw, sizeof raw, sign_nonce);
-    int64_t timestamp_s = clock_wall_ms(env->clock) / 1000; /* the merchant's SDK checks it */
+    int64_t timestamp_s = clock_now_ms(env->clock) / 1000;
     char signature[MERCHANT_SIGNATURE_SIZE_MAX + 1];
     struct buf message;
     buf_init(&message, body->size + 128);

@@ -830,13 +830,7 @@ static enum qb_error S_codepay_run(struct ledger_txn *txn, struct ledger_cmd *cm
     if (!domain_unseal(env, d.seed_sealed, S_SEALED_SIZE, seed))
         return QB_E_INTERNAL;
     int64_t step = 0;
-    /* The payer's phone made the code by its own clock: judged by the
-     * ledger's time, and by the system's where the two part (the ledger's
-     * runs ahead of a clock that was put back: docs/operations.md). */
-    const int64_t wall_step = paycode_step(clock_wall_ms(env->clock));
-    bool valid =
-        paycode_verify(seed, &code, paycode_step(now_ms), &step) ||
-        (wall_step != paycode_step(now_ms) && paycode_verify(seed, &code, wall_step, &step));
+    bool valid = paycode_verify(seed, &code, paycode_step(now_ms), &step);
     /* A real code some minutes old (a screenshot, a slow queue) is no
      * guess: the till is told it expired, and nothing counts it. Steps
      * 2 to 13 minutes back, three at a time. */

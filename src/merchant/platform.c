@@ -295,9 +295,9 @@ enum qb_error merchant_certificate_make(const struct domain_env *env, const char
                                        (const unsigned char *)"Qianbao Platform", -1, -1, 0) != 1)
             err = QB_E_INTERNAL;
         else
-            err =
-                S_certificate_make(key, m->mchid, env->platform->key, issuer, env->rand,
-                                   clock_wall_ms(env->clock), &cred->certificate_pem, m->serial_no);
+            err = S_certificate_make(key, m->mchid, env->platform->key, issuer, env->rand,
+                                     clock_now_ms(env->clock), &cred->certificate_pem,
+                                     m->serial_no);
         X509_NAME_free(issuer);
     }
     EVP_PKEY_free(key);

@@ -947,11 +947,6 @@ const char *const store_sqlite_migrations[] = {
      * first start with this one tags them. */
     "ALTER TABLE cards ADD COLUMN tag BLOB NOT NULL DEFAULT x'';"
     "ALTER TABLE merchants ADD COLUMN tag BLOB NOT NULL DEFAULT x'';",
-    /* 56: the ledger's time, kept at most a second behind (ledger.c,
-     * checkpoint_flush): a start runs the daemon's clock on from it, so
-     * that what was stamped without an entry (a code, a session, a lock)
-     * is not ahead of it after a restart on a clock set back. */
-    "INSERT INTO meta (key, value) SELECT 'time_ms', COALESCE(MAX(created_at_ms), 0) FROM entries;",
 };
 
 const size_t store_sqlite_migration_count =

@@ -21,7 +21,6 @@
 #include "api/lib/client.h"
 #include "api/lib/daemon.h"
 #include "api/lib/suite.h"
-#include "api/transfer_helpers.h"
 #include "test.h"
 
 #define S_LOG_SIZE_MAX (4 * 1024 * 1024)
@@ -3170,56 +3169,6 @@ TEST(sms_code_works_until_it_expires)
     EXPECT_LIMITS("PUT", "/v1/me/phone", mover.token, body, 400, "SMS_CODE_INVALID");
 }
 
-TEST(an_sms_code_runs_out_while_the_clock_is_behind)
-{
-    // The system clock set back behind the newest entry (a wrong NTP step, a restart on a machine
-    // whose clock is behind): the daemon's time runs on from the newest entry's, so a code of
-    // 10 s lasts 10 s, not until the clock has caught up a month later; a new code works.
-    const long long month_ms = 31LL * 24 * 3600 * 1000;
-    char ttl[16], offset[32];
-    snprintf(ttl, sizeof ttl, "%d", S_LIMITS_CODE_TTL_S);
-    snprintf(offset, sizeof offset, "%lld", month_ms);
-    const char *args[] = {"--sms-cooldown-s",    "2", "--sms-code-ttl-s", ttl,
-                          "--trust-new-devices", NULL};
-    struct test_daemon d;
-    char admin[API_TOKEN_SIZE_MAX];
-    setenv("QIANBAO_TEST_CLOCK_OFFSET_MS", offset, 1);
-    bool started = api_daemon_start(&d, S_root, "behind", args, admin);
-    unsetenv("QIANBAO_TEST_CLOCK_OFFSET_MS");
-    API_MUST(started);
-    struct client c;
-    client_init(&c, d.base_url);
-    struct api_user u;
-    API_MUST(th_user_new(&c, admin, &u));
-    API_MUST(th_fund(&c, admin, &u, 100)); /* an entry a month on */
-    client_release(&c);
-    ASSERT_EQ_INT(test_daemon_stop(&d), 0);
-
-    API_MUST(api_daemon_start(&d, S_root, "behind", args, admin)); /* the clock a month behind */
-    client_init(&c, d.base_url);
-    th_relogin(&c, admin, &u);
-    /* The time the daemon was down is not counted: setting the payment
-     * password's code was sent moments ago in its time, within a cooldown. */
-    S_sleep_ms(2100);
-    char code[API_SMS_CODE_SIZE], body[128];
-    API_MUST(api_sms_code_get_for(&c, admin, &u, "reset_payment_password", code));
-    S_sleep_until_ms(S_now_ms() + S_LIMITS_CODE_TTL_S * 1000 + 500);
-    snprintf(body, sizeof body, "{\"payment_password\":\"260418\",\"sms_code\":\"%s\"}", code);
-    struct client_response res;
-    ASSERT_EQ_INT(api_call(&c, "PUT", "/v1/me/payment-password", u.token, body, &res), 400);
-    ASSERT_EQ_STR(api_json_str(&res, "code"), "SMS_CODE_INVALID");
-    client_response_release(&res);
-    API_MUST(api_sms_code_get_for(&c, admin, &u, "reset_payment_password", code));
-    snprintf(body, sizeof body, "{\"payment_password\":\"260418\",\"sms_code\":\"%s\"}", code);
-    ASSERT_EQ_INT(api_call(&c, "PUT", "/v1/me/payment-password", u.token, body, &res), 204);
-    client_response_release(&res);
-    client_release(&c);
-    ASSERT_EQ_INT(test_daemon_stop(&d), 0);
-    static char log[1 << 20];
-    ASSERT(test_file_read(d.log_path, log, sizeof log));
-    ASSERT(strstr(log, "event=ledger.clock_behind") != NULL);
-}
-
 TEST(sms_cooldown_covers_every_target)
 {
     // The cooldown is per phone and purpose whatever the target, or asking with ever new targets
@@ -3316,7 +3265,6 @@ int main(void)
     RUN(sms_daily_cap_is_429);
     RUN(sms_cooldown_covers_every_target);
     RUN(sms_code_works_until_it_expires);
-    RUN(an_sms_code_runs_out_while_the_clock_is_behind);
 
     return api_suite_end(&suite);
 }

@@ -36,50 +36,6 @@ TEST(manual_clock_moves_only_when_told)
     clock_manual_advance(&clock, -2500);
     ASSERT_EQ_INT(clock_now_ms(&clock), 1795312799000);
     ASSERT_EQ_INT(clock.fixed_ms, 1795312799000);
-    ASSERT_EQ_INT(clock.elapsed_ms(&clock), 1500); /* a move back is no time passed */
-}
-
-TEST(steady_clock_runs_on_while_its_source_is_behind)
-{
-    // The daemon's clock: its source's time while that moves forward; set back, the time it had
-    // told, run on by the time that passes, so that a five-minute code still lasts five minutes;
-    // once the source has passed it, the source's again. A floor (the newest entry's time at a
-    // start) is run on from the same way. The wall time stays the source's.
-    const int64_t t0 = 1795312800000;
-    struct qb_clock source, steady;
-    clock_manual_init(&source, t0);
-    clock_steady_init(&steady, &source);
-    ASSERT_EQ_INT(clock_now_ms(&steady), t0);
-    clock_manual_advance(&source, 1500);
-    ASSERT_EQ_INT(clock_now_ms(&steady), t0 + 1500);
-
-    clock_manual_advance(&source, -60000); /* set back a minute */
-    ASSERT_EQ_INT(clock_now_ms(&source), t0 - 58500);
-    ASSERT_EQ_INT(clock_wall_ms(&steady), t0 - 58500);
-    ASSERT_EQ_INT(clock_now_ms(&steady), t0 + 1500);
-    clock_manual_advance(&source, 20000);
-    ASSERT_EQ_INT(clock_now_ms(&steady), t0 + 21500);
-    clock_manual_advance(&source, 40000);
-    ASSERT_EQ_INT(clock_now_ms(&steady), t0 + 61500);
-    clock_manual_advance(&source, 30000); /* on, a minute ahead until the source is put right */
-    ASSERT_EQ_INT(clock_now_ms(&steady), t0 + 91500);
-    ASSERT_EQ_INT(clock_now_ms(&steady), clock_now_ms(&source) + 60000);
-
-    /* A source that passes the time run on is followed again. */
-    struct qb_clock fresh;
-    clock_manual_init(&source, t0);
-    clock_steady_init(&fresh, &source);
-    clock_steady_floor(&fresh, t0 + 86400000); /* the newest entry a day ahead */
-    ASSERT_EQ_INT(clock_now_ms(&fresh), t0 + 86400000);
-    clock_manual_advance(&source, 5000);
-    ASSERT_EQ_INT(clock_now_ms(&fresh), t0 + 86405000);
-    clock_manual_set(&source, t0 + 86405001); /* the clock put right */
-    ASSERT_EQ_INT(clock_now_ms(&fresh), t0 + 86405001);
-    clock_manual_advance(&source, 1000);
-    ASSERT_EQ_INT(clock_now_ms(&fresh), t0 + 86406001);
-    clock_steady_floor(&fresh, t0); /* a floor behind changes nothing */
-    ASSERT_EQ_INT(clock_now_ms(&fresh), t0 + 86406001);
-    ASSERT_EQ_INT(clock_wall_ms(&fresh), t0 + 86406001);
 }
 
 TEST(system_clock_is_wall_time)
@@ -219,7 +175,6 @@ int main(void)
 {
     seed = test_seed();
     RUN(manual_clock_moves_only_when_told);
-    RUN(steady_clock_runs_on_while_its_source_is_behind);
     RUN(system_clock_is_wall_time);
     RUN(monotonic_never_goes_back);
     RUN(rfc3339_known_dates);

@@ -1036,31 +1036,6 @@ TEST(entry_times_never_go_back_when_the_clock_does)
     fx_free(fx);
 }
 
-TEST(a_restart_starts_no_earlier_than_the_time_the_ledger_kept)
-{
-    /* Commands stamp rows without an entry too (a code, a session, a
-     * lock): a restart on a clock set back starts the ledger's time from
-     * the latest time it kept (a second behind at most), not from the
-     * newest entry's, or those rows would be ahead of it. */
-    struct fx *fx = fx_new();
-    int64_t a = fx_user(fx, "user:u_a");
-    int64_t b = fx_user(fx, "user:u_b");
-    fx_fund(fx, a, 10);
-    int64_t entry_id;
-    ASSERT_OK(fx_transfer(fx, a, b, 1, &entry_id));
-    struct ledger_entry *e = entry_get(fx, entry_id);
-    int64_t entry_ms = e->created_at_ms;
-    free(e);
-    clock_manual_advance(&fx->clock, 90000);
-    /* refused: a batch with no entry */
-    ASSERT_EQ_INT(fx_transfer(fx, a, b, 1000, &entry_id), QB_E_INSUFFICIENT_BALANCE);
-    clock_manual_advance(&fx->clock, -3600000);
-    fx_restart(fx);
-    ASSERT_EQ_INT(ledger_now_ms(fx->ledger), entry_ms + 90000);
-    fx_verify_ok(fx);
-    fx_free(fx);
-}
-
 TEST(hold_expires_at_deadline)
 {
     /* A hold with a deadline is released by the writer (an EXPIRE entry in
@@ -3612,7 +3587,6 @@ int main(void)
     RUN(hold_void_releases);
     RUN(hold_resolves_once);
     RUN(entry_times_never_go_back_when_the_clock_does);
-    RUN(a_restart_starts_no_earlier_than_the_time_the_ledger_kept);
     RUN(hold_expires_at_deadline);
     RUN(hold_past_deadline_not_capturable_in_same_batch);
     RUN(hold_larger_than_available_refused);
