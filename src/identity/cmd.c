@@ -1213,7 +1213,8 @@ static enum qb_error op_payment_password_set(struct ledger_txn *txn, struct iden
     err = user_change(txn, c,
                       "UPDATE users SET payment_password_hash = $2, payment_password_failures = 0,"
                       " payment_password_locked_until_ms = 0 WHERE id = $1",
-                      p, QB_ARRAY_COUNT(p), "payment_password_set", "");
+                      p, QB_ARRAY_COUNT(p), "payment_password_set",
+                      user.payment_password_set ? "reset" : "");
     crypto_wipe(mac, sizeof mac);
     if (err != QB_OK)
         return err;
@@ -1556,6 +1557,8 @@ static enum qb_error op_admin_login_unlock(struct ledger_txn *txn, struct identi
  * payment password, counted as a payment counts it) and the new phone (a
  * code sent to it). Sessions and trusted devices stay: the owner moved, the
  * devices did not. */
+#define S_PHONE_HOLD_MS (24LL * 60 * 60 * 1000)
+
 static enum qb_error op_phone_change(struct ledger_txn *txn, struct identity_cmd *c)
 {
     c->phone_before[0] = '\0';
@@ -1568,6 +1571,26 @@ static enum qb_error op_phone_change(struct ledger_txn *txn, struct identity_cmd
         return err;
     if (strcmp(c->user.phone, c->phone) == 0) {
         c->outcome = QB_E_PARAM;
+        return QB_OK;
+    }
+    /* Whoever holds the phone alone (a swapped SIM) can reset an
+     * unverified wallet's payment password and login password with codes:
+     * moving the phone then would keep the wallet from its owner for good.
+     * So the phone stays a day after such a reset, while the owner, logged
+     * out by it, gets their phone back and the wallet with it. */
+    int64_t held = 0;
+    const struct store_param since[] = {STORE_TEXT(c->user_id),
+                                        STORE_INT(ledger_txn_now_ms(txn) - S_PHONE_HOLD_MS)};
+    err = store_int64(ledger_txn_store(txn),
+                      "SELECT COUNT(*) FROM security_events WHERE user_id = $1"
+                      " AND created_at_ms > $2 AND ((kind = 'password_changed' AND"
+                      " detail = 'sms_code') OR (kind = 'payment_password_set' AND"
+                      " detail = 'reset'))",
+                      since, QB_ARRAY_COUNT(since), &held);
+    if (err != QB_OK)
+        return QB_E_STORAGE;
+    if (held > 0) {
+        c->outcome = QB_E_PHONE_CHANGE_HELD;
         return QB_OK;
     }
 

@@ -2907,6 +2907,54 @@ TEST(the_user_changes_the_name_others_see)
     ASSERT_EQ_INT(S_events_of(&u, "display_name_changed"), 1);
 }
 
+TEST(a_wallet_stays_on_its_phone_a_day_after_a_reset_by_code)
+{
+    // Whoever holds the phone alone (a swapped SIM) resets an unverified wallet's payment password
+    // and login password with codes, the owner logged out by the second; moving the phone then
+    // would keep the wallet from its owner for good. The phone stays a day after such a reset,
+    // while the owner gets their number back; the first payment password is no reset.
+    const char *args[] = {"--sms-cooldown-s", "0", "--trust-new-devices", NULL};
+    struct test_daemon d;
+    char admin[API_TOKEN_SIZE_MAX];
+    API_MUST(api_daemon_start(&d, S_root, "phone-hold", args, admin));
+    struct client c;
+    client_init(&c, d.base_url);
+    struct api_user u;
+    API_MUST(api_user_new(&c, admin, &u));
+    API_MUST(api_payment_password_set(&c, admin, &u, S_MOVER_PAY)); /* the first: moves */
+    char new_phone[API_PHONE_SIZE], code[API_SMS_CODE_SIZE], body[256];
+    api_phone_new(new_phone);
+    API_MUST(api_phone_code_get(&c, admin, &u, new_phone, code));
+    S_phone_body(body, sizeof body, new_phone, code, S_MOVER_PAY);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&c, "PUT", "/v1/me/phone", u.token, body, &res), 200);
+    client_response_release(&res);
+    snprintf(u.phone, sizeof u.phone, "%s", new_phone);
+
+    API_MUST(api_payment_password_set(&c, admin, &u, "582046")); /* a reset, by code */
+    api_phone_new(new_phone);
+    API_MUST(api_phone_code_get(&c, admin, &u, new_phone, code));
+    S_phone_body(body, sizeof body, new_phone, code, "582046");
+    ASSERT_EQ_INT(api_call(&c, "PUT", "/v1/me/phone", u.token, body, &res), 403);
+    ASSERT_EQ_STR(api_error_code(&res), "PHONE_CHANGE_HELD");
+    client_response_release(&res);
+    client_release(&c);
+    ASSERT_EQ_INT(test_daemon_stop(&d), 0);
+
+    setenv("QIANBAO_TEST_CLOCK_OFFSET_MS", "90000000", 1); /* 25 hours on */
+    bool started = api_daemon_start(&d, S_root, "phone-hold", args, admin);
+    unsetenv("QIANBAO_TEST_CLOCK_OFFSET_MS");
+    API_MUST(started);
+    client_init(&c, d.base_url);
+    API_MUST(api_login(&c, &u, "test", u.token));
+    API_MUST(api_phone_code_get(&c, admin, &u, new_phone, code));
+    S_phone_body(body, sizeof body, new_phone, code, "582046");
+    ASSERT_EQ_INT(api_call(&c, "PUT", "/v1/me/phone", u.token, body, &res), 200);
+    client_response_release(&res);
+    client_release(&c);
+    ASSERT_EQ_INT(test_daemon_stop(&d), 0);
+}
+
 TEST(the_wallet_moves_to_a_new_phone)
 {
     // A user who changed numbers moves the wallet with the payment password and a code sent to
@@ -3256,6 +3304,7 @@ int main(void)
     RUN(a_login_hashes_the_password_again_after_the_cost_is_raised);
     RUN(the_login_password_is_changed_with_the_old_one_or_an_sms_code);
     RUN(the_wallet_moves_to_a_new_phone);
+    RUN(a_wallet_stays_on_its_phone_a_day_after_a_reset_by_code);
     RUN(the_user_changes_the_name_others_see);
     RUN(a_change_phone_code_moves_only_the_wallet_that_asked);
     RUN(a_phone_change_is_refused_without_its_proofs);
