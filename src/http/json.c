@@ -304,7 +304,7 @@ enum qb_error http_json_parse(const char *content_type, const char *body, size_t
             snprintf(message, HTTP_JSON_MESSAGE_SIZE_MAX, "the body has a duplicate key");
         else if (json_error_code(&error) == json_error_numeric_overflow)
             snprintf(message, HTTP_JSON_MESSAGE_SIZE_MAX,
-                     "the body holds a number too large (line %d, column %d)", error.line,
+                     "the body holds a number out of range (line %d, column %d)", error.line,
                      error.column);
         else
             snprintf(message, HTTP_JSON_MESSAGE_SIZE_MAX,

@@ -104,12 +104,14 @@ TEST(top_level_must_be_an_object)
     ASSERT_EQ_INT(S_parse("null"), QB_E_BAD_JSON);
 }
 
-TEST(a_number_too_large_is_named_as_one)
+TEST(a_number_out_of_range_is_named_as_one)
 {
     /* Valid JSON whose integer no 64 bits hold: the message says so, not
      * that the body is not JSON (a client would look for a syntax error). */
     ASSERT_EQ_INT(S_parse("{\"amount\":{\"total\":9223372036854775808}}"), QB_E_BAD_JSON);
-    ASSERT_EQ_STR(S_message, "the body holds a number too large (line 1, column 38)");
+    ASSERT_EQ_STR(S_message, "the body holds a number out of range (line 1, column 38)");
+    ASSERT_EQ_INT(S_parse("{\"amount\":-9223372036854775809}"), QB_E_BAD_JSON);
+    ASSERT(strstr(S_message, "out of range") != NULL);
 }
 
 TEST(refuses_duplicate_keys)
@@ -342,7 +344,7 @@ int main(void)
     RUN(empty_body_is_an_empty_object);
     RUN(refuses_what_is_not_json);
     RUN(top_level_must_be_an_object);
-    RUN(a_number_too_large_is_named_as_one);
+    RUN(a_number_out_of_range_is_named_as_one);
     RUN(refuses_duplicate_keys);
     RUN(refuses_a_nul_byte_in_the_body);
     RUN(depth_is_checked_before_parsing);
