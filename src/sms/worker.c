@@ -348,6 +348,15 @@ static enum qb_error sms_worker_pass(void *arg, const atomic_bool *stopping, boo
         log_mask_pan(row->phone, masked, sizeof masked);
         const char *purpose = sms_purpose_name((enum sms_purpose)row->purpose);
         int64_t expires_at_ms = sms_worker_expires_at_ms(w, row);
+        /* 0. sent already, its delivery not recorded: recorded now (the
+         * phone has it, whether its code still works or not) */
+        if (S_sent_unmarked_take(w, row->id)) {
+            if (!sms_worker_mark(w, row, SMS_MARK_DELIVERED, false, 0)) {
+                S_sent_unmarked_keep(w, row->id);
+                break;
+            }
+            continue;
+        }
         /* 1. a code that no longer works is not sent, however the row got here */
         if (clock_now_ms(w->env->clock) >= expires_at_ms) {
             log_event(LOG_WARN, "sms.expired_undelivered",
@@ -369,15 +378,7 @@ static enum qb_error sms_worker_pass(void *arg, const atomic_bool *stopping, boo
                 break;
             continue;
         }
-        /* 2. sent already, its delivery not recorded: recorded now */
-        if (S_sent_unmarked_take(w, row->id)) {
-            if (!sms_worker_mark(w, row, SMS_MARK_DELIVERED, false, 0)) {
-                S_sent_unmarked_keep(w, row->id);
-                break;
-            }
-            continue;
-        }
-        /* 3. the send, with what the code authorises: a message that
+        /* 2. the send, with what the code authorises: a message that
          * cannot say it (its detail does not open) is not sent bare */
         char code[SMS_CODE_DIGITS + 1] = "";
         struct sms_detail detail;
@@ -408,7 +409,7 @@ static enum qb_error sms_worker_pass(void *arg, const atomic_bool *stopping, boo
             }
             continue;
         }
-        /* 4. a failure: the last attempt, a retry, or none since the code
+        /* 3. a failure: the last attempt, a retry, or none since the code
          * would expire first */
         int64_t attempts = row->attempts + 1;
         int64_t next_attempt_at_ms = clock_now_ms(w->env->clock) + sms_backoff_ms(attempts);
