@@ -1161,17 +1161,7 @@ TEST(hints_name_the_profile_the_command_ran_under)
 {
     // A command a hint tells the user to run runs under the profile this one did: `qianbao
     // notices` as told, without it, would read the default profile's wallet (or none).
-    struct cli_profile *u = calloc(1, sizeof *u);
-    ASSERT(u != NULL);
-    u->kind = CLI_PROFILE_USER;
-    snprintf(u->server, sizeof u->server, "%s", S_server.url);
-    snprintf(u->token, sizeof u->token, "a-token-of-lina");
-    snprintf(u->user_id, sizeof u->user_id, "u_lina");
-    snprintf(u->phone, sizeof u->phone, "13800138001");
-    snprintf(u->expires_at, sizeof u->expires_at, "2026-12-31T00:00:00Z");
-    enum qb_error err = cli_profile_save("demo-lina", u);
-    free(u);
-    ASSERT_EQ_INT(err, QB_OK);
+    S_user_profile_save("demo-lina", "a-token-of-lina", "u_lina", "13800138001");
     /* One answer for both requests: the balances, then the unread count. */
     const char *both = S_json_200("{\"balances\":[],\"unread\":2}");
     S_run(both, "--profile", "demo-lina", "balance", NULL);
