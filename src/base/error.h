@@ -45,7 +45,7 @@
     X(QB_E_SMS_CODE_INVALID, 400, "SMS_CODE_INVALID", "the SMS code is wrong, used or expired")    \
     X(QB_E_PHONE_REGISTERED, 409, "PHONE_REGISTERED", "this phone number is registered")           \
     X(QB_E_PHONE_CHANGE_HELD, 403, "PHONE_CHANGE_HELD",                                            \
-      "the phone cannot be moved within 24 hours of a password reset with an SMS code")            \
+      "the phone cannot be moved within 24 hours of a login or password reset by SMS code")        \
     X(QB_E_IDENTITY_MISMATCH, 403, "IDENTITY_MISMATCH",                                            \
       "the name and id number could not be verified")                                              \
     X(QB_E_INTERNAL, 500, "SYSTEM_ERROR", "internal error")                                        \

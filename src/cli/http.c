@@ -310,7 +310,8 @@ static const char *S_hint(const char *command, const char *code, const char *lim
          "with `qianbao payment-password set` (it asks for the code)"},
         {"PHONE_REGISTERED", NULL, NULL, "log in with `qianbao login --phone PHONE`"},
         {"PHONE_CHANGE_HELD", NULL, NULL,
-         "`qianbao security events` shows the reset; if you did not make it, freeze the wallet "
+         "`qianbao security events` shows the login or reset; if you did not make it, freeze the "
+         "wallet "
          "(`qianbao security freeze`)"},
         /* The owner's commands on a merchant: what refuses is more likely the merchant than
          * the owner's wallet (the server's message says which). */

@@ -712,6 +712,7 @@ static const char *S_event_text(const char *kind)
 {
     static const char *const texts[][2] = {
         {"new_device", "logged in from a new device"},
+        {"sms_login", "logged in with an SMS code alone"},
         {"new_device_refused", "right password from a new device, refused without the code"},
         {"lockout", "locked after too many wrong tries"},
         {"password_changed", "login password changed"},

@@ -859,6 +859,10 @@ static enum qb_error op_session_create(struct ledger_txn *txn, struct identity_c
         err = sessions_prune(store, now_ms);
     if (err == QB_OK && !known)
         err = identity_txn_security_event(txn, c->user_id, EVENT_NEW_DEVICE, c->device_name);
+    /* The way in of whoever holds the phone alone: it holds the phone
+     * change a day (op_phone_change). */
+    if (err == QB_OK && by_code)
+        err = identity_txn_security_event(txn, c->user_id, "sms_login", c->device_name);
     if (err == QB_OK && !by_code && c->password_hash[0] != '\0') {
         /* The password hashed again at today's settings replaces the one it
          * was checked against: raising the cost reaches every user who logs
@@ -1573,19 +1577,20 @@ static enum qb_error op_phone_change(struct ledger_txn *txn, struct identity_cmd
         c->outcome = QB_E_PARAM;
         return QB_OK;
     }
-    /* Whoever holds the phone alone (a swapped SIM) can reset an
-     * unverified wallet's payment password and login password with codes:
-     * moving the phone then would keep the wallet from its owner for good.
-     * So the phone stays a day after such a reset, while the owner, logged
-     * out by it, gets their phone back and the wallet with it. */
+    /* Whoever holds the phone alone (a swapped SIM) logs in with a code
+     * and can set or reset an unverified wallet's payment password and
+     * reset its login password with codes: moving the phone then would
+     * keep the wallet from its owner for good. So the phone stays a day
+     * after a login with a code alone or such a reset, while the owner
+     * gets their phone back and the wallet with it. */
     int64_t held = 0;
     const struct store_param since[] = {STORE_TEXT(c->user_id),
                                         STORE_INT(ledger_txn_now_ms(txn) - S_PHONE_HOLD_MS)};
     err = store_int64(ledger_txn_store(txn),
                       "SELECT COUNT(*) FROM security_events WHERE user_id = $1"
-                      " AND created_at_ms > $2 AND ((kind = 'password_changed' AND"
-                      " detail = 'sms_code') OR (kind = 'payment_password_set' AND"
-                      " detail = 'reset'))",
+                      " AND created_at_ms > $2 AND (kind = 'sms_login' OR"
+                      " (kind = 'password_changed' AND detail = 'sms_code') OR"
+                      " (kind = 'payment_password_set' AND detail = 'reset'))",
                       since, QB_ARRAY_COUNT(since), &held);
     if (err != QB_OK)
         return QB_E_STORAGE;

@@ -2938,6 +2938,25 @@ TEST(a_wallet_stays_on_its_phone_a_day_after_a_reset_by_code)
     ASSERT_EQ_INT(api_call(&c, "PUT", "/v1/me/phone", u.token, body, &res), 403);
     ASSERT_EQ_STR(api_error_code(&res), "PHONE_CHANGE_HELD");
     client_response_release(&res);
+
+    /* A wallet with no payment password yet: the phone's holder logs in with a code alone (the
+     * owner still logged in elsewhere) and sets the first one; the login holds the phone. */
+    struct api_user v;
+    API_MUST(api_user_new(&c, admin, &v));
+    API_MUST(api_sms_code_get_for(&c, admin, &v, "login", code));
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"sms_code\":\"%s\"}", v.phone, code);
+    ASSERT_EQ_INT(api_call(&c, "POST", "/v1/sessions", NULL, body, &res), 201);
+    struct api_user thief = v;
+    snprintf(thief.token, sizeof thief.token, "%s", api_json_str(&res, "token"));
+    client_response_release(&res);
+    API_MUST(api_payment_password_set(&c, admin, &thief, "582046"));
+    char thiefs_phone[API_PHONE_SIZE];
+    api_phone_new(thiefs_phone);
+    API_MUST(api_phone_code_get(&c, admin, &thief, thiefs_phone, code));
+    S_phone_body(body, sizeof body, thiefs_phone, code, "582046");
+    ASSERT_EQ_INT(api_call(&c, "PUT", "/v1/me/phone", thief.token, body, &res), 403);
+    ASSERT_EQ_STR(api_error_code(&res), "PHONE_CHANGE_HELD");
+    client_response_release(&res);
     client_release(&c);
     ASSERT_EQ_INT(test_daemon_stop(&d), 0);
 

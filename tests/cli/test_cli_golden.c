@@ -3104,12 +3104,10 @@ TEST(the_phone_number_is_changed)
     char name[API_PHONE_SIZE + 8]; /* api_user_new's display name */
     snprintf(name, sizeof name, "Tester %.4s", u.phone + 7);
     S_substitute(name, "Tester Q4");
-    char code[API_SMS_CODE_SIZE];
-    S_case(NULL, NULL, "sms-code", u.phone, "--purpose", "login", NULL);
-    S_code(u.phone, "login", code);
-    S_case(NULL, NULL, "--profile", "q", "login", "--phone", u.phone, "--device", "phone",
-           "--login-code", code, NULL);
-    ASSERT_EQ_INT(S_last.exit_status, 0);
+    char code[API_SMS_CODE_SIZE], password_line[sizeof u.password + 1];
+    /* With the password: a login with a code alone holds the phone a day (PHONE_CHANGE_HELD). */
+    snprintf(password_line, sizeof password_line, "%s\n", u.password);
+    S_login_new_device(NULL, "q", u.phone, password_line);
     S_case("sms-code-change-phone", NULL, "--profile", "q", "sms-code", new_phone, "--purpose",
            "change_phone", NULL);
     S_code(new_phone, "change_phone", code);
