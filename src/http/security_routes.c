@@ -264,7 +264,8 @@ static struct http_password_job *S_login_password_job(struct http_request *req,
         snprintf(job->password, sizeof job->password, "%s", password);
         memcpy(job->hash, hash, sizeof job->hash);
         snprintf(job->failed->user_id, sizeof job->failed->user_id, "%s", session->user_id);
-        job->failed->device_seq = device_seq; /* a wrong one counts there too */
+        job->failed->device_seq = device_seq;       /* a wrong one counts there, */
+        job->failed->account_too = device_seq != 0; /* and on the account's */
     }
     crypto_wipe(hash, sizeof hash);
     return job;

@@ -994,6 +994,21 @@ static enum qb_error op_login_failed(struct ledger_txn *txn, struct identity_cmd
         err = identity_txn_security_event(txn, c->user_id, EVENT_LOCKOUT,
                                           which == LOGIN_COUNT_DEVICE ? "login_password device"
                                                                       : "login_password");
+    if (err == QB_OK && which == LOGIN_COUNT_DEVICE && c->account_too) {
+        const struct store_param account = STORE_TEXT(c->user_id);
+        struct login_count a;
+        bool account_found = false;
+        err = login_count_load(store, LOGIN_COUNT_USER, &account, &a, &account_found);
+        if (err == QB_OK && account_found && a.locked_until_ms <= now_ms) {
+            bool account_locks = login_count_add(&env->settings, &a, now_ms);
+            const struct store_param q[] = {account, STORE_INT(a.failures),
+                                            STORE_INT(a.locked_until_ms),
+                                            STORE_INT(a.failed_at_ms)};
+            err = store_run(store, login_counts[LOGIN_COUNT_USER].write, q, QB_ARRAY_COUNT(q));
+            if (err == QB_OK && account_locks)
+                err = identity_txn_security_event(txn, c->user_id, EVENT_LOCKOUT, "login_password");
+        }
+    }
     if (err != QB_OK)
         return err;
     c->outcome = locks ? QB_E_PASSWORD_LOCKED : QB_E_UNAUTHORIZED;

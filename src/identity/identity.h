@@ -494,6 +494,11 @@ struct identity_cmd {
     bool forget_device; /* SESSION_REVOKE: the session's device loses its trust, and its
                          * other sessions end too */
     int64_t device_seq; /* LOGIN_FAILED: identity_login_device_lock's, or 0 */
+    /* LOGIN_FAILED with device_seq from a session's own check (an unfreeze,
+     * a change with the current password), which shows no device key: the
+     * account's count too, so that a session's token alone adds no guesses
+     * to those at the login. Its lock is the device's alone. */
+    bool account_too;
     /* PAYMENT_PASSWORD_VERIFY's and PHONE_CHANGE's refusals; LOGIN_FAILED's and
      * SESSION_CREATE's PASSWORD_LOCKED: when the lock it found or took ends. */
     struct identity_password_try password_try;

@@ -2443,6 +2443,24 @@ TEST(a_strangers_guesses_do_not_keep_the_owner_frozen)
     EXPECT("PUT", "/v1/me/password", u.token, body, 204, NULL);
 }
 
+TEST(a_sessions_wrong_passwords_count_on_the_account_too)
+{
+    // A session's own password checks meet its device's lock, so that a stranger's guesses do not
+    // keep the owner out; but a session's token alone (its device key elsewhere) must add no
+    // guesses to those the login allows: its wrong passwords count on the account too.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    char body[256];
+    snprintf(body, sizeof body,
+             "{\"current_password\":\"not the password\",\"password\":\"another horse 12\"}");
+    for (int i = 0; i < 4; i++)
+        EXPECT("PUT", "/v1/me/password", u.token, body, 401, "UNAUTHORIZED");
+    EXPECT("PUT", "/v1/me/password", u.token, body, 423, "PASSWORD_LOCKED");
+    /* The right password, without the device key: the account's lock holds too. */
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"%s\"}", u.phone, u.password);
+    EXPECT("POST", "/v1/sessions", NULL, body, 423, "PASSWORD_LOCKED");
+}
+
 TEST(a_lost_phone_cannot_lift_its_owners_freeze)
 {
     // The thief holds the lost phone and its SIM: SMS codes reach them. While the wallet is
@@ -3312,6 +3330,7 @@ int main(void)
     RUN(frozen_user_logs_in_on_a_new_device_and_unfreezes);
     RUN(a_lost_phone_cannot_lift_its_owners_freeze);
     RUN(a_strangers_guesses_do_not_keep_the_owner_frozen);
+    RUN(a_sessions_wrong_passwords_count_on_the_account_too);
     RUN(an_operators_freeze_keeps_the_passwords_from_a_code_too);
     RUN(the_account_history_shows_what_happened_to_it);
     RUN(a_new_device_needs_a_code_sent_to_the_phone);
