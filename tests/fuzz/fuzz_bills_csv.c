@@ -10,7 +10,7 @@
  * by bills_csv_line is read back by an RFC 4180 reader written here: it
  * must be one record of the header's fourteen fields ending in CR LF, each
  * text field exactly its text, with a ' before it when the text, past its
- * leading spaces, begins with = + - @, a tab or a carriage return.
+ * leading spaces, begins with = + - @, a tab, a carriage return or a '.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -83,7 +83,7 @@ static bool S_read_record(const char *text, size_t size, char fields[S_FIELDS][S
 static void S_expected(const char *text, char *out, size_t out_size)
 {
     const char *first = text + strspn(text, " ");
-    bool formula = *first != '\0' && strchr("=+-@\t\r", *first) != NULL;
+    bool formula = *first != '\0' && strchr("=+-@\t\r'", *first) != NULL;
     snprintf(out, out_size, "%s%s", formula ? "'" : "", text);
 }
 
