@@ -480,6 +480,9 @@ bool http_identity_refused(struct http_request *req, const struct identity_cmd *
         else
             http_reply_password_refusal(req, c->outcome, &c->password_try);
         return true;
+    case QB_E_PHONE_CHANGE_HELD:
+        http_reply_phone_held(req, c->held_until_ms);
+        return true;
     case QB_E_PASSWORD_WEAK:
         /* Only a payment password is judged in a command: against the
          * birth date in the user's verified id number. */
@@ -650,6 +653,16 @@ void http_reply_login_locked(struct http_request *req, int64_t locked_until_ms)
              "an SMS code is not",
              identity_lock_end_text(locked_until_ms, until, sizeof until));
     http_reply_locked(req, QB_E_PASSWORD_LOCKED, message, locked_until_ms);
+}
+
+void http_reply_phone_held(struct http_request *req, int64_t held_until_ms)
+{
+    char until[48], message[224];
+    snprintf(message, sizeof message,
+             "the wallet stays on its phone%s: it was logged in to with an SMS code alone, or a "
+             "password was reset with one, in the 24 hours before",
+             identity_lock_end_text(held_until_ms, until, sizeof until));
+    http_reply_locked(req, QB_E_PHONE_CHANGE_HELD, message, held_until_ms);
 }
 
 void http_login_failure_record(struct http_request *req, const struct identity_cmd *c)

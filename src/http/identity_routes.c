@@ -199,6 +199,22 @@ void http_handle_sms_codes_create(struct http_request *req)
             http_reply_error(req, QB_E_INTERNAL);
             goto out;
         }
+        /* Nor one held on its phone: the code could open nothing. */
+        struct store *reader = http_reader_acquire(req);
+        if (reader == NULL)
+            goto out;
+        int64_t held_until_ms;
+        enum qb_error held =
+            identity_phone_held_until(reader, me->id, clock_now_ms(env->clock), &held_until_ms);
+        http_reader_release(req, reader);
+        if (held != QB_OK) {
+            http_reply_error(req, held);
+            goto out;
+        }
+        if (held_until_ms > 0) {
+            http_reply_phone_held(req, held_until_ms);
+            goto out;
+        }
         identity_phone_change_target(me->id, code_target);
         sms_phone_mask(me->phone, detail.wallet_phone);
     }

@@ -627,6 +627,9 @@ void http_reply_retry_after(struct http_request *req, int64_t until_ms);
  * Retry-After (seconds) and "locked_until". */
 void http_reply_locked(struct http_request *req, enum qb_error err, const char *message,
                        int64_t locked_until_ms);
+/* 403 PHONE_CHANGE_HELD for a wallet held on its phone until held_until_ms
+ * (identity_phone_held_until). */
+void http_reply_phone_held(struct http_request *req, int64_t held_until_ms);
 /* 423 PASSWORD_LOCKED for a login password locked until locked_until_ms. */
 void http_reply_login_locked(struct http_request *req, int64_t locked_until_ms);
 /* A zeroed identity command for op in the request's arena, initialised

@@ -1570,14 +1570,32 @@ static enum qb_error op_admin_login_unlock(struct ledger_txn *txn, struct identi
     return QB_OK;
 }
 
+enum qb_error identity_phone_held_until(struct store *store, const char *user_id, int64_t now_ms,
+                                        int64_t *held_until_ms)
+{
+    QB_ASSERT(store != NULL && user_id != NULL && held_until_ms != NULL);
+    *held_until_ms = 0;
+    int64_t newest = 0;
+    const struct store_param p[] = {STORE_TEXT(user_id),
+                                    STORE_INT(now_ms - IDENTITY_PHONE_HOLD_MS)};
+    if (store_int64(store,
+                    "SELECT COALESCE(MAX(created_at_ms), 0) FROM security_events WHERE user_id = $1"
+                    " AND created_at_ms > $2 AND (kind = 'sms_login' OR"
+                    " (kind = 'password_changed' AND detail = 'sms_code') OR"
+                    " (kind = 'payment_password_set' AND detail = 'reset'))",
+                    p, QB_ARRAY_COUNT(p), &newest) != QB_OK)
+        return QB_E_STORAGE;
+    if (newest > 0)
+        *held_until_ms = newest + IDENTITY_PHONE_HOLD_MS;
+    return QB_OK;
+}
+
 /* The user moves the wallet to a new phone: the login, where codes go and
  * how payers find them. Whoever holds the account's phone can reset the
  * payment password, so the change asks for both what the owner knows (the
  * payment password, counted as a payment counts it) and the new phone (a
  * code sent to it). Sessions and trusted devices stay: the owner moved, the
  * devices did not. */
-#define S_PHONE_HOLD_MS (24LL * 60 * 60 * 1000)
-
 static enum qb_error op_phone_change(struct ledger_txn *txn, struct identity_cmd *c)
 {
     c->phone_before[0] = '\0';
@@ -1598,18 +1616,11 @@ static enum qb_error op_phone_change(struct ledger_txn *txn, struct identity_cmd
      * keep the wallet from its owner for good. So the phone stays a day
      * after a login with a code alone or such a reset, while the owner
      * gets their phone back and the wallet with it. */
-    int64_t held = 0;
-    const struct store_param since[] = {STORE_TEXT(c->user_id),
-                                        STORE_INT(ledger_txn_now_ms(txn) - S_PHONE_HOLD_MS)};
-    err = store_int64(ledger_txn_store(txn),
-                      "SELECT COUNT(*) FROM security_events WHERE user_id = $1"
-                      " AND created_at_ms > $2 AND (kind = 'sms_login' OR"
-                      " (kind = 'password_changed' AND detail = 'sms_code') OR"
-                      " (kind = 'payment_password_set' AND detail = 'reset'))",
-                      since, QB_ARRAY_COUNT(since), &held);
+    err = identity_phone_held_until(ledger_txn_store(txn), c->user_id, ledger_txn_now_ms(txn),
+                                    &c->held_until_ms);
     if (err != QB_OK)
-        return QB_E_STORAGE;
-    if (held > 0) {
+        return err;
+    if (c->held_until_ms > 0) {
         c->outcome = QB_E_PHONE_CHANGE_HELD;
         return QB_OK;
     }

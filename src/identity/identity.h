@@ -150,6 +150,11 @@ bool identity_display_name_is_valid(const char *name);
 #define IDENTITY_PHONE_TARGET_SIZE_MAX (7 + ID_TEXT_SIZE_MAX)
 _Static_assert(IDENTITY_PHONE_TARGET_SIZE_MAX <= SMS_TARGET_SIZE_MAX, "a wallet's target fits");
 void identity_phone_change_target(const char *user_id, char out[IDENTITY_PHONE_TARGET_SIZE_MAX]);
+/* How long a wallet stays on its phone after a login with an SMS code alone
+ * or a reset of either password with one: whoever holds the phone alone (a
+ * swapped SIM) could do those, and moving the phone then would keep the
+ * wallet from its owner for good. */
+#define IDENTITY_PHONE_HOLD_MS (24LL * 60 * 60 * 1000)
 
 /* --- slow work, on the calling thread ------------------------------------------ */
 
@@ -175,6 +180,13 @@ QB_MUST_USE enum qb_error identity_user_find_by_phone(struct store *reader, cons
 /* When logging in with a phone nobody registered is locked (0: it is not;
  * IDENTITY_OP_LOGIN_FAILED counts its wrong passwords), read as a user's
  * lock is read before a password is checked. */
+/* Until when user_id's wallet stays on its phone (IDENTITY_PHONE_HOLD_MS
+ * after the newest login with a code alone or reset with one), as of now_ms;
+ * 0 when nothing holds it. Read by IDENTITY_OP_PHONE_CHANGE in its
+ * transaction, and before a change_phone code is sent, which could open
+ * nothing. QB_E_STORAGE on read errors. */
+QB_MUST_USE enum qb_error identity_phone_held_until(struct store *store, const char *user_id,
+                                                    int64_t now_ms, int64_t *held_until_ms);
 QB_MUST_USE enum qb_error identity_login_guess_locked_until(struct store *reader,
                                                             const struct domain_env *env,
                                                             const char *phone,
@@ -503,6 +515,7 @@ struct identity_cmd {
      * SESSION_CREATE's PASSWORD_LOCKED: when the lock it found or took ends. */
     struct identity_password_try password_try;
     char phone_before[SMS_PHONE_SIZE_MAX]; /* PHONE_CHANGE: the phone it replaced */
+    int64_t held_until_ms;                 /* PHONE_CHANGE_HELD: until when */
     /* CLOSE's ACCOUNT_NOT_EMPTY: what stands in the way, the name of its
      * first DOMAIN_CLOSE_* bit (domain_close_blocker_name); CLOSE's
      * LIMIT_EXCEEDED: "kyc_lifetime", the limit that keeps the balance. */

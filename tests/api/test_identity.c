@@ -2949,13 +2949,33 @@ TEST(a_wallet_stays_on_its_phone_a_day_after_a_reset_by_code)
     client_response_release(&res);
     snprintf(u.phone, sizeof u.phone, "%s", new_phone);
 
-    API_MUST(api_payment_password_set(&c, admin, &u, "582046")); /* a reset, by code */
     api_phone_new(new_phone);
-    API_MUST(api_phone_code_get(&c, admin, &u, new_phone, code));
+    API_MUST(api_phone_code_get(&c, admin, &u, new_phone, code)); /* asked for before the reset */
+    API_MUST(api_payment_password_set(&c, admin, &u, "582046"));  /* a reset, by code */
     S_phone_body(body, sizeof body, new_phone, code, "582046");
     ASSERT_EQ_INT(api_call(&c, "PUT", "/v1/me/phone", u.token, body, &res), 403);
     ASSERT_EQ_STR(api_error_code(&res), "PHONE_CHANGE_HELD");
+    /* Saying until when, as a lock does: a day after the reset. */
+    long long retry_after = atoll(api_header(&res, "Retry-After"));
+    ASSERT(retry_after > 86400 - 60 && retry_after <= 86400);
+    ASSERT(strlen(api_json_str(&res, "locked_until")) == 25);
+    ASSERT(strstr(api_json_str(&res, "message"), "(UTC+8)") != NULL);
     client_response_release(&res);
+    /* No code is sent (and paid for) for a move that could not be made. */
+    char other_phone[API_PHONE_SIZE];
+    api_phone_new(other_phone);
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"purpose\":\"change_phone\"}", other_phone);
+    ASSERT_EQ_INT(api_call(&c, "POST", "/v1/sms-codes", u.token, body, &res), 403);
+    ASSERT_EQ_STR(api_error_code(&res), "PHONE_CHANGE_HELD");
+    ASSERT(atoll(api_header(&res, "Retry-After")) > 86400 - 60);
+    client_response_release(&res);
+    char path[64];
+    snprintf(path, sizeof path, "/admin/sms-outbox?phone=%s", other_phone);
+    ASSERT_EQ_INT(api_call(&c, "GET", path, admin, NULL, &res), 200);
+    json_t *outbox = api_json(&res);
+    client_response_release(&res);
+    ASSERT_EQ_INT(json_array_size(json_object_get(outbox, "items")), 0);
+    json_decref(outbox);
 
     /* A wallet with no payment password yet: the phone's holder logs in with a code alone (the
      * owner still logged in elsewhere) and sets the first one; the login holds the phone. */
@@ -2970,9 +2990,8 @@ TEST(a_wallet_stays_on_its_phone_a_day_after_a_reset_by_code)
     API_MUST(api_payment_password_set(&c, admin, &thief, "582046"));
     char thiefs_phone[API_PHONE_SIZE];
     api_phone_new(thiefs_phone);
-    API_MUST(api_phone_code_get(&c, admin, &thief, thiefs_phone, code));
-    S_phone_body(body, sizeof body, thiefs_phone, code, "582046");
-    ASSERT_EQ_INT(api_call(&c, "PUT", "/v1/me/phone", thief.token, body, &res), 403);
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"purpose\":\"change_phone\"}", thiefs_phone);
+    ASSERT_EQ_INT(api_call(&c, "POST", "/v1/sms-codes", thief.token, body, &res), 403);
     ASSERT_EQ_STR(api_error_code(&res), "PHONE_CHANGE_HELD");
     client_response_release(&res);
     client_release(&c);

@@ -168,6 +168,7 @@ const char *api_error_code(const struct client_response *res)
                         : strcmp(text, "PASSWORD_LOCKED") == 0      ? "locked_until"
                         : strcmp(text, "PAYMENT_CODE_LOCKED") == 0  ? "locked_until"
                         : strcmp(text, "RATE_LIMITED") == 0         ? "locked_until"
+                        : strcmp(text, "PHONE_CHANGE_HELD") == 0    ? "locked_until"
                         : strcmp(text, "ACCOUNT_NOT_EMPTY") == 0    ? "reason"
                         : strcmp(text, "TRANSFER_RETURNED") == 0    ? "return_id"
                         : strcmp(text, "INSUFFICIENT_BALANCE") == 0 ? "fee"
