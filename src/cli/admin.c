@@ -183,14 +183,20 @@ int cli_run_admin_kyc_level(struct cli *cli, const struct cli_args *args)
  * one it is hidden whether or not the provider took it, so the row says
  * that, and the delivery column says what became of the message. Its text,
  * as the phone reads it (the code in it, the card and wallet masked by the
- * server), is hidden whenever the code is; last, as the widest column. */
+ * server), is hidden whenever the code is; last, as the widest column. A
+ * notice has no code, and its text. */
 static void S_message_row(struct cli_table *table, const json_t *message)
 {
     const char *code = cli_json_str(message, "code");
     const char *text = cli_json_str(message, "text");
-    const char *row[] = {cli_json_str(message, "phone"),      cli_json_str(message, "purpose"),
-                         code[0] != '\0' ? code : "(hidden)", cli_json_str(message, "delivery"),
-                         cli_json_str(message, "created_at"), text[0] != '\0' ? text : "(hidden)"};
+    const char *row[] = {cli_json_str(message, "phone"),
+                         cli_json_str(message, "purpose"),
+                         cli_sms_is_notice(message) ? "-"
+                         : code[0] != '\0'          ? code
+                                                    : "(hidden)",
+                         cli_json_str(message, "delivery"),
+                         cli_json_str(message, "created_at"),
+                         text[0] != '\0' ? text : "(hidden)"};
     cli_table_add(table, row);
 }
 

@@ -184,6 +184,9 @@ void cli_table_release(struct cli_table *table);
 
 /* The string member name of object, or "" when it is absent or not a string. */
 const char *cli_json_str(const json_t *object, const char *name);
+/* Whether an item of GET /admin/sms-outbox is a notice, which has no code
+ * (its purpose begins "notice_"). */
+bool cli_sms_is_notice(const json_t *item);
 
 /* --- http.c -------------------------------------------------------------- */
 

@@ -236,8 +236,8 @@ static int S_sms_code(struct S_run *run, const struct S_user *user, const char *
     return CLI_EXIT_OK;
 }
 
-/* Refuses a daemon whose outbox shows a message delivered through an SMS
- * provider (its code is not kept): the demo's phones are made up, and a
+/* Refuses a daemon whose outbox shows a code's message delivered through
+ * an SMS provider (its code is not kept; a notice has none): the demo's phones are made up, and a
  * provider would text them. A provider that has delivered nothing yet
  * cannot be told apart from here; S_sms_code refuses once a code is
  * missing. */
@@ -249,7 +249,7 @@ static int S_outbox_check(struct S_run *run)
     size_t i;
     json_t *item;
     json_array_foreach(json_object_get(res.json, "items"), i, item) {
-        if (cli_json_str(item, "code")[0] == '\0')
+        if (cli_json_str(item, "code")[0] == '\0' && !cli_sms_is_notice(item))
             provider = true;
     }
     if (res.body.data != NULL)

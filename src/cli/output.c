@@ -406,6 +406,11 @@ const char *cli_json_str(const json_t *object, const char *name)
     return value != NULL ? value : "";
 }
 
+bool cli_sms_is_notice(const json_t *item)
+{
+    return strncmp(cli_json_str(item, "purpose"), "notice_", 7) == 0;
+}
+
 enum qb_error cli_amount_parse(const char *text, const struct currency *cur,
                                int64_t *amount_minor)
 {

@@ -2000,6 +2000,11 @@ static int S_serve(const struct config *cfg, const struct daemon_paths *paths,
     env.sessions_revoked = merchant_txn_sessions_revoked;
     env.payout_check = merchant_txn_payout_check;
     env.sms_provider = cfg->sms_provider_url[0] != '\0';
+    env.sms_notices_off =
+        env.sms_provider && !sms_gateway_http_says_notices(cfg->sms_body_template);
+    if (env.sms_notices_off)
+        log_event(LOG_WARN, "sms.notices_off",
+                  "reason=\"the body template holds neither {text} nor {purpose}\"");
     /* As many users in the writer's memory as sessions in the cache, so that
      * the users of the sessions in use fit (identity.h). */
     rc = identity_session_cache_new((size_t)cfg->session_cache, &env.sessions);

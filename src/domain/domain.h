@@ -168,6 +168,10 @@ struct domain_env {
     /* Codes go to an SMS provider (--sms-provider-url): GET /admin/sms-outbox
      * then never shows one, delivered or not; set by the daemon. */
     bool sms_provider;
+    /* Notices (sms_txn_notice) are not written: the provider's template
+     * cannot say one (it holds neither {text} nor {purpose}, so a notice
+     * would go out as a code's template with no code); set by the daemon. */
+    bool sms_notices_off;
     /* The platform's signing key and certificate (the merchant API signs
      * its responses with it); set by the daemon, NULL when absent. */
     const struct merchant_platform *platform;

@@ -1235,6 +1235,8 @@ static enum qb_error op_payment_password_set(struct ledger_txn *txn, struct iden
                       p, QB_ARRAY_COUNT(p), "payment_password_set",
                       user.payment_password_set ? "reset" : "");
     crypto_wipe(mac, sizeof mac);
+    if (err == QB_OK && user.payment_password_set)
+        err = sms_txn_notice(txn, env, user.phone, SMS_PURPOSE_NOTICE_PAYMENT_PASSWORD_RESET, NULL);
     if (err != QB_OK)
         return err;
     c->outcome = QB_OK;
@@ -1536,6 +1538,10 @@ static enum qb_error op_password_set(struct ledger_txn *txn, struct identity_cmd
     if (err == QB_OK)
         err = identity_txn_security_event(txn, c->user_id, "password_changed",
                                           by_code ? "sms_code" : "password");
+    /* The phone is told: a change with the current password may be
+     * someone else's who had it and a session. */
+    if (err == QB_OK)
+        err = sms_txn_notice(txn, c->env, c->user.phone, SMS_PURPOSE_NOTICE_PASSWORD_CHANGED, NULL);
     if (err != QB_OK)
         return QB_E_STORAGE;
     c->outcome = QB_OK;
@@ -1648,8 +1654,16 @@ static enum qb_error op_phone_change(struct ledger_txn *txn, struct identity_cmd
     QB_ASSERT(size > 0 && (size_t)size < sizeof detail);
     const struct store_param p[] = {STORE_TEXT(c->user_id), STORE_TEXT(c->phone)};
     /* A code the old phone still holds opens nothing, should the phone
-     * be registered by someone else while it lives. */
+     * be registered by someone else while it lives; and the old phone is
+     * told where the wallet went, so that an owner whose wallet was moved
+     * by someone else hears of it on the phone they still hold. */
+    struct sms_detail moved;
+    memset(&moved, 0, sizeof moved);
+    sms_phone_mask(c->phone, moved.wallet_phone);
     err = sms_txn_codes_void(txn, c->phone_before);
+    if (err == QB_OK)
+        err =
+            sms_txn_notice(txn, c->env, c->phone_before, SMS_PURPOSE_NOTICE_PHONE_CHANGED, &moved);
     if (err == QB_OK)
         err = user_change(txn, c, "UPDATE users SET phone = $2 WHERE id = $1", p, QB_ARRAY_COUNT(p),
                           "phone_changed", detail);

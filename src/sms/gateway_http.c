@@ -264,10 +264,11 @@ static bool sms_http_url_check(const char *url, char *why, size_t why_size)
 
 /* Whether body_template holds {phone}, and {code} or {text} (a message
  * without them reaches nobody or says nothing), and is JSON once filled in
- * for any message: else why. It is filled in twice, as a bind_card message
- * (every placeholder) and as a login one (no card, no wallet), with a code
- * of a leading zero: a placeholder but {phone} outside a string's quotes
- * is then no JSON in one of them, as it would be for some real message. */
+ * for any message: else why. It is filled in three times, as a bind_card
+ * message (every placeholder), as a login one (no card, no wallet), with a
+ * code of a leading zero, and as a notice (no code): a placeholder but
+ * {phone} outside a string's quotes is then no JSON in one of them, as it
+ * would be for some real message. */
 static bool sms_http_template_check(const char *body_template, char *why, size_t why_size)
 {
     size_t size = strnlen(body_template, SMS_HTTP_TEMPLATE_SIZE_MAX);
@@ -286,14 +287,17 @@ static bool sms_http_template_check(const char *body_template, char *why, size_t
     const struct {
         enum sms_purpose purpose;
         const struct sms_detail *detail;
-    } fills[] = {{SMS_PURPOSE_BIND_CARD, &card}, {SMS_PURPOSE_LOGIN, &none}};
+        const char *code;
+    } fills[] = {{SMS_PURPOSE_BIND_CARD, &card, "012345"},
+                 {SMS_PURPOSE_LOGIN, &none, "012345"},
+                 {SMS_PURPOSE_NOTICE_PHONE_CHANGED, &card, ""}};
     bool ok = true;
     for (size_t i = 0; ok && i < QB_ARRAY_COUNT(fills); i++) {
         struct buf body;
         buf_init(&body, SMS_HTTP_BODY_SIZE_MAX);
         json_error_t error;
         json_t *parsed = NULL;
-        ok = sms_http_body_make(body_template, "13800000000", fills[i].purpose, "012345",
+        ok = sms_http_body_make(body_template, "13800000000", fills[i].purpose, fills[i].code,
                                 fills[i].detail, &body) == QB_OK &&
              (parsed = json_loadb(body.data, body.size, JSON_DECODE_ANY, &error)) != NULL;
         if (!ok)
@@ -305,6 +309,12 @@ static bool sms_http_template_check(const char *body_template, char *why, size_t
         buf_release(&body);
     }
     return ok;
+}
+
+bool sms_gateway_http_says_notices(const char *body_template)
+{
+    QB_ASSERT(body_template != NULL);
+    return strstr(body_template, "{text}") != NULL || strstr(body_template, "{purpose}") != NULL;
 }
 
 bool sms_gateway_http_check(const char *url, const char *body_template, char *why, size_t why_size)

@@ -52,9 +52,23 @@ static const char *const sms_purpose_names[] = {
     [SMS_PURPOSE_RESET_PASSWORD] = "reset_password",
     [SMS_PURPOSE_CHANGE_PHONE] = "change_phone",
     [SMS_PURPOSE_CLOSE_ACCOUNT] = "close_account",
+    [SMS_PURPOSE_NOTICE_PHONE_CHANGED] = "notice_phone_changed",
+    [SMS_PURPOSE_NOTICE_PASSWORD_CHANGED] = "notice_password_changed",
+    [SMS_PURPOSE_NOTICE_PAYMENT_PASSWORD_RESET] = "notice_payment_password_reset",
 };
 
-static bool sms_purpose_is_valid(int64_t purpose)
+bool sms_purpose_is_valid(int64_t purpose)
+{
+    return purpose >= SMS_PURPOSE_REGISTER && purpose <= SMS_NOTICE_LAST;
+}
+
+bool sms_purpose_is_notice(int64_t purpose)
+{
+    return purpose >= SMS_NOTICE_FIRST && purpose <= SMS_NOTICE_LAST;
+}
+
+/* A purpose a code is for. */
+static bool sms_purpose_is_code(int64_t purpose)
 {
     return purpose >= SMS_PURPOSE_REGISTER && purpose <= SMS_PURPOSE_LAST;
 }
@@ -123,6 +137,9 @@ static const char *const sms_purpose_deeds[] = {
     [SMS_PURPOSE_RESET_PASSWORD] = "您正在重置钱包的登录密码",
     [SMS_PURPOSE_CHANGE_PHONE] = "您正在将钱包账号换绑到本手机号",
     [SMS_PURPOSE_CLOSE_ACCOUNT] = "您正在注销钱包账号，注销后不可恢复",
+    [SMS_PURPOSE_NOTICE_PHONE_CHANGED] = "您的钱包账号已换绑到其他手机号，本手机号不再能登录",
+    [SMS_PURPOSE_NOTICE_PASSWORD_CHANGED] = "您的钱包登录密码已修改，其他设备上的登录已退出",
+    [SMS_PURPOSE_NOTICE_PAYMENT_PASSWORD_RESET] = "您的钱包支付密码已重置",
 };
 
 void sms_message_detail(enum sms_purpose purpose, const struct sms_detail *detail,
@@ -142,6 +159,10 @@ void sms_message_detail(enum sms_purpose purpose, const struct sms_detail *detai
              detail->wallet_phone[0] != '\0')
         n = snprintf(out, SMS_DETAIL_TEXT_SIZE_MAX, "您正在将钱包账号 %s 换绑到本手机号",
                      detail->wallet_phone);
+    else if (purpose == SMS_PURPOSE_NOTICE_PHONE_CHANGED && detail != NULL &&
+             detail->wallet_phone[0] != '\0')
+        n = snprintf(out, SMS_DETAIL_TEXT_SIZE_MAX,
+                     "您的钱包账号已换绑到手机号 %s，本手机号不再能登录", detail->wallet_phone);
     else
         n = snprintf(out, SMS_DETAIL_TEXT_SIZE_MAX, "%s", sms_purpose_deeds[purpose]);
     QB_ASSERT(n > 0 && n < SMS_DETAIL_TEXT_SIZE_MAX);
@@ -153,7 +174,10 @@ void sms_message_text(enum sms_purpose purpose, const char *code, const struct s
     QB_ASSERT(code != NULL && out != NULL);
     char deed[SMS_DETAIL_TEXT_SIZE_MAX];
     sms_message_detail(purpose, detail, deed);
-    int n = snprintf(out, SMS_TEXT_SIZE_MAX, "验证码 %s：%s，切勿告诉任何人。", code, deed);
+    int n =
+        sms_purpose_is_notice(purpose)
+            ? snprintf(out, SMS_TEXT_SIZE_MAX, "%s。如非本人操作，请立即冻结钱包并联系客服。", deed)
+            : snprintf(out, SMS_TEXT_SIZE_MAX, "验证码 %s：%s，切勿告诉任何人。", code, deed);
     QB_ASSERT(n > 0 && n < SMS_TEXT_SIZE_MAX);
 }
 
@@ -365,14 +389,17 @@ static enum qb_error sms_code_insert(struct store *store, const struct sms_send_
     return err;
 }
 
+/* A message for phone: a code's (sealed, its sms_codes row code_id) or a
+ * notice's (no code: sealed_size 0, code_id 0). */
 static enum qb_error sms_outbox_insert(struct store *store, const struct domain_env *env,
-                                       const struct sms_send_cmd *c, const uint8_t *sealed,
+                                       const char *phone, enum sms_purpose purpose,
+                                       const struct sms_detail *detail, const uint8_t *sealed,
                                        size_t sealed_size, int64_t now_ms, int64_t code_id)
 {
     struct store_stmt *st = NULL;
     uint8_t detail_sealed[SMS_DETAIL_SEALED_SIZE_MAX];
     size_t detail_size = 0;
-    sms_detail_seal(env, &c->detail, detail_sealed, &detail_size);
+    sms_detail_seal(env, detail, detail_sealed, &detail_size);
     enum qb_error err = store_prepare(
         store,
         "INSERT INTO sms_outbox (phone, purpose, code_sealed, created_at_ms, attempts,"
@@ -381,8 +408,8 @@ static enum qb_error sms_outbox_insert(struct store *store, const struct domain_
         &st);
     if (err != QB_OK)
         return err;
-    if ((err = store_bind_text(st, 1, c->phone, strlen(c->phone))) == QB_OK &&
-        (err = store_bind_int64(st, 2, (int64_t)c->purpose)) == QB_OK &&
+    if ((err = store_bind_text(st, 1, phone, strlen(phone))) == QB_OK &&
+        (err = store_bind_int64(st, 2, (int64_t)purpose)) == QB_OK &&
         (err = store_bind_blob(st, 3, sealed, sealed_size)) == QB_OK &&
         (err = store_bind_int64(st, 4, now_ms)) == QB_OK &&
         (err = store_bind_int64(st, 5, code_id)) == QB_OK &&
@@ -415,7 +442,7 @@ static enum qb_error sms_send_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     QB_ASSERT(env != NULL && env->rand != NULL);
     c->retry_after_ms = 0;
     c->daily_cap_reached = false;
-    if (!phone_is_valid(c->phone) || !sms_purpose_is_valid((int64_t)c->purpose) ||
+    if (!phone_is_valid(c->phone) || !sms_purpose_is_code((int64_t)c->purpose) ||
         !sms_target_is_valid(c->target) || !sms_detail_is_valid(&c->detail)) {
         c->outcome = QB_E_PARAM;
         return QB_E_PARAM;
@@ -476,7 +503,8 @@ static enum qb_error sms_send_run(struct ledger_txn *txn, struct ledger_cmd *cmd
     /* 4. the message, sealed, in the same transaction */
     if (live) {
         domain_seal(env, code, SMS_CODE_DIGITS, sealed);
-        err = sms_outbox_insert(store, env, c, sealed, sizeof sealed, now_ms, code_id);
+        err = sms_outbox_insert(store, env, c->phone, c->purpose, &c->detail, sealed, sizeof sealed,
+                                now_ms, code_id);
         if (err != QB_OK)
             goto out;
     }
@@ -515,7 +543,7 @@ enum qb_error sms_txn_code_check(struct ledger_txn *txn, const struct domain_env
         target = "";
     /* Malformed input is refused before it can touch a code's tries. */
     if (!sms_code_is_well_formed(code) || !phone_is_valid(phone) ||
-        !sms_purpose_is_valid((int64_t)purpose) || !sms_target_is_valid(target))
+        !sms_purpose_is_code((int64_t)purpose) || !sms_target_is_valid(target))
         return QB_E_SMS_CODE_INVALID;
     struct store *store = ledger_txn_store(txn);
     int64_t now_ms = ledger_txn_now_ms(txn);
@@ -581,7 +609,7 @@ enum qb_error sms_txn_code_try_spend(struct ledger_txn *txn, const char *phone,
                                      enum sms_purpose purpose, const char *target)
 {
     QB_ASSERT(txn != NULL && phone != NULL && target != NULL);
-    QB_ASSERT(sms_purpose_is_valid((int64_t)purpose));
+    QB_ASSERT(sms_purpose_is_code((int64_t)purpose));
     const struct store_param p[] = {STORE_TEXT(phone), STORE_INT((int64_t)purpose),
                                     STORE_TEXT(target)};
     enum qb_error err = store_run(ledger_txn_store(txn),
@@ -609,6 +637,26 @@ enum qb_error sms_txn_codes_void(struct ledger_txn *txn, const char *phone)
                         "UPDATE sms_outbox SET next_attempt_at_ms = $1"
                         " WHERE phone = $2 AND delivered_at_ms = 0 AND attempts < $3",
                         q, QB_ARRAY_COUNT(q));
+    return err == QB_OK ? QB_OK : QB_E_STORAGE;
+}
+
+enum qb_error sms_txn_notice(struct ledger_txn *txn, const struct domain_env *env,
+                             const char *phone, enum sms_purpose purpose,
+                             const struct sms_detail *detail)
+{
+    QB_ASSERT(txn != NULL && env != NULL && phone != NULL);
+    QB_ASSERT(sms_purpose_is_notice(purpose));
+    struct sms_detail none;
+    memset(&none, 0, sizeof none);
+    if (detail == NULL)
+        detail = &none;
+    QB_ASSERT(sms_detail_is_valid(detail));
+    if (!phone_is_valid(phone))
+        return QB_E_STORAGE;
+    if (env->sms_notices_off)
+        return QB_OK;
+    enum qb_error err = sms_outbox_insert(ledger_txn_store(txn), env, phone, purpose, detail, NULL,
+                                          0, ledger_txn_now_ms(txn), 0);
     return err == QB_OK ? QB_OK : QB_E_STORAGE;
 }
 
@@ -737,7 +785,9 @@ enum qb_error sms_outbox_list(const struct domain_env *env, struct store *reader
         /* Empty once a provider took it: the code is not kept after delivery.
          * With a provider none is shown before either (waiting for a try,
          * or given up): only the phone may read it. */
-        bool opened = !env->sms_provider && sealed_size == SMS_CODE_DIGITS + DOMAIN_SEAL_OVERHEAD &&
+        bool notice = sms_purpose_is_notice(purpose);
+        bool opened = !env->sms_provider && !notice &&
+                      sealed_size == SMS_CODE_DIGITS + DOMAIN_SEAL_OVERHEAD &&
                       domain_unseal(env, sealed, sealed_size, item->code);
         item->code[SMS_CODE_DIGITS] = '\0';
         if (!opened || !sms_code_is_well_formed(item->code)) {
@@ -747,9 +797,10 @@ enum qb_error sms_outbox_list(const struct domain_env *env, struct store *reader
                           (long long)id, sealed_size);
         }
         /* The text only beside its code: without one it would be a
-         * message nobody was sent. A detail that does not open leaves the
-         * purpose's plain words. */
-        if (item->code[0] != '\0') {
+         * message nobody was sent. A notice has no code and always its
+         * text. A detail that does not open leaves the purpose's plain
+         * words. */
+        if (item->code[0] != '\0' || notice) {
             struct sms_detail detail;
             if (!sms_detail_unseal(env, store_column_blob(st, 7), store_column_size(st, 7),
                                    &detail))

@@ -64,12 +64,21 @@ enum sms_purpose {
     SMS_PURPOSE_RESET_PASSWORD = 7, /* the login password, PUT /v1/me/password */
     SMS_PURPOSE_CHANGE_PHONE = 8,   /* to the new phone, PUT /v1/me/phone */
     SMS_PURPOSE_CLOSE_ACCOUNT = 9,  /* POST /v1/me/close */
+    /* Notices: no code, a message that tells the phone's holder of a
+     * change to the wallet (sms_txn_notice). */
+    SMS_PURPOSE_NOTICE_PHONE_CHANGED = 10, /* to the phone a wallet moved away from */
+    SMS_PURPOSE_NOTICE_PASSWORD_CHANGED = 11,
+    SMS_PURPOSE_NOTICE_PAYMENT_PASSWORD_RESET = 12,
 };
-#define SMS_PURPOSE_LAST SMS_PURPOSE_CLOSE_ACCOUNT
+#define SMS_PURPOSE_LAST SMS_PURPOSE_CLOSE_ACCOUNT /* the last a code is for */
+#define SMS_NOTICE_FIRST SMS_PURPOSE_NOTICE_PHONE_CHANGED
+#define SMS_NOTICE_LAST SMS_PURPOSE_NOTICE_PAYMENT_PASSWORD_RESET
 
 /* "register", "login", "bind_card", "reset_payment_password", "new_device",
  * "unfreeze", "reset_password", "change_phone", "close_account" ⇄ the enum. parse answers
- * false for anything else. */
+ * false for anything else, notices too (nobody asks for one); name gives
+ * theirs too: "notice_phone_changed", "notice_password_changed",
+ * "notice_payment_password_reset". */
 QB_MUST_USE bool sms_purpose_parse(const char *text, enum sms_purpose *out);
 const char *sms_purpose_name(enum sms_purpose purpose);
 
@@ -89,11 +98,14 @@ struct sms_detail {
 bool sms_detail_is_valid(const struct sms_detail *detail);
 /* What a code of purpose authorises, as its message says it (without the
  * code): "您正在将尾号 1234 的银行卡绑定到钱包账号 138****0000". detail may be
- * NULL; a bind_card detail without its fields says "您正在绑定银行卡". */
+ * NULL; a bind_card detail without its fields says "您正在绑定银行卡". For a
+ * notice, what it tells: a phone_changed one names the new phone masked
+ * (detail's wallet_phone) where it has it. */
 void sms_message_detail(enum sms_purpose purpose, const struct sms_detail *detail,
                         char out[SMS_DETAIL_TEXT_SIZE_MAX]);
 /* The whole message, the code first and a warning last:
- * "验证码 123456：" + sms_message_detail + "，切勿告诉任何人。" */
+ * "验证码 123456：" + sms_message_detail + "，切勿告诉任何人。" A notice's
+ * (code "") is what it tells and what to do if the holder did not do it. */
 void sms_message_text(enum sms_purpose purpose, const char *code, const struct sms_detail *detail,
                       char out[SMS_TEXT_SIZE_MAX]);
 
@@ -154,6 +166,16 @@ QB_MUST_USE enum qb_error sms_txn_code_try_spend(struct ledger_txn *txn, const c
  * Their messages still in the outbox are never sent (they stand expired).
  * QB_E_STORAGE on storage errors. */
 QB_MUST_USE enum qb_error sms_txn_codes_void(struct ledger_txn *txn, const char *phone);
+
+/* Writes a notice of purpose (a NOTICE_ one) to phone into the outbox as part
+ * of txn, sent as a code's message is (and tried for as long); detail as
+ * sms_message_detail reads it, NULL for none. Counts toward no cooldown or
+ * daily cap: the phone's holder asked for nothing. QB_E_STORAGE on storage
+ * errors, and for a phone not of its shape (the database was changed by
+ * hand). */
+QB_MUST_USE enum qb_error sms_txn_notice(struct ledger_txn *txn, const struct domain_env *env,
+                                         const char *phone, enum sms_purpose purpose,
+                                         const struct sms_detail *detail);
 
 /* --- the outbox and its delivery ------------------------------------------------ */
 
@@ -234,6 +256,10 @@ struct sms_gateway *sms_gateway_http_new(const char *url, const char *body_templ
  * template, never quoting them) in why. */
 QB_MUST_USE bool sms_gateway_http_check(const char *url, const char *body_template, char *why,
                                         size_t why_size);
+/* Whether a provider can tell a notice from a code by body_template: it
+ * holds {text} (the notice's words) or {purpose} (its name, which a
+ * provider's template may be chosen by). */
+bool sms_gateway_http_says_notices(const char *body_template);
 void sms_gateway_free(struct sms_gateway *gateway);
 
 /* The delivery worker: one thread that polls the outbox (every 200 ms, or

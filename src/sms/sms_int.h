@@ -27,6 +27,11 @@
 
 #define SMS_NEXT_ATTEMPT_NEVER_MS INT64_MAX
 
+/* A purpose a message may have: a code's or a notice's. */
+bool sms_purpose_is_valid(int64_t purpose);
+/* A notice's purpose (SMS_NOTICE_FIRST .. SMS_NOTICE_LAST). */
+bool sms_purpose_is_notice(int64_t purpose);
+
 /* A message's struct sms_detail as its row keeps it, sealed beside the
  * code: "1234|138****0000" (or an empty blob when it names nothing). */
 #define SMS_DETAIL_PLAIN_SIZE_MAX (SMS_CARD_LAST4_SIZE + SMS_PHONE_MASKED_SIZE - 1)

@@ -99,7 +99,7 @@ struct sms_pending {
     char phone[SMS_PHONE_SIZE_MAX];
     int64_t purpose;
     uint8_t sealed[SMS_SEALED_SIZE];
-    size_t sealed_size;
+    size_t sealed_size; /* 0: a notice's, no code; SIZE_MAX: not of its shape */
     uint8_t detail_sealed[SMS_DETAIL_SEALED_SIZE_MAX];
     size_t detail_sealed_size; /* 0: names nothing; SIZE_MAX: not of its shape */
     int64_t attempts;
@@ -303,6 +303,7 @@ static enum qb_error sms_worker_read(struct sms_worker *w, int64_t now_ms, struc
         row->purpose = store_column_int64(st, 2);
         const void *sealed = store_column_blob(st, 3);
         size_t sealed_size = store_column_size(st, 3);
+        row->sealed_size = sealed_size == 0 ? 0 : SIZE_MAX; /* a notice's; not of its shape */
         if (sealed_size == sizeof row->sealed) {
             memcpy(row->sealed, sealed, sealed_size);
             row->sealed_size = sealed_size;
@@ -383,13 +384,15 @@ static enum qb_error sms_worker_pass(void *arg, const atomic_bool *stopping, boo
         char code[SMS_CODE_DIGITS + 1] = "";
         struct sms_detail detail;
         memset(&detail, 0, sizeof detail);
+        bool notice = sms_purpose_is_notice(row->purpose);
         bool opened =
-            row->sealed_size == SMS_SEALED_SIZE &&
-            domain_unseal(w->env, row->sealed, row->sealed_size, code) &&
+            (notice ? row->sealed_size == 0
+                    : row->sealed_size == SMS_SEALED_SIZE &&
+                          domain_unseal(w->env, row->sealed, row->sealed_size, code)) &&
             row->detail_sealed_size != SIZE_MAX &&
             sms_detail_unseal(w->env, row->detail_sealed, row->detail_sealed_size, &detail);
         code[SMS_CODE_DIGITS] = '\0';
-        if (!opened || row->purpose < SMS_PURPOSE_REGISTER || row->purpose > SMS_PURPOSE_LAST) {
+        if (!opened || !sms_purpose_is_valid(row->purpose)) {
             log_event(LOG_ERROR, "sms.outbox.unsendable", "outbox_id=%lld phone=%s",
                       (long long)row->id, masked);
             if (!sms_worker_mark(w, row, SMS_MARK_ABANDONED, false, 0))

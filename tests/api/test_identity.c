@@ -890,6 +890,48 @@ static json_t *S_get_page(const char *path, const char *token)
     return page;
 }
 
+/* How many notices of purpose the SMS outbox holds for phone, none with a code, each one the
+ * delivery worker sent; the newest's text into text. */
+static size_t S_notices_at(struct client *client, const char *admin, const char *phone,
+                           const char *purpose, char *text, size_t text_size)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/admin/sms-outbox?phone=%s&limit=100", phone);
+    size_t count = 0;
+    text[0] = '\0';
+    for (int tries = 0; tries < 50; tries++) { /* the worker marks a row within 200 ms */
+        struct client_response res;
+        long status = api_call(client, "GET", path, admin, NULL, &res);
+        json_t *page = api_json(&res);
+        client_response_release(&res);
+        if (status != 200 || page == NULL)
+            TEST_FAIL_("GET %s answered %ld", path, status);
+        json_t *items = json_object_get(page, "items");
+        size_t delivered = 0;
+        count = 0;
+        for (size_t i = 0; i < json_array_size(items); i++) {
+            json_t *item = json_array_get(items, i);
+            if (strcmp(S_str(item, "purpose"), purpose) != 0)
+                continue;
+            if (S_str(item, "code")[0] != '\0')
+                TEST_FAIL_("a notice with a code: %s", S_str(item, "code"));
+            if (count++ == 0)
+                snprintf(text, text_size, "%s", S_str(item, "text"));
+            delivered += strcmp(S_str(item, "delivery"), "delivered") == 0;
+        }
+        json_decref(page);
+        if (delivered == count)
+            break;
+        usleep(100 * 1000);
+    }
+    return count;
+}
+
+static size_t S_notices(const char *phone, const char *purpose, char *text, size_t text_size)
+{
+    return S_notices_at(&S_client, S_admin, phone, purpose, text, text_size);
+}
+
 TEST(lists_page_with_cursors)
 {
     // Sessions, users and the SMS outbox page newest first with opaque cursors: pages are disjoint,
@@ -1943,6 +1985,13 @@ TEST(the_login_password_is_changed_with_the_old_one_or_an_sms_code)
     ASSERT_EQ_STR(how[0], "sms_code"); /* newest first */
     ASSERT_EQ_STR(how[1], "password");
     json_decref(page);
+    /* The phone was told both times: one who had the password and a session changed it, or
+     * one who had the phone reset it. */
+    char text[256];
+    ASSERT_EQ_INT(S_notices(u.phone, "notice_password_changed", text, sizeof text), 2);
+    ASSERT_EQ_STR(
+        text,
+        "您的钱包登录密码已修改，其他设备上的登录已退出。如非本人操作，请立即冻结钱包并联系客服。");
 }
 
 TEST(names_others_read_have_a_visible_character)
@@ -2940,6 +2989,10 @@ TEST(a_wallet_stays_on_its_phone_a_day_after_a_reset_by_code)
     struct api_user u;
     API_MUST(api_user_new(&c, admin, &u));
     API_MUST(api_payment_password_set(&c, admin, &u, S_MOVER_PAY)); /* the first: moves */
+    char text[256];
+    ASSERT_EQ_INT(
+        S_notices_at(&c, admin, u.phone, "notice_payment_password_reset", text, sizeof text),
+        0); /* the first tells nothing beyond its code */
     char new_phone[API_PHONE_SIZE], code[API_SMS_CODE_SIZE], body[256];
     api_phone_new(new_phone);
     API_MUST(api_phone_code_get(&c, admin, &u, new_phone, code));
@@ -2952,6 +3005,9 @@ TEST(a_wallet_stays_on_its_phone_a_day_after_a_reset_by_code)
     api_phone_new(new_phone);
     API_MUST(api_phone_code_get(&c, admin, &u, new_phone, code)); /* asked for before the reset */
     API_MUST(api_payment_password_set(&c, admin, &u, "582046"));  /* a reset, by code */
+    ASSERT_EQ_INT(
+        S_notices_at(&c, admin, u.phone, "notice_payment_password_reset", text, sizeof text), 1);
+    ASSERT_EQ_STR(text, "您的钱包支付密码已重置。如非本人操作，请立即冻结钱包并联系客服。");
     S_phone_body(body, sizeof body, new_phone, code, "582046");
     ASSERT_EQ_INT(api_call(&c, "PUT", "/v1/me/phone", u.token, body, &res), 403);
     ASSERT_EQ_STR(api_error_code(&res), "PHONE_CHANGE_HELD");
@@ -3071,6 +3127,18 @@ TEST(the_wallet_moves_to_a_new_phone)
     API_MUST(api_login(&S_client, &u, "test", fresh));
     EXPECT("GET", "/v1/me", u.token, NULL, 200, NULL);
     EXPECT("GET", "/v1/me", other, NULL, 200, NULL);
+
+    /* The old phone is told where the wallet went, by the new phone masked; the new one is
+     * told nothing it did not ask for. */
+    char text[256], expected[256], masked[16];
+    snprintf(masked, sizeof masked, "%.3s****%s", new_phone, new_phone + 7);
+    snprintf(expected, sizeof expected,
+             "您的钱包账号已换绑到手机号 "
+             "%s，本手机号不再能登录。如非本人操作，请立即冻结钱包并联系客服。",
+             masked);
+    ASSERT_EQ_INT(S_notices(old_phone, "notice_phone_changed", text, sizeof text), 1);
+    ASSERT_EQ_STR(text, expected);
+    ASSERT_EQ_INT(S_notices(new_phone, "notice_phone_changed", text, sizeof text), 0);
 
     /* The history has the change, with last four digits only. */
     json_t *page = S_get_page("/v1/me/security-events?limit=100", fresh);

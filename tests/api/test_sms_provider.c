@@ -334,6 +334,52 @@ TEST(a_code_of_every_purpose_reaches_the_provider)
         if (!found)
             TEST_FAIL_("no %s code for %s reached the provider within 5 s", purposes[i], phone);
     }
+    /* A notice reaches it too, with no code and its own purpose: the password changed. */
+    ASSERT_EQ_INT(api_call(&S_client, "PUT", "/v1/me/password", token,
+                           "{\"password\":\"better pass 2\",\"current_password\":\"good pass 1\"}",
+                           &res),
+                  204);
+    client_response_release(&res);
+    char body_seen[2048] = "";
+    for (int waited = 0; waited <= 5000 && body_seen[0] == '\0'; waited += 20) {
+        pthread_mutex_lock(&S_receiver.lock);
+        for (int j = 0; j < S_receiver.body_count; j++)
+            if (strstr(S_receiver.body[j], phone) != NULL &&
+                strstr(S_receiver.body[j], "\"kind\":\"notice_password_changed\"") != NULL)
+                snprintf(body_seen, sizeof body_seen, "%s", S_receiver.body[j]);
+        pthread_mutex_unlock(&S_receiver.lock);
+        if (body_seen[0] == '\0')
+            S_sleep_ms(20);
+    }
+    json_t *json = json_loads(body_seen, 0, NULL);
+    if (json == NULL)
+        TEST_FAIL_("no notice for %s reached the provider within 5 s", phone);
+    ASSERT_EQ_STR(json_string_value(json_object_get(json, "text")), "Qianbao code ");
+    ASSERT_EQ_STR(
+        json_string_value(json_object_get(json, "sms")),
+        "您的钱包登录密码已修改，其他设备上的登录已退出。如非本人操作，请立即冻结钱包并联系客服。");
+    json_decref(json);
+}
+
+TEST(a_template_that_cannot_say_a_notice_sends_none)
+{
+    // A provider of registered templates whose body names neither the text nor the purpose would
+    // send a notice as a code's message with no code: the daemon sends no notices then, and says
+    // so when it starts.
+    char dir[700], log_path[700], url[128];
+    snprintf(dir, sizeof dir, "%s/no-notices", S_root);
+    snprintf(log_path, sizeof log_path, "%s/no-notices.log", S_root);
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/sms/send", (unsigned int)S_receiver.port);
+    const char *args[] = {"--sms-provider-url", url, "--sms-body-template",
+                          "{\"mobile\":\"{phone}\",\"template\":\"SMS_1\",\"code\":\"{code}\"}",
+                          NULL};
+    struct test_daemon d;
+    ASSERT(test_daemon_start(&d, dir, log_path, args));
+    ASSERT_EQ_INT(test_daemon_stop(&d), 0);
+    ASSERT(test_file_read(log_path, S_log, sizeof S_log));
+    ASSERT(strstr(S_log, "event=sms.notices_off") != NULL);
+    ASSERT(test_file_read(S_daemon.log_path, S_log, sizeof S_log));
+    ASSERT(strstr(S_log, "sms.notices_off") == NULL);
 }
 
 TEST(a_bind_card_message_says_which_card_and_which_wallet)
@@ -794,6 +840,7 @@ int main(void)
         RUN(expired_code_is_not_sent_after_a_restart);
         RUN(log_never_holds_a_code);
         RUN(bad_provider_url_is_refused_at_start);
+        RUN(a_template_that_cannot_say_a_notice_sends_none);
         RUN(hanging_provider_does_not_hold_up_stop);
     }
     api_suite_stop(&suite); /* the daemon first: it may be sending to the receiver */

@@ -2750,8 +2750,13 @@ TEST(a_phone_change_needs_the_payment_password_and_a_code_to_the_new_phone)
     ASSERT_EQ_INT(ix_code_used(ix, new_phone, SMS_PURPOSE_CHANGE_PHONE), 1);
     ASSERT_EQ_INT(ix_code_used(ix, old_phone, SMS_PURPOSE_LOGIN), 1);
     /* Nor are the messages still in its outbox (this fixture delivers none) sent to whoever
-     * has the number next. */
-    ASSERT_EQ_INT(ix_query_int(ix, S_OUTBOX_DUE, old_phone), 0);
+     * has the number next: only the notice that tells the old phone where the wallet went. */
+    ASSERT_EQ_INT(ix_query_int(ix, S_OUTBOX_DUE, old_phone), 1);
+    ASSERT_EQ_INT(ix_query_int(ix,
+                               "SELECT purpose FROM sms_outbox WHERE phone = $1 AND"
+                               " delivered_at_ms = 0 AND next_attempt_at_ms < 9223372036854775807",
+                               old_phone),
+                  SMS_PURPOSE_NOTICE_PHONE_CHANGED);
     ASSERT_EQ_INT(ix_query_int(ix, S_OUTBOX_DUE, new_phone), 1);
     ASSERT_EQ_STR(ix_user(ix, a.id).phone, new_phone);
     ASSERT_EQ_STR(user_read(ix, a.id, NULL, false, false).phone, new_phone);

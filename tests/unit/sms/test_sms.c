@@ -394,6 +394,12 @@ TEST(purpose_names_round_trip)
     ASSERT(!sms_purpose_parse("", &parsed));
     ASSERT(!sms_purpose_parse(NULL, &parsed));
     ASSERT_EQ_STR(sms_purpose_name((enum sms_purpose)99), "unknown");
+    /* Notices are named, and nobody asks for one. */
+    for (int p = SMS_NOTICE_FIRST; p <= SMS_NOTICE_LAST; p++) {
+        const char *name = sms_purpose_name((enum sms_purpose)p);
+        ASSERT(strncmp(name, "notice_", 7) == 0);
+        ASSERT(!sms_purpose_parse(name, &parsed));
+    }
 }
 
 TEST(phone_numbers_are_mainland_mobiles)
@@ -1137,6 +1143,83 @@ TEST(worker_sends_what_a_bind_card_code_authorises_or_nothing)
     sx_free(sx);
 }
 
+/* Writes a notice inside a command, as identity's commands do. */
+struct sx_notice_cmd {
+    struct ledger_cmd cmd;
+    const struct domain_env *env;
+    const char *phone;
+    enum sms_purpose purpose;
+    const struct sms_detail *detail;
+};
+
+static enum qb_error sx_notice_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct sx_notice_cmd *c = (struct sx_notice_cmd *)cmd;
+    return sms_txn_notice(txn, c->env, c->phone, c->purpose, c->detail);
+}
+
+static void sx_notice(struct sx *sx, const char *phone, enum sms_purpose purpose,
+                      const struct sms_detail *detail)
+{
+    struct sx_notice_cmd c = {
+        .env = &sx->env, .phone = phone, .purpose = purpose, .detail = detail};
+    ledger_cmd_init(&c.cmd, sx_notice_run, NULL);
+    enum qb_error rc = ledger_execute(sx->ledger, &c.cmd);
+    if (rc == QB_OK)
+        rc = c.cmd.result;
+    ledger_cmd_release(&c.cmd);
+    if (rc != QB_OK)
+        TEST_FAIL_("sms_txn_notice for \"%s\": %s", phone, error_name(rc));
+}
+
+TEST(worker_sends_a_notice_with_no_code)
+{
+    /* A notice tells the phone's holder of a change to the wallet: sent as
+     * a code's message is, with {code} "" and the notice's purpose, which a
+     * provider's template may map; it takes no cooldown from the codes the
+     * phone asks for. A row with a code where a notice has none is damaged:
+     * given up, not sent. */
+    const int statuses[] = {200, 200};
+    struct rx *rx = rx_start(statuses, 2);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/send", rx->port);
+    struct sms_gateway *gw = sms_gateway_http_new(
+        url, "{\"to\":\"{phone}\",\"content\":\"{text}\",\"code\":\"{code}\",\"t\":\"{purpose}\"}",
+        5000);
+    ASSERT(gw != NULL);
+    struct sx *sx = sx_new();
+    const struct sms_detail moved = {"", "139****9000"};
+    sx_notice(sx, "13900139001", SMS_PURPOSE_NOTICE_PHONE_CHANGED, &moved);
+    sx_notice(sx, "13900139002", SMS_PURPOSE_NOTICE_PASSWORD_CHANGED, NULL);
+    sx_sql(sx, "UPDATE sms_outbox SET code_sealed = $1 WHERE id = 2", "a code where none is", NULL);
+    ASSERT_EQ_INT(sx_send(sx, "13900139001", SMS_PURPOSE_LOGIN, "", NULL), QB_OK);
+    struct sms_worker *worker = NULL;
+    ASSERT_EQ_INT(sms_worker_start(&sx->env, sx->pool, gw, &worker), QB_OK);
+    sms_worker_wake(worker);
+    sx_wait_int(sx, SX_ROW_SQL("delivered_at_ms"), 1, sx_now(sx));
+    sx_wait_int(sx, SX_ROW_SQL("attempts"), 2, SMS_ATTEMPTS_MAX);
+    sms_worker_stop(worker);
+    ASSERT_EQ_INT(rx_served(rx), 1); /* the notice: the login code was a decoy (no user) */
+    ASSERT_EQ_STR(rx->bodies[0],
+                  "{\"to\":\"13900139001\",\"content\":\"您的钱包账号已换绑到手机号 139****9000，"
+                  "本手机号不再能登录。如非本人操作，请立即冻结钱包并联系客服。\",\"code\":\"\","
+                  "\"t\":\"notice_phone_changed\"}");
+    ASSERT_EQ_INT(sx_delivery_of(sx, 2), SMS_DELIVERY_GIVEN_UP);
+    /* A provider's template that names neither the text nor the purpose would send a notice
+     * as a code's message with no code: the daemon then writes none. */
+    ASSERT(
+        sms_gateway_http_says_notices("{\"m\":\"{phone}\",\"t\":\"{purpose}\",\"c\":\"{code}\"}"));
+    ASSERT(sms_gateway_http_says_notices("{\"m\":\"{phone}\",\"text\":\"{text}\"}"));
+    ASSERT(!sms_gateway_http_says_notices("{\"m\":\"{phone}\",\"t\":\"SMS_1\",\"c\":\"{code}\"}"));
+    int64_t rows = sx_int(sx, "SELECT COUNT(*) FROM sms_outbox WHERE id > $1", 0, NULL);
+    sx->env.sms_notices_off = true;
+    sx_notice(sx, "13900139003", SMS_PURPOSE_NOTICE_PASSWORD_CHANGED, NULL);
+    ASSERT_EQ_INT(sx_int(sx, "SELECT COUNT(*) FROM sms_outbox WHERE id > $1", 0, NULL), rows);
+    sms_gateway_free(gw);
+    rx_stop(rx);
+    sx_free(sx);
+}
+
 TEST(worker_retries_http_failures_with_backoff)
 {
     /* A provider that answers 500 is tried again after 1 s, then 2 s; the
@@ -1524,6 +1607,7 @@ int main(void)
     RUN(http_gateway_refuses_bad_settings);
     RUN(worker_marks_outbox_rows_delivered);
     RUN(worker_sends_what_a_bind_card_code_authorises_or_nothing);
+    RUN(worker_sends_a_notice_with_no_code);
     RUN(worker_retries_http_failures_with_backoff);
     RUN(a_code_sent_whose_delivery_was_not_recorded_is_not_sent_again);
     RUN(worker_backoff_is_capped_and_attempts_are_bounded);
