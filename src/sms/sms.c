@@ -55,6 +55,7 @@ static const char *const sms_purpose_names[] = {
     [SMS_PURPOSE_NOTICE_PHONE_CHANGED] = "notice_phone_changed",
     [SMS_PURPOSE_NOTICE_PASSWORD_CHANGED] = "notice_password_changed",
     [SMS_PURPOSE_NOTICE_PAYMENT_PASSWORD_RESET] = "notice_payment_password_reset",
+    [SMS_PURPOSE_NOTICE_CARD_BOUND] = "notice_card_bound",
 };
 
 bool sms_purpose_is_valid(int64_t purpose)
@@ -140,6 +141,7 @@ static const char *const sms_purpose_deeds[] = {
     [SMS_PURPOSE_NOTICE_PHONE_CHANGED] = "您的钱包账号已换绑到其他手机号，本手机号不再能登录",
     [SMS_PURPOSE_NOTICE_PASSWORD_CHANGED] = "您的钱包登录密码已修改，其他设备上的登录已退出",
     [SMS_PURPOSE_NOTICE_PAYMENT_PASSWORD_RESET] = "您的钱包支付密码已重置",
+    [SMS_PURPOSE_NOTICE_CARD_BOUND] = "有银行卡已绑定到您的钱包",
 };
 
 void sms_message_detail(enum sms_purpose purpose, const struct sms_detail *detail,
@@ -163,6 +165,10 @@ void sms_message_detail(enum sms_purpose purpose, const struct sms_detail *detai
              detail->wallet_phone[0] != '\0')
         n = snprintf(out, SMS_DETAIL_TEXT_SIZE_MAX,
                      "您的钱包账号已换绑到手机号 %s，本手机号不再能登录", detail->wallet_phone);
+    else if (purpose == SMS_PURPOSE_NOTICE_CARD_BOUND && detail != NULL &&
+             detail->card_last4[0] != '\0')
+        n = snprintf(out, SMS_DETAIL_TEXT_SIZE_MAX, "尾号 %s 的银行卡已绑定到您的钱包",
+                     detail->card_last4);
     else
         n = snprintf(out, SMS_DETAIL_TEXT_SIZE_MAX, "%s", sms_purpose_deeds[purpose]);
     QB_ASSERT(n > 0 && n < SMS_DETAIL_TEXT_SIZE_MAX);

@@ -69,16 +69,17 @@ enum sms_purpose {
     SMS_PURPOSE_NOTICE_PHONE_CHANGED = 10, /* to the phone a wallet moved away from */
     SMS_PURPOSE_NOTICE_PASSWORD_CHANGED = 11,
     SMS_PURPOSE_NOTICE_PAYMENT_PASSWORD_RESET = 12,
+    SMS_PURPOSE_NOTICE_CARD_BOUND = 13, /* to the wallet's phone, when the card's is another */
 };
 #define SMS_PURPOSE_LAST SMS_PURPOSE_CLOSE_ACCOUNT /* the last a code is for */
 #define SMS_NOTICE_FIRST SMS_PURPOSE_NOTICE_PHONE_CHANGED
-#define SMS_NOTICE_LAST SMS_PURPOSE_NOTICE_PAYMENT_PASSWORD_RESET
+#define SMS_NOTICE_LAST SMS_PURPOSE_NOTICE_CARD_BOUND
 
 /* "register", "login", "bind_card", "reset_payment_password", "new_device",
  * "unfreeze", "reset_password", "change_phone", "close_account" ⇄ the enum. parse answers
  * false for anything else, notices too (nobody asks for one); name gives
  * theirs too: "notice_phone_changed", "notice_password_changed",
- * "notice_payment_password_reset". */
+ * "notice_payment_password_reset", "notice_card_bound". */
 QB_MUST_USE bool sms_purpose_parse(const char *text, enum sms_purpose *out);
 const char *sms_purpose_name(enum sms_purpose purpose);
 
@@ -100,7 +101,8 @@ bool sms_detail_is_valid(const struct sms_detail *detail);
  * code): "您正在将尾号 1234 的银行卡绑定到钱包账号 138****0000". detail may be
  * NULL; a bind_card detail without its fields says "您正在绑定银行卡". For a
  * notice, what it tells: a phone_changed one names the new phone masked
- * (detail's wallet_phone) where it has it. */
+ * (detail's wallet_phone), a card_bound one the card's last four digits,
+ * where they have them. */
 void sms_message_detail(enum sms_purpose purpose, const struct sms_detail *detail,
                         char out[SMS_DETAIL_TEXT_SIZE_MAX]);
 /* The whole message, the code first and a warning last:

@@ -443,6 +443,16 @@ static enum qb_error card_bind(struct ledger_txn *txn, struct wallet_card_cmd *c
     _Static_assert(QB_ARRAY_COUNT(tied) == sizeof "ttbbt" - 1, "S_TIED's columns");
     if (err == QB_OK)
         err = domain_row_tag_write(store, env->chain_key, &wallet_cards_tagged, tied);
+    /* The bind_card code went to the card's phone: when the wallet's is
+     * another, it is told, so that an owner whose session someone else
+     * used to bind their own card (to withdraw to) hears of it. */
+    if (err == QB_OK && strcmp(user.phone, card->phone) != 0) {
+        struct sms_detail bound;
+        memset(&bound, 0, sizeof bound);
+        _Static_assert(sizeof bound.card_last4 == sizeof card->last4, "four digits and a NUL");
+        memcpy(bound.card_last4, card->last4, sizeof bound.card_last4);
+        err = sms_txn_notice(txn, env, user.phone, SMS_PURPOSE_NOTICE_CARD_BOUND, &bound);
+    }
     if (err != QB_OK)
         return err == QB_E_NOT_FOUND ? QB_E_INTERNAL : err;
     char masked[16];

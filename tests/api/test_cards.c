@@ -135,6 +135,59 @@ TEST(bind_list_and_unbind_a_card)
     client_response_release(&res);
 }
 
+/* The notices of purpose notice_card_bound in phone's SMS outbox: how many, the newest's text
+ * into text. */
+static size_t S_bound_notices(const char *phone, char text[256])
+{
+    char path[96];
+    snprintf(path, sizeof path, "/admin/sms-outbox?phone=%s&limit=100", phone);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_admin, NULL, &res), 200);
+    json_t *page = api_json(&res);
+    client_response_release(&res);
+    json_t *items = json_object_get(page, "items");
+    size_t count = 0;
+    text[0] = '\0';
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        json_t *item = json_array_get(items, i);
+        if (strcmp(json_string_value(json_object_get(item, "purpose")), "notice_card_bound") != 0)
+            continue;
+        ASSERT_EQ_STR(json_string_value(json_object_get(item, "code")), "");
+        if (count++ == 0)
+            snprintf(text, 256, "%s", json_string_value(json_object_get(item, "text")));
+    }
+    json_decref(page);
+    return count;
+}
+
+TEST(a_card_bound_with_another_phone_is_told_to_the_wallets_phone)
+{
+    // The bind_card code goes to the card's phone. Someone using the owner's session to bind
+    // their own card (to withdraw to) gets that code on their own phone: the wallet's phone is
+    // told then, naming the card's last four digits. A card on the wallet's own phone, whose
+    // code said as much, is not told again.
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    char number[24], text[256], expected[256];
+    S_card_number("622202", 19, 1101, number);
+    struct client_response res;
+    ASSERT_EQ_INT(S_bind(&u, number, &res), 201); /* on a phone of its own */
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_bound_notices(u.phone, text), 1);
+    snprintf(expected, sizeof expected,
+             "尾号 %s 的银行卡已绑定到您的钱包。如非本人操作，请立即冻结钱包并联系客服。",
+             number + 15);
+    ASSERT_EQ_STR(text, expected);
+
+    char target[24], code[API_SMS_CODE_SIZE];
+    S_card_number("622202", 19, 1102, number);
+    S_target(number, target);
+    S_code(&u, u.phone, target, code);
+    ASSERT_EQ_INT(S_bind_raw(&u, number, u.phone, code, &res), 201);
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_bound_notices(u.phone, text), 1);
+}
+
 TEST(bad_card_numbers_and_fields_are_refused)
 {
     // Bad Luhn, too short, too long, an unknown (credit) BIN, letters: CARD_INVALID. A cvv, like
@@ -860,6 +913,7 @@ int main(void)
         return api_suite_end(&suite);
 
     RUN(bind_list_and_unbind_a_card);
+    RUN(a_card_bound_with_another_phone_is_told_to_the_wallets_phone);
     RUN(bad_card_numbers_and_fields_are_refused);
     RUN(sms_code_must_be_for_this_card_and_phone);
     RUN(a_bind_card_code_binds_only_in_the_wallet_that_asked);
