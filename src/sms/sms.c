@@ -635,13 +635,16 @@ enum qb_error sms_txn_codes_void(struct ledger_txn *txn, const char *phone)
                                   " WHERE phone = $1 AND used = 0 AND expires_at_ms > $2",
                                   p, QB_ARRAY_COUNT(p));
     /* Their messages not sent yet never will be, as if expired (sms_int.h):
-     * a void code only misleads whoever holds the number now. */
+     * a void code only misleads whoever holds the number now. Notices go
+     * still: the one of a password changed just before the wallet moved
+     * is for this phone's holder, the owner. */
     const struct store_param q[] = {STORE_INT(SMS_NEXT_ATTEMPT_NEVER_MS), STORE_TEXT(phone),
-                                    STORE_INT(SMS_ATTEMPTS_MAX)};
+                                    STORE_INT(SMS_ATTEMPTS_MAX), STORE_INT(SMS_PURPOSE_LAST)};
     if (err == QB_OK)
         err = store_run(ledger_txn_store(txn),
                         "UPDATE sms_outbox SET next_attempt_at_ms = $1"
-                        " WHERE phone = $2 AND delivered_at_ms = 0 AND attempts < $3",
+                        " WHERE phone = $2 AND delivered_at_ms = 0 AND attempts < $3"
+                        " AND purpose <= $4",
                         q, QB_ARRAY_COUNT(q));
     return err == QB_OK ? QB_OK : QB_E_STORAGE;
 }

@@ -165,8 +165,8 @@ QB_MUST_USE enum qb_error sms_txn_code_try_spend(struct ledger_txn *txn, const c
 /* Voids every live code of phone, whatever its purpose, as part of txn: a
  * phone a user moved away from (PUT /v1/me/phone) must open nothing a code
  * sent to it before could, should someone else register it meanwhile.
- * Their messages still in the outbox are never sent (they stand expired).
- * QB_E_STORAGE on storage errors. */
+ * Their messages still in the outbox are never sent (they stand expired);
+ * its notices still are. QB_E_STORAGE on storage errors. */
 QB_MUST_USE enum qb_error sms_txn_codes_void(struct ledger_txn *txn, const char *phone);
 
 /* Writes a notice of purpose (a NOTICE_ one) to phone into the outbox as part

@@ -224,7 +224,9 @@ static bool sms_worker_mark(struct sms_worker *w, const struct sms_pending *row,
     ledger_cmd_init(&c.cmd, sms_mark_run, w);
     c.outbox_id = row->id;
     c.mark = mark;
-    c.drop_code = !w->keeps_code;
+    /* A notice has no code, and what it names (a masked phone, a card's
+     * last four digits) stays, so that the outbox shows what was sent. */
+    c.drop_code = !w->keeps_code && !sms_purpose_is_notice(row->purpose);
     c.attempted = attempted;
     c.next_attempt_at_ms = next_attempt_at_ms;
     enum qb_error err = ledger_execute(w->env->ledger, &c.cmd);
@@ -375,6 +377,17 @@ static enum qb_error sms_worker_pass(void *arg, const atomic_bool *stopping, boo
             log_event(LOG_INFO, "sms.superseded_undelivered",
                       "outbox_id=%lld purpose=%s phone=%s attempts=%lld", (long long)row->id,
                       purpose, masked, (long long)row->attempts);
+            if (!sms_worker_mark(w, row, SMS_MARK_EXPIRED, false, 0))
+                break;
+            continue;
+        }
+        /* nor a notice the provider's template cannot say (the daemon
+         * started since with such a template, sms.notices_off): it would
+         * go out as a code's message with no code */
+        if (sms_purpose_is_notice(row->purpose) && w->env->sms_notices_off) {
+            log_event(LOG_WARN, "sms.notice_unsent",
+                      "outbox_id=%lld purpose=%s phone=%s reason=notices_off", (long long)row->id,
+                      purpose, masked);
             if (!sms_worker_mark(w, row, SMS_MARK_EXPIRED, false, 0))
                 break;
             continue;

@@ -1158,6 +1158,25 @@ static enum qb_error sx_notice_run(struct ledger_txn *txn, struct ledger_cmd *cm
     return sms_txn_notice(txn, c->env, c->phone, c->purpose, c->detail);
 }
 
+static enum qb_error sx_void_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct sx_notice_cmd *c = (struct sx_notice_cmd *)cmd;
+    return sms_txn_codes_void(txn, c->phone);
+}
+
+/* Voids phone's codes, as a wallet moving away from it does. */
+static void sx_void(struct sx *sx, const char *phone)
+{
+    struct sx_notice_cmd c = {.env = &sx->env, .phone = phone};
+    ledger_cmd_init(&c.cmd, sx_void_run, NULL);
+    enum qb_error rc = ledger_execute(sx->ledger, &c.cmd);
+    if (rc == QB_OK)
+        rc = c.cmd.result;
+    ledger_cmd_release(&c.cmd);
+    if (rc != QB_OK)
+        TEST_FAIL_("sms_txn_codes_void for \"%s\": %s", phone, error_name(rc));
+}
+
 static void sx_notice(struct sx *sx, const char *phone, enum sms_purpose purpose,
                       const struct sms_detail *detail)
 {
@@ -1177,7 +1196,8 @@ TEST(worker_sends_a_notice_with_no_code)
     /* A notice tells the phone's holder of a change to the wallet: sent as
      * a code's message is, with {code} "" and the notice's purpose, which a
      * provider's template may map; it takes no cooldown from the codes the
-     * phone asks for. A row with a code where a notice has none is damaged:
+     * phone asks for, and outlives a void of the phone's codes (the wallet
+     * moving away). A row with a code where a notice has none is damaged:
      * given up, not sent. */
     const int statuses[] = {200, 200};
     struct rx *rx = rx_start(statuses, 2);
@@ -1192,6 +1212,7 @@ TEST(worker_sends_a_notice_with_no_code)
     sx_notice(sx, "13900139001", SMS_PURPOSE_NOTICE_PHONE_CHANGED, &moved);
     sx_notice(sx, "13900139002", SMS_PURPOSE_NOTICE_PASSWORD_CHANGED, NULL);
     sx_sql(sx, "UPDATE sms_outbox SET code_sealed = $1 WHERE id = 2", "a code where none is", NULL);
+    sx_void(sx, "13900139001");
     ASSERT_EQ_INT(sx_send(sx, "13900139001", SMS_PURPOSE_LOGIN, "", NULL), QB_OK);
     struct sms_worker *worker = NULL;
     ASSERT_EQ_INT(sms_worker_start(&sx->env, sx->pool, gw, &worker), QB_OK);
@@ -1205,6 +1226,16 @@ TEST(worker_sends_a_notice_with_no_code)
                   "本手机号不再能登录。如非本人操作，请立即冻结钱包并联系客服。\",\"code\":\"\","
                   "\"t\":\"notice_phone_changed\"}");
     ASSERT_EQ_INT(sx_delivery_of(sx, 2), SMS_DELIVERY_GIVEN_UP);
+    /* Delivered through the provider, it still lists as sent: it had no code to drop. */
+    struct sms_outbox_item item;
+    size_t listed = 0;
+    ASSERT_EQ_INT(sms_outbox_list(&sx->env, sx->reader, NULL, 2, &item, 1, &listed), QB_OK);
+    ASSERT_EQ_INT(listed, 1);
+    ASSERT(strstr(item.text, "139****9000") != NULL);
+    /* One written before the daemon started with a template that cannot say it (below) is
+     * not sent either. */
+    sx_notice(sx, "13900139004", SMS_PURPOSE_NOTICE_PASSWORD_CHANGED, NULL);
+    int64_t waiting = sx_int(sx, "SELECT MAX(id) FROM sms_outbox WHERE id > $1", 0, NULL);
     /* A provider's template that names neither the text nor the purpose would send a notice
      * as a code's message with no code: the daemon then writes none. */
     ASSERT(
@@ -1215,6 +1246,12 @@ TEST(worker_sends_a_notice_with_no_code)
     sx->env.sms_notices_off = true;
     sx_notice(sx, "13900139003", SMS_PURPOSE_NOTICE_PASSWORD_CHANGED, NULL);
     ASSERT_EQ_INT(sx_int(sx, "SELECT COUNT(*) FROM sms_outbox WHERE id > $1", 0, NULL), rows);
+    ASSERT_EQ_INT(sms_worker_start(&sx->env, sx->pool, gw, &worker), QB_OK);
+    sms_worker_wake(worker);
+    sx_wait_int(sx, SX_ROW_SQL("next_attempt_at_ms"), waiting, SMS_NEXT_ATTEMPT_NEVER_MS);
+    sms_worker_stop(worker);
+    ASSERT_EQ_INT(rx_served(rx), 1);
+    ASSERT_EQ_INT(sx_delivery_of(sx, waiting), SMS_DELIVERY_EXPIRED);
     sms_gateway_free(gw);
     rx_stop(rx);
     sx_free(sx);
