@@ -1488,12 +1488,14 @@ static bool S_head_check(const struct daemon_paths *paths, struct store *s, char
     if (rc == QB_E_NOT_FOUND)
         snprintf(why, why_size,
                  "the journal of \"%s\" ends at entry %lld, but this data directory's daemon "
-                 "made entry %lld durable (\"%s\"): the database is an older copy (a backup put "
-                 "back, a disk snapshot) and would forget the payments after entry %lld; put "
-                 "back the newest database, or, to go on from this copy on purpose (a restore), "
-                 "put back the chain-head backed up with it or remove \"%s\"",
+                 "made entry %lld durable (\"%s\"): its \"%s-wal\", which holds the commits not "
+                 "yet in the database file, was removed or cut short, or the database is an "
+                 "older copy (a backup put back, a disk snapshot); either way it would forget "
+                 "the payments after entry %lld. Put back that -wal beside it (the two go "
+                 "together), or the newest database; only to go on from this copy on purpose "
+                 "(a restore), put back the chain-head backed up with it or remove \"%s\"",
                  paths->db_file, (long long)last, (long long)head.entry_id, paths->chain_head,
-                 (long long)last, paths->chain_head);
+                 paths->db_file, (long long)last, paths->chain_head);
     else if (rc == QB_E_CONFLICT)
         snprintf(why, why_size,
                  "entry %lld of the journal of \"%s\" is not the one this data directory's "
@@ -1534,7 +1536,21 @@ static bool S_head_check_live(const void *paths, struct store *reader, char *why
 
 static bool S_head_check_at_start(const struct daemon_paths *paths, struct store *writer)
 {
-    char why[4 * CONFIG_PATH_SIZE_MAX + 512];
+    char why[5 * CONFIG_PATH_SIZE_MAX + 768];
+    /* No chain-head beside a journal that has entries: removed to go on
+     * from an older copy (the refusal above says how), or a data directory
+     * from before it. Nothing says what came after the journal's last
+     * entry, so the start says from where it goes on. */
+    bool found = false;
+    struct S_head_file head;
+    int64_t last = 0;
+    static const uint8_t none[CRYPTO_SHA256_SIZE];
+    if (S_head_read(paths->chain_head, &found, &head) && !found &&
+        ledger_head_check(writer, INT64_MAX, none, &last) == QB_E_NOT_FOUND && last > 0)
+        log_event(LOG_WARN, "daemon.chain_head_missing",
+                  "path=\"%s\" last_entry=%lld what=\"the journal is taken as this data "
+                  "directory's newest: a payment acknowledged after its last entry is not in it\"",
+                  paths->chain_head, (long long)last);
     if (S_head_check(paths, writer, why, sizeof why))
         return true;
     if (why[0] != '\0')
@@ -2413,20 +2429,39 @@ static bool S_db_present(const struct daemon_paths *paths, const char *what, int
         looked = -1; /* with errno */
     if (looked == 0)
         return true;
-    if (errno == ENOENT)
-        fprintf(stderr,
-                "qianbaod: %s: there is no database at \"%s\" (has qianbaod run with this data "
-                "directory?)\n",
-                what, paths->db_file);
-    else if (errno == EACCES)
-        fprintf(stderr,
-                "qianbaod: %s: permission denied %s \"%s\": run it as the user that owns the "
-                "data directory (uid %ld may not %s it or a directory above it)\n",
-                what, mode & W_OK ? "writing" : "reading", paths->db_file, (long)geteuid(),
-                mode & W_OK ? "write" : "read");
+    int error = errno;
+    char why[3 * CONFIG_PATH_SIZE_MAX + 256];
+    char wal[sizeof paths->db_file + 8];
+    snprintf(wal, sizeof wal, "%s-wal", paths->db_file);
+    struct stat wal_st;
+    /* A database lost beside its -wal is no mistyped directory: the start
+     * says the same (S_db_new_is_first). */
+    if (error == ENOENT && stat(wal, &wal_st) == 0 && wal_st.st_size > 0)
+        snprintf(why, sizeof why,
+                 "the database \"%s\" is missing, but \"%s\" beside it holds %lld bytes of its "
+                 "commits: put the database back beside its -wal (the two go together, never "
+                 "one without the other)",
+                 paths->db_file, wal, (long long)wal_st.st_size);
+    else if (error == ENOENT)
+        snprintf(why, sizeof why,
+                 "there is no database at \"%s\" (has qianbaod run with this data directory?)",
+                 paths->db_file);
+    else if (error == EACCES)
+        snprintf(why, sizeof why,
+                 "permission denied %s \"%s\": run it as the user that owns the data directory "
+                 "(uid %ld may not %s it or a directory above it)",
+                 mode & W_OK ? "writing" : "reading", paths->db_file, (long)geteuid(),
+                 mode & W_OK ? "write" : "read");
     else
-        fprintf(stderr, "qianbaod: %s: cannot read \"%s\": %s\n", what, paths->db_file,
-                strerror(errno));
+        snprintf(why, sizeof why, "cannot read \"%s\": %s", paths->db_file, strerror(error));
+    fprintf(stderr, "qianbaod: %s: %s\n", what, why);
+    /* --verify's verdict is its last line on stdout, whatever stopped it. */
+    if (strcmp(what, "verify") == 0)
+        printf("verify: FAILED (%s): %s\n",
+               error == ENOENT   ? "no database to check"
+               : error == EACCES ? "the database may not be read"
+                                 : "the database could not be read",
+               why);
     return false;
 }
 
@@ -2479,6 +2514,47 @@ static void *S_structure_main(void *arg)
     return NULL;
 }
 
+/* Whether the secret files beside the database are the ones it was made
+ * with, as a start checks them (domain_keys_check), writing nothing; when
+ * not, why: a backup with another installation's secrets passes every
+ * other check and is refused only at the start of a restore. */
+static bool S_secrets_check(const struct daemon_paths *paths, struct store *reader, char *why,
+                            size_t why_size)
+{
+    uint8_t pepper[S_SECRET_SIZE], card_key[S_SECRET_SIZE];
+    const char *unread = NULL;
+    enum qb_error rc = crypto_secret_read(paths->pepper, pepper, sizeof pepper);
+    if (rc != QB_OK)
+        unread = paths->pepper;
+    else if ((rc = crypto_secret_read(paths->card_key, card_key, sizeof card_key)) != QB_OK)
+        unread = paths->card_key;
+    if (unread != NULL) {
+        snprintf(why, why_size,
+                 "cannot read the secret file \"%s\" (%s): restore it from the backup of this "
+                 "data directory",
+                 unread, rc == QB_E_NOT_FOUND ? "it is missing" : error_name(rc));
+        crypto_wipe(pepper, sizeof pepper);
+        return false;
+    }
+    struct domain_settings settings;
+    domain_settings_default(&settings);
+    struct domain_env env;
+    domain_env_init(&env, NULL, NULL, NULL, &settings, pepper, card_key);
+    crypto_wipe(pepper, sizeof pepper);
+    crypto_wipe(card_key, sizeof card_key);
+    const char *which = NULL;
+    rc = domain_keys_belong(&env, reader, &which);
+    domain_env_release(&env);
+    if (rc == QB_E_CONFLICT)
+        snprintf(why, why_size,
+                 "the secret file \"%s\" is not the one the database \"%s\" was made with (a "
+                 "start refuses it): restore the secrets backed up with this database",
+                 strcmp(which, "pepper") == 0 ? paths->pepper : paths->card_key, paths->db_file);
+    else if (rc != QB_OK)
+        snprintf(why, why_size, "cannot read the secrets' check values (%s)", error_name(rc));
+    return rc == QB_OK;
+}
+
 static int S_verify(const struct daemon_paths *paths)
 {
     if (!S_db_present(paths, "verify", R_OK))
@@ -2497,6 +2573,7 @@ static int S_verify(const struct daemon_paths *paths)
             close(db_lock_fd);
         fprintf(stderr, "qianbaod: verify: cannot open the database: %s (%s)\n", err,
                 error_name(rc));
+        printf("verify: FAILED (the database file could not be opened): %s\n", err);
         return 1;
     }
     /* The file too: a page of a table the ledger check never reads (a
@@ -2536,8 +2613,10 @@ static int S_verify(const struct daemon_paths *paths)
                  "entry %" PRId64 ": restore it from the backup of the data directory",
                  paths->chain_key, keyed_from);
     /* Sound books of an older copy are still not this data directory's. */
-    char head_why[4 * CONFIG_PATH_SIZE_MAX + 512] = "";
+    char head_why[5 * CONFIG_PATH_SIZE_MAX + 768] = "";
     bool head_ok = S_head_check(paths, reader, head_why, sizeof head_why);
+    char secrets_why[2 * CONFIG_PATH_SIZE_MAX + 256] = "";
+    bool secrets_ok = S_secrets_check(paths, reader, secrets_why, sizeof secrets_why);
     store_close(reader);
     if (beside)
         pthread_join(structure_thread, NULL);
@@ -2573,15 +2652,7 @@ static int S_verify(const struct daemon_paths *paths)
     /* The first entry hashed under the chain key (docs/ledger.md): 0 for a
      * journal not keyed yet. */
     printf("chain_keyed_from=%" PRId64 "\n", report.chain_keyed_from);
-    if (structure != QB_OK)
-        printf("verify: FAILED (%s): %s\n",
-               structure == QB_E_INTERNAL ? "the database file is damaged"
-                                          : "the database file could not be checked",
-               damage[0] != '\0' ? damage : "no detail");
-    if (!head_ok)
-        printf("verify: FAILED (not the data directory's newest database): %s\n",
-               head_why[0] != '\0' ? head_why : "its chain-head could not be read");
-    if (rc == QB_OK && structure == QB_OK && head_ok) {
+    if (rc == QB_OK && structure == QB_OK && head_ok && secrets_ok) {
         S_trial_print("trial", &report.trial);
         /* The day's close: the books at the last midnight, for the day's
          * reconciliation with the bank. */
@@ -2592,15 +2663,39 @@ static int S_verify(const struct daemon_paths *paths)
         printf("verify: ok\n");
         return 0;
     }
-    if (rc == QB_OK)
-        return 1;
-    /* QB_E_INTERNAL is what the check found, not a fault of the check. */
-    printf("verify: FAILED (%s): %s\n",
-           key_lost && rc == QB_E_INTERNAL ? "a secret file is missing"
-           : rc == QB_E_INTERNAL           ? "the books disagree"
-           : rc == QB_E_STORAGE            ? "the database could not be read"
-                                           : error_name(rc),
-           report.problem[0] != '\0' ? report.problem : "no detail");
+    /* One verdict, last (what a job reading the last line acts on), of
+     * the first of: the file damaged (the books read from it may then
+     * disagree as a result, and a restore is the way on), a database that
+     * is not the newest, the books; the others before it, as notes.
+     * QB_E_INTERNAL is what the check found, not a fault of the check. */
+    char verdicts[4][5 * CONFIG_PATH_SIZE_MAX + 1024];
+    size_t count = 0;
+    if (structure != QB_OK)
+        snprintf(verdicts[count++], sizeof verdicts[0], "(%s): %s",
+                 structure == QB_E_INTERNAL ? "the database file is damaged"
+                                            : "the database file could not be checked",
+                 damage[0] != '\0' ? damage : "no detail");
+    if (!head_ok)
+        snprintf(verdicts[count++], sizeof verdicts[0],
+                 "(not the data directory's newest database): %s",
+                 head_why[0] != '\0' ? head_why : "its chain-head could not be read");
+    if (!secrets_ok)
+        snprintf(verdicts[count++], sizeof verdicts[0], "(%s): %s",
+                 strstr(secrets_why, "cannot read the secret file") == secrets_why
+                     ? "a secret file is missing"
+                     : "a secret file is not this database's",
+                 secrets_why);
+    if (rc != QB_OK)
+        snprintf(verdicts[count++], sizeof verdicts[0], "(%s): %s",
+                 key_lost && rc == QB_E_INTERNAL ? "a secret file is missing"
+                 : rc == QB_E_INTERNAL           ? "the books disagree"
+                 : rc == QB_E_STORAGE            ? "the database could not be read"
+                                                 : error_name(rc),
+                 report.problem[0] != '\0' ? report.problem : "no detail");
+    QB_ASSERT(count >= 1 && count <= QB_ARRAY_COUNT(verdicts));
+    for (size_t i = 1; i < count; i++)
+        printf("verify: also %s\n", verdicts[i]);
+    printf("verify: FAILED %s\n", verdicts[0]);
     return 1;
 }
 

@@ -267,27 +267,57 @@ int64_t domain_platform_value(const char *public_key_pem, size_t size)
     return (int64_t)(value >> 1);
 }
 
-static enum qb_error keys_check_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+/* The secrets a database keeps check values of, in meta. */
+#define KEYS_CHECKED 2
+struct key_checked {
+    const char *meta_key;
+    const char *secret;
+    const uint8_t *key;
+};
+
+static void keys_checked(const struct domain_env *env, struct key_checked keys[KEYS_CHECKED])
 {
-    struct keys_check_cmd *c = (struct keys_check_cmd *)cmd;
-    const struct {
-        const char *meta_key;
-        const char *secret;
-        const uint8_t *key;
-    } keys[] = {
-        {"key_check_pepper", "pepper", c->env->pepper_key},
-        {"key_check_card_key", "card-key", c->env->seal_key},
-    };
-    struct store *store = ledger_txn_store(txn);
-    bool found[QB_ARRAY_COUNT(keys)];
-    c->mismatch = NULL;
-    for (size_t i = 0; i < QB_ARRAY_COUNT(keys); i++) {
+    keys[0] = (struct key_checked){"key_check_pepper", "pepper", env->pepper_key};
+    keys[1] = (struct key_checked){"key_check_card_key", "card-key", env->seal_key};
+}
+
+/* Compares env's secrets with the check values store keeps: *mismatch the
+ * first that does not belong (NULL: none), found[i] whether the database
+ * has key i's value yet. */
+static enum qb_error keys_compare(const struct domain_env *env, struct store *store,
+                                  bool found[KEYS_CHECKED], const char **mismatch)
+{
+    struct key_checked keys[KEYS_CHECKED];
+    keys_checked(env, keys);
+    *mismatch = NULL;
+    for (size_t i = 0; i < KEYS_CHECKED; i++) {
         int64_t stored = 0;
         if (domain_meta_get(store, keys[i].meta_key, &stored, &found[i]) != QB_OK)
             return QB_E_STORAGE;
-        if (found[i] && stored != key_check_value(keys[i].key) && c->mismatch == NULL)
-            c->mismatch = keys[i].secret;
+        if (found[i] && stored != key_check_value(keys[i].key) && *mismatch == NULL)
+            *mismatch = keys[i].secret;
     }
+    return QB_OK;
+}
+
+enum qb_error domain_keys_belong(const struct domain_env *env, struct store *reader,
+                                 const char **which)
+{
+    QB_ASSERT(env != NULL && reader != NULL && which != NULL);
+    bool found[KEYS_CHECKED];
+    enum qb_error err = keys_compare(env, reader, found, which);
+    return err == QB_OK && *which != NULL ? QB_E_CONFLICT : err;
+}
+
+static enum qb_error keys_check_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
+{
+    struct keys_check_cmd *c = (struct keys_check_cmd *)cmd;
+    struct key_checked keys[KEYS_CHECKED];
+    keys_checked(c->env, keys);
+    struct store *store = ledger_txn_store(txn);
+    bool found[KEYS_CHECKED];
+    if (keys_compare(c->env, store, found, &c->mismatch) != QB_OK)
+        return QB_E_STORAGE;
     bool platform_moves = false;
     if (c->mismatch == NULL && c->platform_key != 0) {
         enum qb_error err = platform_check(store, c->platform_key, &platform_moves);
@@ -300,7 +330,7 @@ static enum qb_error keys_check_run(struct ledger_txn *txn, struct ledger_cmd *c
      * secret that does not belong. */
     if (c->mismatch != NULL)
         return QB_OK;
-    for (size_t i = 0; i < QB_ARRAY_COUNT(keys); i++)
+    for (size_t i = 0; i < KEYS_CHECKED; i++)
         if (!found[i] &&
             domain_meta_put(store, keys[i].meta_key, key_check_value(keys[i].key)) != QB_OK)
             return QB_E_STORAGE;

@@ -327,6 +327,11 @@ QB_MUST_USE enum qb_error domain_meta_put(struct store *store, const char *key, 
  * from a start that is refused. */
 QB_MUST_USE enum qb_error domain_keys_check(const struct domain_env *env, int64_t platform_key,
                                             const char **which);
+/* The same check of pepper and card-key, read through reader, writing
+ * nothing (qianbaod --verify): QB_OK when each belongs or the database has
+ * no check value of it yet; QB_E_CONFLICT with *which; QB_E_STORAGE. */
+QB_MUST_USE enum qb_error domain_keys_belong(const struct domain_env *env, struct store *reader,
+                                             const char **which);
 /* A platform key's value for meta.key_check_platform, from its public key's
  * PEM. */
 int64_t domain_platform_value(const char *public_key_pem, size_t size);

@@ -2023,14 +2023,18 @@ TEST(verify_checks_a_backup_without_writing_to_it)
         ASSERT(S_file_copy(db, path, read_only ? 0444 : 0600));
         snprintf(path, sizeof path, "%s/qianbao.db.lock", dir);
         ASSERT(S_file_copy(lock, path, read_only ? 0444 : 0600));
-        /* A backup holds the chain key the journal is checked with, the
+        /* A backup holds the secrets the database is checked against
+         * (the chain key the journal's, pepper and card-key theirs), the
          * reader's own (a secret readable by others is refused). */
-        char key[700];
-        snprintf(key, sizeof key, "%s/chain-key", source);
-        snprintf(path, sizeof path, "%s/chain-key", dir);
-        ASSERT(S_file_copy(key, path, read_only ? 0400 : 0600));
-        if (read_only && geteuid() == 0)
-            ASSERT_EQ_INT(chown(path, 65534, 65534), 0);
+        const char *secrets[] = {"chain-key", "pepper", "card-key"};
+        for (size_t s = 0; s < QB_ARRAY_COUNT(secrets); s++) {
+            char key[700];
+            snprintf(key, sizeof key, "%s/%s", source, secrets[s]);
+            snprintf(path, sizeof path, "%s/%s", dir, secrets[s]);
+            ASSERT(S_file_copy(key, path, read_only ? 0400 : 0600));
+            if (read_only && geteuid() == 0)
+                ASSERT_EQ_INT(chown(path, 65534, 65534), 0);
+        }
         /* The test's root must be passable for whoever runs the check. */
         ASSERT_EQ_INT(chmod(S_root, 0711), 0);
         ASSERT_EQ_INT(chmod(dir, read_only ? 0555 : 0700), 0);

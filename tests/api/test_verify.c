@@ -428,6 +428,21 @@ TEST(a_damaged_file_fails_the_offline_check_though_the_books_add_up)
     ASSERT_EQ_INT(
         S_repair("--rebuild-checkpoints", d.data_dir, "rebuild-damaged", text, sizeof text), 1);
     ASSERT(strstr(text, "rebuild: REFUSED (the database file is damaged") != NULL);
+
+    // Damaged and not the newest either: one verdict, the damage (a restore is the way on from
+    // both), the rest said before it, so that a job reading the verdict reads one.
+    char head[TEST_DAEMON_PATH_SIZE_MAX + 16];
+    snprintf(head, sizeof head, "%s/chain-head", d.data_dir);
+    f = fopen(head, "w");
+    ASSERT(f != NULL);
+    fprintf(f, "entry=%ld hash=%064d\n", atol(last) + 5, 0);
+    ASSERT_EQ_INT(fclose(f), 0);
+    ASSERT_EQ_INT(S_verify_offline(d.data_dir, "verify-damaged-older", text, sizeof text), 1);
+    const char *verdict = strstr(text, "verify: FAILED ");
+    if (verdict == NULL || strstr(verdict + 1, "verify: FAILED ") != NULL ||
+        strncmp(verdict, "verify: FAILED (the database file is damaged): ", 47) != 0 ||
+        strstr(text, "verify: also (not the data directory's newest database): ") == NULL)
+        TEST_FAIL_("not one verdict, the damage's, in:\n%s", text);
 }
 
 /* The account whose checkpoint the test below leaves behind. */
@@ -577,6 +592,9 @@ TEST(an_older_copy_of_the_database_is_refused_until_it_is_meant)
     // on purpose, and --verify fails; with the chain-head backed up with the copy it starts.
     struct test_daemon d;
     ASSERT(S_funded_and_stopped("rollback", &d));
+    static char text[64 * 1024];
+    ASSERT(test_file_read(d.log_path, text, sizeof text));
+    ASSERT(strstr(text, "daemon.chain_head_missing") == NULL); /* a new data directory */
     char dir[TEST_DAEMON_PATH_SIZE_MAX], log_path[TEST_DAEMON_PATH_SIZE_MAX];
     snprintf(dir, sizeof dir, "%s", d.data_dir);
     snprintf(log_path, sizeof log_path, "%s/rollback-again.log", S_root);
@@ -612,7 +630,6 @@ TEST(an_older_copy_of_the_database_is_refused_until_it_is_meant)
     unlink(side);
     snprintf(side, sizeof side, "%s-shm", db);
     unlink(side);
-    static char text[64 * 1024];
     char output[TEST_DAEMON_PATH_SIZE_MAX + 32], want[TEST_DAEMON_PATH_SIZE_MAX + 256];
     snprintf(output, sizeof output, "%s/rollback-refused.log", S_root);
     const char *serve[] = {"--data-dir", dir, "--listen", "127.0.0.1:0", NULL};
@@ -622,6 +639,11 @@ TEST(an_older_copy_of_the_database_is_refused_until_it_is_meant)
              "refusing to start: the journal of \"%s\" ends at entry %s, but this data "
              "directory's daemon made entry %s durable",
              db, older_last, newest);
+    if (strstr(text, want) == NULL)
+        TEST_FAIL_("no \"%s\" in:\n%s", want, text);
+    /* A -wal removed as a stale file looks the same from here: the message names it first. */
+    snprintf(want, sizeof want, "its \"%s-wal\", which holds the commits not yet in the database",
+             db);
     if (strstr(text, want) == NULL)
         TEST_FAIL_("no \"%s\" in:\n%s", want, text);
     ASSERT_EQ_INT(S_verify_offline(dir, "rollback-verify", text, sizeof text), 1);
@@ -634,6 +656,104 @@ TEST(an_older_copy_of_the_database_is_refused_until_it_is_meant)
     ASSERT_EQ_INT(S_verify_offline(dir, "rollback-meant", text, sizeof text), 0);
     ASSERT(test_daemon_start(&d, dir, log_path, NULL));
     ASSERT_EQ_INT(test_daemon_stop(&d), 0);
+    ASSERT(test_file_read(log_path, text, sizeof text));
+    ASSERT(strstr(text, "daemon.chain_head_missing") == NULL);
+
+    /* Or the chain-head removed, as the refusal offers: the start says from where it goes on,
+     * since nothing now says what came after. */
+    ASSERT_EQ_INT(unlink(head), 0);
+    snprintf(log_path, sizeof log_path, "%s/rollback-headless.log", S_root);
+    ASSERT(test_daemon_start(&d, dir, log_path, NULL));
+    ASSERT_EQ_INT(test_daemon_stop(&d), 0);
+    ASSERT(test_file_read(log_path, text, sizeof text));
+    snprintf(want, sizeof want, "event=daemon.chain_head_missing path=\"%s\" last_entry=%s ", head,
+             older_last);
+    if (strstr(text, want) == NULL)
+        TEST_FAIL_("no \"%s\" in:\n%s", want, text);
+}
+
+TEST(a_database_lost_beside_its_wal_is_named_so)
+{
+    // The database file gone while its -wal, with commits, is still there (a file moved aside by
+    // hand, a copy that took one without the other) is no mistyped directory: the start and
+    // --verify both say to put the database back beside its -wal, and --verify's last word on
+    // stdout is its verdict.
+    struct test_daemon d;
+    ASSERT(S_funded_and_stopped("lost-db", &d));
+    char db[TEST_DAEMON_PATH_SIZE_MAX + 32], wal[TEST_DAEMON_PATH_SIZE_MAX + 32];
+    char aside[TEST_DAEMON_PATH_SIZE_MAX + 32];
+    snprintf(db, sizeof db, "%s/qianbao.db", d.data_dir);
+    snprintf(wal, sizeof wal, "%s/qianbao.db-wal", d.data_dir);
+    snprintf(aside, sizeof aside, "%s/lost-db-aside.db", S_root);
+    ASSERT_EQ_INT(rename(db, aside), 0);
+    FILE *f = fopen(wal, "w");
+    ASSERT(f != NULL);
+    fputs("commits the database file does not hold yet", f);
+    ASSERT_EQ_INT(fclose(f), 0);
+    static char text[64 * 1024];
+    char want[TEST_DAEMON_PATH_SIZE_MAX * 2 + 128];
+    snprintf(want, sizeof want, "the database \"%s\" is missing, but \"%s\" beside it holds", db,
+             wal);
+    char output[TEST_DAEMON_PATH_SIZE_MAX + 32];
+    snprintf(output, sizeof output, "%s/lost-db-start.log", S_root);
+    const char *serve[] = {"--data-dir", d.data_dir, "--listen", "127.0.0.1:0", NULL};
+    ASSERT_EQ_INT(test_daemon_run(serve, output, 30000), 1);
+    ASSERT(test_file_read(output, text, sizeof text));
+    if (strstr(text, want) == NULL)
+        TEST_FAIL_("the start did not say \"%s\":\n%s", want, text);
+    ASSERT_EQ_INT(S_verify_offline(d.data_dir, "lost-db-verify", text, sizeof text), 1);
+    char verdict[sizeof want + 64];
+    snprintf(verdict, sizeof verdict, "verify: FAILED (no database to check): %s", want);
+    if (strstr(text, verdict) == NULL)
+        TEST_FAIL_("--verify did not say \"%s\":\n%s", verdict, text);
+    ASSERT_EQ_INT(unlink(wal), 0);
+    ASSERT_EQ_INT(rename(aside, db), 0);
+    ASSERT_EQ_INT(S_verify_offline(d.data_dir, "lost-db-back", text, sizeof text), 0);
+
+    /* Cut short to a page, the file SQLite will not open says so in a verdict too. */
+    ASSERT_EQ_INT(truncate(db, 512), 0);
+    ASSERT_EQ_INT(S_verify_offline(d.data_dir, "lost-db-cut", text, sizeof text), 1);
+    if (strstr(text, "verify: FAILED (the database file could not be opened): ") == NULL)
+        TEST_FAIL_("no verdict for a file cut short in:\n%s", text);
+}
+
+TEST(secrets_of_another_installation_fail_the_check)
+{
+    // A backup directory whose pepper or card-key is another installation's passes its sums, the
+    // file's check and the books', and a start on it is refused only in the middle of a
+    // restore: --verify checks them against the database as the start does, writing nothing.
+    struct test_daemon d;
+    ASSERT(S_funded_and_stopped("foreign-secret", &d));
+    const char *secrets[] = {"pepper", "card-key"};
+    static char text[64 * 1024];
+    for (size_t i = 0; i < QB_ARRAY_COUNT(secrets); i++) {
+        char path[TEST_DAEMON_PATH_SIZE_MAX + 32], kept[TEST_DAEMON_PATH_SIZE_MAX + 32];
+        snprintf(path, sizeof path, "%s/%s", d.data_dir, secrets[i]);
+        snprintf(kept, sizeof kept, "%s/foreign-%s", S_root, secrets[i]);
+        ASSERT(S_copy(path, kept));
+        FILE *f = fopen(path, "wb");
+        ASSERT(f != NULL);
+        for (int b = 0; b < 32; b++)
+            fputc(0x5a ^ b, f);
+        ASSERT_EQ_INT(fclose(f), 0);
+        ASSERT_EQ_INT(chmod(path, 0600), 0);
+        ASSERT_EQ_INT(S_verify_offline(d.data_dir, "foreign-secret-verify", text, sizeof text), 1);
+        char want[TEST_DAEMON_PATH_SIZE_MAX + 160];
+        snprintf(want, sizeof want,
+                 "verify: FAILED (a secret file is not this database's): the secret file \"%s\"",
+                 path);
+        if (strstr(text, want) == NULL)
+            TEST_FAIL_("no \"%s\" in:\n%s", want, text);
+        ASSERT_EQ_INT(unlink(path), 0);
+        ASSERT_EQ_INT(S_verify_offline(d.data_dir, "foreign-secret-gone", text, sizeof text), 1);
+        if (strstr(text,
+                   "verify: FAILED (a secret file is missing): cannot read the secret file") ==
+            NULL)
+            TEST_FAIL_("a missing %s not named in:\n%s", secrets[i], text);
+        ASSERT(S_copy(kept, path));
+        ASSERT_EQ_INT(chmod(path, 0600), 0);
+        ASSERT_EQ_INT(S_verify_offline(d.data_dir, "foreign-secret-back", text, sizeof text), 0);
+    }
 }
 
 TEST(the_operators_audit_trail_cut_or_altered_is_found)
@@ -898,6 +1018,8 @@ int main(void)
     RUN(the_running_check_finds_a_trail_whose_seals_were_all_removed);
     RUN(the_repair_refuses_a_journal_that_fails_its_own_checks);
     RUN(an_older_copy_of_the_database_is_refused_until_it_is_meant);
+    RUN(a_database_lost_beside_its_wal_is_named_so);
+    RUN(secrets_of_another_installation_fail_the_check);
     RUN(the_operators_audit_trail_cut_or_altered_is_found);
     RUN(the_check_reads_the_day_by_the_ledgers_clock);
 
