@@ -577,9 +577,16 @@ static void S_close_resume(struct http_request *req, struct ledger_cmd *cmd)
     if (cmd->result != QB_OK)
         http_reply_error(req, cmd->result);
     else if (c->outcome == QB_E_INVALID_REQUEST)
-        http_reply_error_message(req, c->outcome,
-                                 "订单的支付场景不支持该请求 (a payment-code order is not closed: "
-                                 "POST .../reverse revokes it)");
+        http_reply_error_message(
+            req, c->outcome,
+            c->state == MERCHANT_REVOKED
+                ? "订单已撤销 (a payment-code order is not closed, and this one was revoked "
+                  "already: nothing is left to stop)"
+            : c->state == MERCHANT_PAYERROR
+                ? "订单支付失败 (a payment-code order is not closed, and this one's payment "
+                  "failed: nothing is left to stop)"
+                : "订单的支付场景不支持该请求 (a payment-code order is not closed: POST "
+                  ".../reverse revokes it)");
     else if (c->outcome != QB_OK)
         http_reply_error(req, c->outcome);
     else

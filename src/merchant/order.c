@@ -582,6 +582,7 @@ static enum qb_error S_close_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         /* Its payer may still confirm a USERPAYING one: only a reversal
          * stops that, and says so to the till. */
         c->outcome = QB_E_INVALID_REQUEST;
+        c->state = o.state;
         return QB_OK;
     }
     if (o.state == MERCHANT_NOTPAY) {

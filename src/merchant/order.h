@@ -330,6 +330,7 @@ struct merchant_order_close_cmd {
     enum qb_error outcome; /* QB_OK (closed, or no order: the number closed to a codepay),
                             * ORDERPAID, INVALID_REQUEST (a payment-code order: reversed,
                             * never closed) */
+    enum merchant_trade_state state; /* with INVALID_REQUEST: the payment-code order's */
 };
 void merchant_order_close_cmd_init(struct merchant_order_close_cmd *c, const struct domain_env *env);
 

@@ -1285,6 +1285,18 @@ TEST(reverse_revokes_and_returns_a_paid_orders_money)
     ASSERT_EQ_INT(S_reverse(paid, what), 200);
     ASSERT_EQ_STR(what, "REVOKED");
     ASSERT_EQ_INT(th_balance(&S_client, &u), 50000);
+    /* A till that closes it after is not told to reverse what it reversed. */
+    {
+        char path[256], body[64];
+        snprintf(path, sizeof path, "/v3/pay/transactions/out-trade-no/%s/close", paid);
+        snprintf(body, sizeof body, "{\"mchid\":\"%s\"}", S_m.mchid);
+        struct client_response res;
+        ASSERT_EQ_INT(mh_call(&S_client, &S_m, "POST", path, body, &res), 400);
+        ASSERT_EQ_STR(api_error_code(&res), "INVALID_REQUEST");
+        ASSERT(strstr(res.body.data, "revoked already") != NULL);
+        ASSERT(strstr(res.body.data, "reverse revokes it") == NULL);
+        client_response_release(&res);
+    }
 
     /* The money came back without the payer: one order_refunded notice for all of it, as a
      * refund gives, naming the payment it returns and the merchant; the second reversal, which
