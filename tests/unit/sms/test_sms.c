@@ -938,13 +938,19 @@ TEST(every_message_says_what_its_code_authorises)
     "{\"mobile\":\"{phone}\",\"text\":\"Code {code} for {purpose}\",\"x\":\"{other}\"}"
 
 /* The daemon's HTTP gateway (5 s a call) to the provider rx plays. */
-static struct sms_gateway *rx_gateway(const struct rx *rx)
+/* An HTTP gateway to rx's provider with body_template. */
+static struct sms_gateway *rx_gateway_with(const struct rx *rx, const char *body_template)
 {
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/send", rx->port);
-    struct sms_gateway *gw = sms_gateway_http_new(url, SX_TEMPLATE, 5000);
+    struct sms_gateway *gw = sms_gateway_http_new(url, body_template, 5000);
     ASSERT(gw != NULL);
     return gw;
+}
+
+static struct sms_gateway *rx_gateway(const struct rx *rx)
+{
+    return rx_gateway_with(rx, SX_TEMPLATE);
 }
 
 TEST(http_gateway_posts_the_template)
@@ -1100,11 +1106,8 @@ TEST(worker_sends_what_a_bind_card_code_authorises_or_nothing)
      * bare, which would be the very message a fraudster wants read out. */
     const int statuses[] = {200, 200};
     struct rx *rx = rx_start(statuses, 2);
-    char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/send", rx->port);
-    struct sms_gateway *gw = sms_gateway_http_new(
-        url, "{\"to\":\"{phone}\",\"content\":\"{text}\",\"card\":\"{card_last4}\"}", 5000);
-    ASSERT(gw != NULL);
+    struct sms_gateway *gw = rx_gateway_with(
+        rx, "{\"to\":\"{phone}\",\"content\":\"{text}\",\"card\":\"{card_last4}\"}");
     struct sx *sx = sx_new();
     const struct sms_detail detail = {"1234", "138****8000"};
     const char *phones[] = {"13900139000", "13900139001"};
@@ -1165,16 +1168,23 @@ static enum qb_error sx_void_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
 }
 
 /* Voids phone's codes, as a wallet moving away from it does. */
+/* Runs c (its run function run) as a command; the test fails with what when it does not. */
+static void sx_notice_execute(struct sx *sx, struct sx_notice_cmd *c, ledger_cmd_run_fn run,
+                              const char *what)
+{
+    ledger_cmd_init(&c->cmd, run, NULL);
+    enum qb_error rc = ledger_execute(sx->ledger, &c->cmd);
+    if (rc == QB_OK)
+        rc = c->cmd.result;
+    ledger_cmd_release(&c->cmd);
+    if (rc != QB_OK)
+        TEST_FAIL_("%s for \"%s\": %s", what, c->phone, error_name(rc));
+}
+
 static void sx_void(struct sx *sx, const char *phone)
 {
     struct sx_notice_cmd c = {.env = &sx->env, .phone = phone};
-    ledger_cmd_init(&c.cmd, sx_void_run, NULL);
-    enum qb_error rc = ledger_execute(sx->ledger, &c.cmd);
-    if (rc == QB_OK)
-        rc = c.cmd.result;
-    ledger_cmd_release(&c.cmd);
-    if (rc != QB_OK)
-        TEST_FAIL_("sms_txn_codes_void for \"%s\": %s", phone, error_name(rc));
+    sx_notice_execute(sx, &c, sx_void_run, "sms_txn_codes_void");
 }
 
 static void sx_notice(struct sx *sx, const char *phone, enum sms_purpose purpose,
@@ -1182,13 +1192,7 @@ static void sx_notice(struct sx *sx, const char *phone, enum sms_purpose purpose
 {
     struct sx_notice_cmd c = {
         .env = &sx->env, .phone = phone, .purpose = purpose, .detail = detail};
-    ledger_cmd_init(&c.cmd, sx_notice_run, NULL);
-    enum qb_error rc = ledger_execute(sx->ledger, &c.cmd);
-    if (rc == QB_OK)
-        rc = c.cmd.result;
-    ledger_cmd_release(&c.cmd);
-    if (rc != QB_OK)
-        TEST_FAIL_("sms_txn_notice for \"%s\": %s", phone, error_name(rc));
+    sx_notice_execute(sx, &c, sx_notice_run, "sms_txn_notice");
 }
 
 TEST(worker_sends_a_notice_with_no_code)
@@ -1201,12 +1205,8 @@ TEST(worker_sends_a_notice_with_no_code)
      * given up, not sent. */
     const int statuses[] = {200, 200};
     struct rx *rx = rx_start(statuses, 2);
-    char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/send", rx->port);
-    struct sms_gateway *gw = sms_gateway_http_new(
-        url, "{\"to\":\"{phone}\",\"content\":\"{text}\",\"code\":\"{code}\",\"t\":\"{purpose}\"}",
-        5000);
-    ASSERT(gw != NULL);
+    struct sms_gateway *gw = rx_gateway_with(
+        rx, "{\"to\":\"{phone}\",\"content\":\"{text}\",\"code\":\"{code}\",\"t\":\"{purpose}\"}");
     struct sx *sx = sx_new();
     const struct sms_detail moved = {"", "139****9000"};
     sx_notice(sx, "13900139001", SMS_PURPOSE_NOTICE_PHONE_CHANGED, &moved);
