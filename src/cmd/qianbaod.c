@@ -378,28 +378,37 @@ static enum qb_error S_secret_file_read(const char *path, char *out, size_t size
 
 /* Says on stderr why the secret file at path could not be used (err);
  * raw_size: the bytes a raw key file holds (S_SECRET_SIZE), else 0. */
-static void S_secret_complain(const char *path, enum qb_error err, size_t raw_size)
+/* Why the secret file at path could not be read (err), in words that say
+ * what to do, into why. */
+static void S_secret_why(const char *path, enum qb_error err, size_t raw_size, char *why,
+                         size_t why_size)
 {
     struct stat st;
     if (raw_size > 0 && err == QB_E_INTERNAL && stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
         (uint64_t)st.st_size != raw_size)
-        fprintf(stderr,
-                "qianbaod: secret file \"%s\" holds %lld bytes, not %zu: it is not a key this "
-                "daemon made (put back the one from the data directory's backup)\n",
-                path, (long long)st.st_size, raw_size);
+        snprintf(why, why_size,
+                 "secret file \"%s\" holds %lld bytes, not %zu: it is not a key this daemon "
+                 "made (put back the one from the data directory's backup)",
+                 path, (long long)st.st_size, raw_size);
     else if (err == QB_E_FORBIDDEN)
-        fprintf(stderr,
-                "qianbaod: secret file \"%s\" is readable by others or not a file; "
-                "fix with: chmod 600 %s\n",
-                path, path);
+        snprintf(why, why_size,
+                 "secret file \"%s\" is readable by others or not a file; fix with: chmod 600 %s",
+                 path, path);
     else if (access(path, R_OK) != 0 && errno == EACCES)
-        fprintf(stderr,
-                "qianbaod: permission denied reading \"%s\": run qianbaod as the user that owns "
-                "the data directory (uid %ld may not), or give its files to that user (chown)\n",
-                path, (long)geteuid());
+        snprintf(why, why_size,
+                 "permission denied reading \"%s\": run qianbaod as the user that owns the data "
+                 "directory (uid %ld may not), or give its files to that user (chown)",
+                 path, (long)geteuid());
     else
-        fprintf(stderr, "qianbaod: cannot read or create secret file \"%s\" (%s)\n", path,
-                error_name(err));
+        snprintf(why, why_size, "cannot read or create secret file \"%s\" (%s)", path,
+                 error_name(err));
+}
+
+static void S_secret_complain(const char *path, enum qb_error err, size_t raw_size)
+{
+    char why[2 * CONFIG_PATH_SIZE_MAX + 256];
+    S_secret_why(path, err, raw_size, why, sizeof why);
+    fprintf(stderr, "qianbaod: %s\n", why);
 }
 
 /* --- start-up steps ---------------------------------------------------------- */
@@ -1458,13 +1467,19 @@ static bool S_db_new_is_first(const struct daemon_paths *paths, const char *foun
     if (!S_head_read(paths->chain_head, &head_found, &head))
         return false;
     if (head_found && (head.entry_id > 0 || head.audit_seq > 0)) {
+        /* A file without tables beside no -wal: its commits were all in
+         * the -wal (a busy daemon's file may hold none yet). */
+        bool wal_lost = strcmp(found, "file_without_schema") == 0;
         fprintf(stderr,
                 "qianbaod: refusing to start: the database \"%s\" is %s, but this data "
-                "directory's daemon made %s %lld durable (\"%s\"): restore the database "
+                "directory's daemon made %s %lld durable (\"%s\"): %srestore the database "
                 "from the backup of this data directory (docs/operations.md, \"Restoring\"); "
                 "nothing was written\n",
                 paths->db_file, what, head.entry_id > 0 ? "entry" : "audit row",
-                (long long)(head.entry_id > 0 ? head.entry_id : head.audit_seq), paths->chain_head);
+                (long long)(head.entry_id > 0 ? head.entry_id : head.audit_seq), paths->chain_head,
+                wal_lost ? "its commits are in its -wal, which was removed or cut short: put that "
+                           "-wal back beside it (the two go together), or else "
+                         : "");
         return false;
     }
     return true;
@@ -1502,6 +1517,13 @@ static bool S_head_check(const struct daemon_paths *paths, struct store *s, char
                  "daemon wrote (\"%s\"): the database was replaced or altered; restore the "
                  "database and the data directory backed up together",
                  (long long)head.entry_id, paths->db_file, paths->chain_head);
+    else if (rc != QB_OK && store_schema_version(s) <= 0)
+        snprintf(why, why_size,
+                 "the database \"%s\" has no tables, but this data directory's daemon made "
+                 "entry %lld durable (\"%s\"): its commits are in its \"%s-wal\", which was "
+                 "removed or cut short; put that -wal back beside it (the two go together), or "
+                 "else restore the database from the backup",
+                 paths->db_file, (long long)head.entry_id, paths->chain_head, paths->db_file);
     else if (rc != QB_OK)
         snprintf(why, why_size, "cannot read the journal's head: %s", store_last_error(s));
     if (rc != QB_OK || head.audit_seq == 0)
@@ -1537,22 +1559,25 @@ static bool S_head_check_live(const void *paths, struct store *reader, char *why
 static bool S_head_check_at_start(const struct daemon_paths *paths, struct store *writer)
 {
     char why[5 * CONFIG_PATH_SIZE_MAX + 768];
-    /* No chain-head beside a journal that has entries: removed to go on
-     * from an older copy (the refusal above says how), or a data directory
-     * from before it. Nothing says what came after the journal's last
-     * entry, so the start says from where it goes on. */
-    bool found = false;
-    struct S_head_file head;
-    int64_t last = 0;
-    static const uint8_t none[CRYPTO_SHA256_SIZE];
-    if (S_head_read(paths->chain_head, &found, &head) && !found &&
-        ledger_head_check(writer, INT64_MAX, none, &last) == QB_E_NOT_FOUND && last > 0)
-        log_event(LOG_WARN, "daemon.chain_head_missing",
-                  "path=\"%s\" last_entry=%lld what=\"the journal is taken as this data "
-                  "directory's newest: a payment acknowledged after its last entry is not in it\"",
-                  paths->chain_head, (long long)last);
-    if (S_head_check(paths, writer, why, sizeof why))
+    if (S_head_check(paths, writer, why, sizeof why)) {
+        /* No chain-head beside a journal that has entries: removed to go
+         * on from an older copy (the refusal says how), or a data
+         * directory from before it. Nothing says what came after the
+         * journal's last entry, so the start says from where it goes on.
+         * (The file was read once already: a damaged one stopped there.) */
+        bool found = false;
+        struct S_head_file head;
+        int64_t last = 0;
+        static const uint8_t none[CRYPTO_SHA256_SIZE];
+        if (S_head_read(paths->chain_head, &found, &head) && !found &&
+            ledger_head_check(writer, INT64_MAX, none, &last) == QB_E_NOT_FOUND && last > 0)
+            log_event(LOG_WARN, "daemon.chain_head_missing",
+                      "path=\"%s\" last_entry=%lld what=\"the journal is taken as this data "
+                      "directory's newest: a payment acknowledged after its last entry is not "
+                      "in it\"",
+                      paths->chain_head, (long long)last);
         return true;
+    }
     if (why[0] != '\0')
         fprintf(stderr, "qianbaod: refusing to start: %s\n", why);
     return false;
@@ -2514,12 +2539,21 @@ static void *S_structure_main(void *arg)
     return NULL;
 }
 
+/* What S_secrets_check found, each with its verdict's words. */
+enum S_secrets {
+    S_SECRETS_OK,
+    S_SECRETS_MISSING,    /* "a secret file is missing" */
+    S_SECRETS_UNREADABLE, /* "a secret file cannot be read" (its mode, size, owner) */
+    S_SECRETS_FOREIGN,    /* "a secret file is not this database's" */
+    S_SECRETS_UNCHECKED,  /* "the database could not be read": its check values */
+};
+
 /* Whether the secret files beside the database are the ones it was made
  * with, as a start checks them (domain_keys_check), writing nothing; when
  * not, why: a backup with another installation's secrets passes every
  * other check and is refused only at the start of a restore. */
-static bool S_secrets_check(const struct daemon_paths *paths, struct store *reader, char *why,
-                            size_t why_size)
+static enum S_secrets S_secrets_check(const struct daemon_paths *paths, struct store *reader,
+                                      char *why, size_t why_size)
 {
     uint8_t pepper[S_SECRET_SIZE], card_key[S_SECRET_SIZE];
     const char *unread = NULL;
@@ -2529,12 +2563,16 @@ static bool S_secrets_check(const struct daemon_paths *paths, struct store *read
     else if ((rc = crypto_secret_read(paths->card_key, card_key, sizeof card_key)) != QB_OK)
         unread = paths->card_key;
     if (unread != NULL) {
-        snprintf(why, why_size,
-                 "cannot read the secret file \"%s\" (%s): restore it from the backup of this "
-                 "data directory",
-                 unread, rc == QB_E_NOT_FOUND ? "it is missing" : error_name(rc));
         crypto_wipe(pepper, sizeof pepper);
-        return false;
+        if (rc != QB_E_NOT_FOUND) {
+            S_secret_why(unread, rc, S_SECRET_SIZE, why, why_size);
+            return S_SECRETS_UNREADABLE;
+        }
+        snprintf(why, why_size,
+                 "the secret file \"%s\" is missing: restore it from the backup of this data "
+                 "directory",
+                 unread);
+        return S_SECRETS_MISSING;
     }
     struct domain_settings settings;
     domain_settings_default(&settings);
@@ -2545,14 +2583,18 @@ static bool S_secrets_check(const struct daemon_paths *paths, struct store *read
     const char *which = NULL;
     rc = domain_keys_belong(&env, reader, &which);
     domain_env_release(&env);
-    if (rc == QB_E_CONFLICT)
+    if (rc == QB_E_CONFLICT) {
         snprintf(why, why_size,
                  "the secret file \"%s\" is not the one the database \"%s\" was made with (a "
                  "start refuses it): restore the secrets backed up with this database",
                  strcmp(which, "pepper") == 0 ? paths->pepper : paths->card_key, paths->db_file);
-    else if (rc != QB_OK)
+        return S_SECRETS_FOREIGN;
+    }
+    if (rc != QB_OK) {
         snprintf(why, why_size, "cannot read the secrets' check values (%s)", error_name(rc));
-    return rc == QB_OK;
+        return S_SECRETS_UNCHECKED;
+    }
+    return S_SECRETS_OK;
 }
 
 static int S_verify(const struct daemon_paths *paths)
@@ -2616,7 +2658,7 @@ static int S_verify(const struct daemon_paths *paths)
     char head_why[5 * CONFIG_PATH_SIZE_MAX + 768] = "";
     bool head_ok = S_head_check(paths, reader, head_why, sizeof head_why);
     char secrets_why[2 * CONFIG_PATH_SIZE_MAX + 256] = "";
-    bool secrets_ok = S_secrets_check(paths, reader, secrets_why, sizeof secrets_why);
+    enum S_secrets secrets = S_secrets_check(paths, reader, secrets_why, sizeof secrets_why);
     store_close(reader);
     if (beside)
         pthread_join(structure_thread, NULL);
@@ -2652,7 +2694,7 @@ static int S_verify(const struct daemon_paths *paths)
     /* The first entry hashed under the chain key (docs/ledger.md): 0 for a
      * journal not keyed yet. */
     printf("chain_keyed_from=%" PRId64 "\n", report.chain_keyed_from);
-    if (rc == QB_OK && structure == QB_OK && head_ok && secrets_ok) {
+    if (rc == QB_OK && structure == QB_OK && head_ok && secrets == S_SECRETS_OK) {
         S_trial_print("trial", &report.trial);
         /* The day's close: the books at the last midnight, for the day's
          * reconciliation with the bank. */
@@ -2679,11 +2721,14 @@ static int S_verify(const struct daemon_paths *paths)
         snprintf(verdicts[count++], sizeof verdicts[0],
                  "(not the data directory's newest database): %s",
                  head_why[0] != '\0' ? head_why : "its chain-head could not be read");
-    if (!secrets_ok)
+    /* The secrets' check values unread: the database's own failure,
+     * which the others name (no table to read them from). */
+    if (secrets != S_SECRETS_OK && (secrets != S_SECRETS_UNCHECKED || (count == 0 && rc == QB_OK)))
         snprintf(verdicts[count++], sizeof verdicts[0], "(%s): %s",
-                 strstr(secrets_why, "cannot read the secret file") == secrets_why
-                     ? "a secret file is missing"
-                     : "a secret file is not this database's",
+                 secrets == S_SECRETS_MISSING      ? "a secret file is missing"
+                 : secrets == S_SECRETS_UNREADABLE ? "a secret file cannot be read"
+                 : secrets == S_SECRETS_FOREIGN    ? "a secret file is not this database's"
+                                                   : "the database could not be read",
                  secrets_why);
     if (rc != QB_OK)
         snprintf(verdicts[count++], sizeof verdicts[0], "(%s): %s",

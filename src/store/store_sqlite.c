@@ -1632,10 +1632,24 @@ static enum qb_error sqlite_check_structure(struct store *store, char *problem, 
             sound = true;
             continue;
         }
-        int wrote = snprintf(problem + used, problem_size - used, "%s%s", used > 0 ? "; " : "",
-                             row != NULL ? row : "");
-        if (wrote > 0)
-            used = used + (size_t)wrote < problem_size ? used + (size_t)wrote : problem_size - 1;
+        /* A row may hold several findings, a line each, under a header
+         * naming the schema ("*** in database main ***"): one line of
+         * findings, each after "; ", so that a report of them stays one
+         * line (qianbaod --verify's verdict is its last). */
+        const char *line = row != NULL ? row : "";
+        do {
+            size_t size = strcspn(line, "\n");
+            bool header = size > 8 && strncmp(line, "*** ", 4) == 0 &&
+                          strncmp(line + size - 4, " ***", 4) == 0;
+            if (!header && size > 0) {
+                int wrote = snprintf(problem + used, problem_size - used, "%s%.*s",
+                                     used > 0 ? "; " : "", (int)size, line);
+                if (wrote > 0)
+                    used = used + (size_t)wrote < problem_size ? used + (size_t)wrote
+                                                               : problem_size - 1;
+            }
+            line += size;
+        } while (*line++ == '\n');
     }
     if (rc != SQLITE_DONE) {
         /* A file too damaged to walk is damaged too: say what SQLite said. */

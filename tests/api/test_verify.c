@@ -367,6 +367,19 @@ static bool S_funded_and_stopped(const char *name, struct test_daemon *d)
     return test_daemon_stop(d) == 0 && funded;
 }
 
+/* The damaged file's verdict in text is its last line and holds SQLite's findings, one after
+ * another, without the header naming the schema: what a job reading the last line acts on. */
+static void S_verdict_one_line(const char *text)
+{
+    static const char verdict[] = "verify: FAILED (the database file is damaged): ";
+    const char *found = strstr(text, verdict);
+    ASSERT(found != NULL);
+    found += strlen(verdict);
+    const char *end = strchr(found, '\n');
+    if (end == NULL || end == found || strncmp(found, "***", 3) == 0 || end[1] != '\0')
+        TEST_FAIL_("the findings are not the verdict's one last line in:\n%s", text);
+}
+
 TEST(a_damaged_file_fails_the_offline_check_though_the_books_add_up)
 {
     // A bad disk may damage a page the ledger check never reads (an index, a payment's row): the
@@ -419,6 +432,7 @@ TEST(a_damaged_file_fails_the_offline_check_though_the_books_add_up)
     if (strstr(text, "verify: FAILED (the database file is damaged): ") == NULL ||
         strstr(text, "books disagree") != NULL || strstr(text, "verify: ok") != NULL)
         TEST_FAIL_("the damaged index is not reported alone in:\n%s", text);
+    S_verdict_one_line(text);
     // A repair of the books or the trail would write into the damage: both refuse, writing
     // nothing.
     ASSERT_EQ_INT(S_repair("--reseal-audit-trail", d.data_dir, "reseal-damaged", text, sizeof text),
@@ -428,6 +442,26 @@ TEST(a_damaged_file_fails_the_offline_check_though_the_books_add_up)
     ASSERT_EQ_INT(
         S_repair("--rebuild-checkpoints", d.data_dir, "rebuild-damaged", text, sizeof text), 1);
     ASSERT(strstr(text, "rebuild: REFUSED (the database file is damaged") != NULL);
+
+    // A table's page damaged: SQLite reports its findings as lines under a header, the verdict
+    // one line of them all the same.
+    struct test_daemon t;
+    ASSERT(S_funded_and_stopped("damaged-table", &t));
+    char table_db[TEST_DAEMON_PATH_SIZE_MAX + 16], table_root[32] = "";
+    snprintf(table_db, sizeof table_db, "%s/qianbao.db", t.data_dir);
+    ASSERT(test_sqlite(table_db, false,
+                       "SELECT rootpage FROM sqlite_schema WHERE name = 'security_events'",
+                       S_line_copy, table_root));
+    f = fopen(table_db, "r+b");
+    ASSERT(f != NULL);
+    /* The first cell's pointer, past the page's end. */
+    ASSERT_EQ_INT(fseek(f, (atol(table_root) - 1) * size + 8, SEEK_SET), 0);
+    ASSERT_EQ_INT(fwrite("\x7f\x7f", 1, 2, f), 2);
+    ASSERT_EQ_INT(fclose(f), 0);
+    ASSERT_EQ_INT(S_verify_offline(t.data_dir, "verify-damaged-table", text, sizeof text), 1);
+    if (strstr(text, "On tree page ") == NULL)
+        TEST_FAIL_("no finding of the table's page in:\n%s", text);
+    S_verdict_one_line(text);
 
     // Damaged and not the newest either: one verdict, the damage (a restore is the way on from
     // both), the rest said before it, so that a job reading the verdict reads one.
@@ -710,11 +744,46 @@ TEST(a_database_lost_beside_its_wal_is_named_so)
     ASSERT_EQ_INT(rename(aside, db), 0);
     ASSERT_EQ_INT(S_verify_offline(d.data_dir, "lost-db-back", text, sizeof text), 0);
 
+    /* A chain-head that is no chain-head is named once. */
+    char head[TEST_DAEMON_PATH_SIZE_MAX + 32], head_kept[TEST_DAEMON_PATH_SIZE_MAX + 32];
+    snprintf(head, sizeof head, "%s/chain-head", d.data_dir);
+    snprintf(head_kept, sizeof head_kept, "%s/lost-db-chain-head", S_root);
+    ASSERT(S_copy(head, head_kept));
+    f = fopen(head, "w");
+    ASSERT(f != NULL);
+    fputs("not a head\n", f);
+    ASSERT_EQ_INT(fclose(f), 0);
+    snprintf(output, sizeof output, "%s/lost-db-garbled.log", S_root);
+    ASSERT_EQ_INT(test_daemon_run(serve, output, 30000), 1);
+    ASSERT(test_file_read(output, text, sizeof text));
+    const char *named = strstr(text, "is not a chain head this daemon wrote");
+    if (named == NULL || strstr(named + 1, "is not a chain head this daemon wrote") != NULL)
+        TEST_FAIL_("the garbled chain-head is not named once:\n%s", text);
+    ASSERT(S_copy(head_kept, head));
+
     /* Cut short to a page, the file SQLite will not open says so in a verdict too. */
     ASSERT_EQ_INT(truncate(db, 512), 0);
     ASSERT_EQ_INT(S_verify_offline(d.data_dir, "lost-db-cut", text, sizeof text), 1);
     if (strstr(text, "verify: FAILED (the database file could not be opened): ") == NULL)
         TEST_FAIL_("no verdict for a file cut short in:\n%s", text);
+
+    /* A file without tables and no -wal beside it: under load the file may hold none yet, all
+     * its commits in the -wal, which is what was lost; both say so before a restore. */
+    ASSERT_EQ_INT(unlink(db), 0);
+    ASSERT(test_sqlite(db, true, "CREATE TABLE t (x); DROP TABLE t", NULL, NULL));
+    snprintf(output, sizeof output, "%s/lost-db-tableless.log", S_root);
+    ASSERT_EQ_INT(test_daemon_run(serve, output, 30000), 1);
+    ASSERT(test_file_read(output, text, sizeof text));
+    if (strstr(text, "its commits are in its -wal, which was removed or cut short") == NULL)
+        TEST_FAIL_("the start did not name the -wal:\n%s", text);
+    ASSERT_EQ_INT(S_verify_offline(d.data_dir, "lost-db-tableless", text, sizeof text), 1);
+    snprintf(want, sizeof want,
+             "verify: FAILED (not the data directory's newest database): the "
+             "database \"%s\" has no tables",
+             db);
+    if (strstr(text, want) == NULL ||
+        strstr(text, "-wal\", which was removed or cut short") == NULL)
+        TEST_FAIL_("--verify did not name the -wal:\n%s", text);
 }
 
 TEST(secrets_of_another_installation_fail_the_check)
@@ -738,7 +807,7 @@ TEST(secrets_of_another_installation_fail_the_check)
         ASSERT_EQ_INT(fclose(f), 0);
         ASSERT_EQ_INT(chmod(path, 0600), 0);
         ASSERT_EQ_INT(S_verify_offline(d.data_dir, "foreign-secret-verify", text, sizeof text), 1);
-        char want[TEST_DAEMON_PATH_SIZE_MAX + 160];
+        char want[2 * TEST_DAEMON_PATH_SIZE_MAX + 256];
         snprintf(want, sizeof want,
                  "verify: FAILED (a secret file is not this database's): the secret file \"%s\"",
                  path);
@@ -746,11 +815,21 @@ TEST(secrets_of_another_installation_fail_the_check)
             TEST_FAIL_("no \"%s\" in:\n%s", want, text);
         ASSERT_EQ_INT(unlink(path), 0);
         ASSERT_EQ_INT(S_verify_offline(d.data_dir, "foreign-secret-gone", text, sizeof text), 1);
-        if (strstr(text,
-                   "verify: FAILED (a secret file is missing): cannot read the secret file") ==
-            NULL)
-            TEST_FAIL_("a missing %s not named in:\n%s", secrets[i], text);
+        snprintf(want, sizeof want,
+                 "verify: FAILED (a secret file is missing): the secret file \"%s\" is missing",
+                 path);
+        if (strstr(text, want) == NULL)
+            TEST_FAIL_("no \"%s\" in:\n%s", want, text);
+        /* Put back as a backup unpacked carelessly leaves it: readable by others. */
         ASSERT(S_copy(kept, path));
+        ASSERT_EQ_INT(chmod(path, 0644), 0);
+        ASSERT_EQ_INT(S_verify_offline(d.data_dir, "foreign-secret-open", text, sizeof text), 1);
+        snprintf(want, sizeof want,
+                 "verify: FAILED (a secret file cannot be read): secret file \"%s\" is readable by "
+                 "others or not a file; fix with: chmod 600 %s",
+                 path, path);
+        if (strstr(text, want) == NULL)
+            TEST_FAIL_("no \"%s\" in:\n%s", want, text);
         ASSERT_EQ_INT(chmod(path, 0600), 0);
         ASSERT_EQ_INT(S_verify_offline(d.data_dir, "foreign-secret-back", text, sizeof text), 0);
     }
