@@ -135,29 +135,10 @@ TEST(bind_list_and_unbind_a_card)
     client_response_release(&res);
 }
 
-/* The notices of purpose notice_card_bound in phone's SMS outbox: how many, the newest's text
- * into text. */
-static size_t S_bound_notices(const char *phone, char text[256])
+/* The notices of purpose notice_card_bound for phone (api_sms_notices). */
+static long S_bound_notices(const char *phone, char text[256])
 {
-    char path[96];
-    snprintf(path, sizeof path, "/admin/sms-outbox?phone=%s&limit=100", phone);
-    struct client_response res;
-    ASSERT_EQ_INT(api_call(&S_client, "GET", path, S_admin, NULL, &res), 200);
-    json_t *page = api_json(&res);
-    client_response_release(&res);
-    json_t *items = json_object_get(page, "items");
-    size_t count = 0;
-    text[0] = '\0';
-    for (size_t i = 0; i < json_array_size(items); i++) {
-        json_t *item = json_array_get(items, i);
-        if (strcmp(json_string_value(json_object_get(item, "purpose")), "notice_card_bound") != 0)
-            continue;
-        ASSERT_EQ_STR(json_string_value(json_object_get(item, "code")), "");
-        if (count++ == 0)
-            snprintf(text, 256, "%s", json_string_value(json_object_get(item, "text")));
-    }
-    json_decref(page);
-    return count;
+    return api_sms_notices(&S_client, S_admin, phone, "notice_card_bound", text, 256);
 }
 
 TEST(a_card_bound_with_another_phone_is_told_to_the_wallets_phone)

@@ -890,46 +890,9 @@ static json_t *S_get_page(const char *path, const char *token)
     return page;
 }
 
-/* How many notices of purpose the SMS outbox holds for phone, none with a code, each one the
- * delivery worker sent; the newest's text into text. */
-static size_t S_notices_at(struct client *client, const char *admin, const char *phone,
-                           const char *purpose, char *text, size_t text_size)
+static long S_notices(const char *phone, const char *purpose, char *text, size_t text_size)
 {
-    char path[96];
-    snprintf(path, sizeof path, "/admin/sms-outbox?phone=%s&limit=100", phone);
-    size_t count = 0;
-    text[0] = '\0';
-    for (int tries = 0; tries < 50; tries++) { /* the worker marks a row within 200 ms */
-        struct client_response res;
-        long status = api_call(client, "GET", path, admin, NULL, &res);
-        json_t *page = api_json(&res);
-        client_response_release(&res);
-        if (status != 200 || page == NULL)
-            TEST_FAIL_("GET %s answered %ld", path, status);
-        json_t *items = json_object_get(page, "items");
-        size_t delivered = 0;
-        count = 0;
-        for (size_t i = 0; i < json_array_size(items); i++) {
-            json_t *item = json_array_get(items, i);
-            if (strcmp(S_str(item, "purpose"), purpose) != 0)
-                continue;
-            if (S_str(item, "code")[0] != '\0')
-                TEST_FAIL_("a notice with a code: %s", S_str(item, "code"));
-            if (count++ == 0)
-                snprintf(text, text_size, "%s", S_str(item, "text"));
-            delivered += strcmp(S_str(item, "delivery"), "delivered") == 0;
-        }
-        json_decref(page);
-        if (delivered == count)
-            break;
-        usleep(100 * 1000);
-    }
-    return count;
-}
-
-static size_t S_notices(const char *phone, const char *purpose, char *text, size_t text_size)
-{
-    return S_notices_at(&S_client, S_admin, phone, purpose, text, text_size);
+    return api_sms_notices(&S_client, S_admin, phone, purpose, text, text_size);
 }
 
 TEST(lists_page_with_cursors)
@@ -2991,7 +2954,7 @@ TEST(a_wallet_stays_on_its_phone_a_day_after_a_reset_by_code)
     API_MUST(api_payment_password_set(&c, admin, &u, S_MOVER_PAY)); /* the first: moves */
     char text[256];
     ASSERT_EQ_INT(
-        S_notices_at(&c, admin, u.phone, "notice_payment_password_reset", text, sizeof text),
+        api_sms_notices(&c, admin, u.phone, "notice_payment_password_reset", text, sizeof text),
         0); /* the first tells nothing beyond its code */
     char new_phone[API_PHONE_SIZE], code[API_SMS_CODE_SIZE], body[256];
     api_phone_new(new_phone);
@@ -3006,7 +2969,7 @@ TEST(a_wallet_stays_on_its_phone_a_day_after_a_reset_by_code)
     API_MUST(api_phone_code_get(&c, admin, &u, new_phone, code)); /* asked for before the reset */
     API_MUST(api_payment_password_set(&c, admin, &u, "582046"));  /* a reset, by code */
     ASSERT_EQ_INT(
-        S_notices_at(&c, admin, u.phone, "notice_payment_password_reset", text, sizeof text), 1);
+        api_sms_notices(&c, admin, u.phone, "notice_payment_password_reset", text, sizeof text), 1);
     ASSERT_EQ_STR(text, "您的钱包支付密码已重置。如非本人操作，请立即冻结钱包并联系客服。");
     S_phone_body(body, sizeof body, new_phone, code, "582046");
     ASSERT_EQ_INT(api_call(&c, "PUT", "/v1/me/phone", u.token, body, &res), 403);

@@ -251,6 +251,52 @@ bool api_sms_code_read(struct client *client, const char *admin_token, const cha
     return found;
 }
 
+long api_sms_notices(struct client *client, const char *admin_token, const char *phone,
+                     const char *purpose, char *text, size_t text_size)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/admin/sms-outbox?phone=%s&limit=100", phone);
+    long count = 0;
+    text[0] = '\0';
+    for (int tries = 0; tries < 50; tries++) { /* the worker marks a row within 200 ms */
+        struct client_response res;
+        if (api_call(client, "GET", path, admin_token, NULL, &res) != 200) {
+            S_fail_res("GET /admin/sms-outbox", &res);
+            client_response_release(&res);
+            return -1;
+        }
+        json_t *page = api_json(&res);
+        client_response_release(&res);
+        json_t *items = json_object_get(page, "items");
+        long delivered = 0;
+        count = 0;
+        for (size_t i = 0; i < json_array_size(items); i++) {
+            json_t *item = json_array_get(items, i);
+            const char *item_purpose = json_string_value(json_object_get(item, "purpose"));
+            const char *code = json_string_value(json_object_get(item, "code"));
+            const char *delivery = json_string_value(json_object_get(item, "delivery"));
+            if (item_purpose == NULL || strcmp(item_purpose, purpose) != 0)
+                continue;
+            if (code == NULL || code[0] != '\0') {
+                fprintf(stderr, "  a notice with a code in the outbox of %s\n", phone);
+                json_decref(page);
+                return -1;
+            }
+            if (count++ == 0)
+                snprintf(text, text_size, "%s",
+                         json_string_value(json_object_get(item, "text")) != NULL
+                             ? json_string_value(json_object_get(item, "text"))
+                             : "");
+            delivered += delivery != NULL && strcmp(delivery, "delivered") == 0;
+        }
+        json_decref(page);
+        if (delivered == count)
+            break;
+        usleep(100 * 1000);
+    }
+    return count;
+}
+
 bool api_sms_code_get(struct client *client, const char *admin_token, const char *phone,
                       const char *purpose, char code[API_SMS_CODE_SIZE])
 {

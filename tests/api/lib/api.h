@@ -104,6 +104,11 @@ long api_sms_request_as(struct client *client, const char *token, const char *ph
  * /admin/sms-outbox?phone= (newest first). False when there is none. */
 bool api_sms_code_read(struct client *client, const char *admin_token, const char *phone,
                        const char *purpose, char code[API_SMS_CODE_SIZE]);
+/* How many notices (no code) of purpose the outbox holds for phone, once
+ * the delivery worker has sent each (waiting up to 5 s); the newest's text
+ * into text. -1 when the outbox cannot be read or a notice has a code. */
+long api_sms_notices(struct client *client, const char *admin_token, const char *phone,
+                     const char *purpose, char *text, size_t text_size);
 /* Requests a code (expecting 202) and reads it from the outbox. */
 bool api_sms_code_get(struct client *client, const char *admin_token, const char *phone,
                       const char *purpose, char code[API_SMS_CODE_SIZE]);
