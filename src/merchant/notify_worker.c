@@ -27,7 +27,12 @@
  * next at once: a backlog goes out at the rate the merchants answer, not
  * one read per MERCHANT_NOTIFY_POLL_MS. A record the ledger refused (busy,
  * stopping) pauses the hand-out for a poll, so that a ledger that cannot
- * record is not answered by POSTing the same rows again and again.
+ * record is not answered by POSTing the same rows again and again; and a
+ * delivery the merchant accepted whose record the ledger refused is kept
+ * in memory (unrecorded, oldest dropped when full) and recorded as it
+ * happened when its row comes round again, not POSTed again: a merchant
+ * hears a notification once, not once a pass while the disk stays full.
+ * A restart forgets them, and sends each at most once more.
  *
  * No notification is attempted twice at once: only the pass fills slots,
  * and its read leaves out the rows in them. Nothing is kept that the
@@ -91,6 +96,18 @@ struct S_thread {
     size_t index;
 };
 
+/* A delivery the merchant accepted (2xx) whose record the ledger refused:
+ * recorded as it happened, not POSTed again, at the row's next turn. */
+struct S_unrecorded {
+    char id[MERCHANT_NOTIFY_ID_SIZE];
+    int attempt;
+    int64_t at_ms;
+    int http_status;
+    int64_t duration_ms;
+};
+
+#define S_UNRECORDED_MAX (4 * MERCHANT_NOTIFY_THREADS)
+
 /* At most this many shares can be at their cap at once. */
 #define S_CAPPED_MAX (MERCHANT_NOTIFY_THREADS / MERCHANT_NOTIFY_MERCHANT_IN_FLIGHT_MAX)
 
@@ -107,7 +124,38 @@ struct merchant_notify_worker {
     bool stopping;
     int64_t paused_until_ms; /* monotonic: no hand-out before (a record refused) */
     struct S_slot slots[MERCHANT_NOTIFY_THREADS];
+    struct S_unrecorded unrecorded[S_UNRECORDED_MAX]; /* oldest first */
+    size_t unrecorded_count;
 };
+
+/* Takes the kept delivery of attempt `attempt` at row id into *out, if
+ * there is one. Under w->lock. */
+static bool S_unrecorded_take(struct merchant_notify_worker *w, const char *id, int attempt,
+                              struct S_unrecorded *out)
+{
+    for (size_t i = 0; i < w->unrecorded_count; i++) {
+        if (w->unrecorded[i].attempt != attempt || strcmp(w->unrecorded[i].id, id) != 0)
+            continue;
+        *out = w->unrecorded[i];
+        memmove(&w->unrecorded[i], &w->unrecorded[i + 1],
+                (w->unrecorded_count - i - 1) * sizeof w->unrecorded[0]);
+        w->unrecorded_count--;
+        return true;
+    }
+    return false;
+}
+
+/* Keeps a delivery whose record was refused; a full list drops its oldest.
+ * Under w->lock. */
+static void S_unrecorded_keep(struct merchant_notify_worker *w, const struct S_unrecorded *u)
+{
+    if (w->unrecorded_count == S_UNRECORDED_MAX) {
+        memmove(&w->unrecorded[0], &w->unrecorded[1],
+                (S_UNRECORDED_MAX - 1) * sizeof w->unrecorded[0]);
+        w->unrecorded_count--;
+    }
+    w->unrecorded[w->unrecorded_count++] = *u;
+}
 
 /* A row's share (struct S_due), in SQL. */
 #define S_SHARE_SQL " coalesce(nullif(m.owner_user_id, ''), n.mchid)"
@@ -389,10 +437,45 @@ enum S_outcome {
     S_REFUSED,  /* a read or the record failed (busy, stopping): still due */
 };
 
-/* One attempt at one row, then its record. */
-static enum S_outcome S_deliver(const struct domain_env *env, struct store_pool *pool,
-                                const struct S_due *r)
+/* Records attempt c at row r (kept: a delivery kept unrecorded until now);
+ * a delivery whose record the ledger refuses is kept for the next turn. */
+static enum S_outcome S_record(struct merchant_notify_worker *w,
+                               struct merchant_notify_attempt_cmd *c, const struct S_due *r,
+                               bool kept)
 {
+    enum qb_error err = ledger_execute(w->env->ledger, &c->cmd);
+    if (err == QB_OK)
+        err = c->cmd.result;
+    ledger_cmd_release(&c->cmd);
+    bool ok = c->http_status >= 200 && c->http_status <= 299;
+    if (err != QB_OK) {
+        log_event(LOG_WARN, "merchant.notify.record_failed",
+                  "id=%s attempt=%d delivered=%s error=%s", r->id, c->attempt, ok ? "yes" : "no",
+                  error_name(err));
+        if (ok) {
+            struct S_unrecorded u = {.attempt = c->attempt,
+                                     .at_ms = c->at_ms,
+                                     .http_status = c->http_status,
+                                     .duration_ms = c->duration_ms};
+            snprintf(u.id, sizeof u.id, "%s", r->id);
+            pthread_mutex_lock(&w->lock);
+            S_unrecorded_keep(w, &u);
+            pthread_mutex_unlock(&w->lock);
+        }
+        return S_REFUSED;
+    }
+    log_event(ok ? LOG_INFO : LOG_WARN, ok ? "merchant.notify.delivered" : "merchant.notify.failed",
+              "id=%s mchid=%s attempt=%d status=%d duration_ms=%lld error=\"%s\"%s", r->id,
+              r->mchid, c->attempt, c->http_status, (long long)c->duration_ms, c->error,
+              kept ? " recorded_late=yes" : "");
+    return S_RECORDED;
+}
+
+/* One attempt at one row, then its record; or, for a delivery kept
+ * unrecorded, its record alone. */
+static enum S_outcome S_deliver(struct merchant_notify_worker *w, const struct S_due *r)
+{
+    const struct domain_env *env = w->env;
     struct merchant_notify_attempt_cmd c;
     merchant_notify_attempt_cmd_init(&c, env);
     snprintf(c.id, sizeof c.id, "%s", r->id);
@@ -402,18 +485,29 @@ static enum S_outcome S_deliver(const struct domain_env *env, struct store_pool 
 
     struct merchant m;
     struct store *reader = NULL;
-    enum qb_error err = store_pool_acquire(pool, S_ACQUIRE_WAIT_MS, &reader);
+    enum qb_error err = store_pool_acquire(w->pool, S_ACQUIRE_WAIT_MS, &reader);
     if (err != QB_OK)
         return S_REFUSED;
     bool due = false;
     err = S_still_due(reader, r, &due);
     if (err == QB_OK && due)
         err = merchant_get(env, reader, r->mchid, &m);
-    store_pool_release(pool, reader);
+    store_pool_release(w->pool, reader);
     if (err == QB_OK && !due)
         return S_MOVED_ON;
     if (err != QB_OK && err != QB_E_NOT_FOUND)
         return S_REFUSED;
+
+    struct S_unrecorded kept;
+    pthread_mutex_lock(&w->lock);
+    bool delivered_before = S_unrecorded_take(w, r->id, c.attempt, &kept);
+    pthread_mutex_unlock(&w->lock);
+    if (delivered_before) {
+        c.at_ms = kept.at_ms;
+        c.http_status = kept.http_status;
+        c.duration_ms = kept.duration_ms;
+        return S_record(w, &c, r, true);
+    }
 
     struct buf body;
     buf_init(&body, 8 * MERCHANT_NOTIFY_RESOURCE_SIZE_MAX);
@@ -435,21 +529,7 @@ static enum S_outcome S_deliver(const struct domain_env *env, struct store_pool 
      * restart (at least once, as WeChat Pay promises). */
     if (c.http_status >= 200 && c.http_status <= 299)
         QB_CRASH_POINT("notify.after_delivery");
-
-    err = ledger_execute(env->ledger, &c.cmd);
-    if (err == QB_OK)
-        err = c.cmd.result;
-    ledger_cmd_release(&c.cmd);
-    if (err != QB_OK) {
-        log_event(LOG_WARN, "merchant.notify.record_failed", "id=%s error=%s", r->id,
-                  error_name(err));
-        return S_REFUSED;
-    }
-    bool ok = c.http_status >= 200 && c.http_status <= 299;
-    log_event(ok ? LOG_INFO : LOG_WARN, ok ? "merchant.notify.delivered" : "merchant.notify.failed",
-              "id=%s mchid=%s attempt=%d status=%d duration_ms=%lld error=\"%s\"", r->id, r->mchid,
-              c.attempt, c.http_status, (long long)c.duration_ms, c.error);
-    return S_RECORDED;
+    return S_record(w, &c, r, false);
 }
 
 /* A delivery thread: the row in its slot, one at a time, until stopping.
@@ -468,7 +548,7 @@ static void *S_thread_main(void *arg)
         struct S_due row = slot->row; /* the slot stays busy: its id is in flight */
         pthread_mutex_unlock(&w->lock);
 
-        enum S_outcome outcome = S_deliver(w->env, w->pool, &row);
+        enum S_outcome outcome = S_deliver(w, &row);
 
         pthread_mutex_lock(&w->lock);
         QB_ASSERT(slot->busy && strcmp(slot->row.id, row.id) == 0);

@@ -736,6 +736,59 @@ TEST(a_crash_between_delivery_and_its_record_delivers_again)
     mh_release(&m);
 }
 
+TEST(a_delivery_the_ledger_cannot_record_is_not_sent_again)
+{
+    // The merchant answered 200, but the ledger refuses the attempt's record (a full disk, here
+    // a trigger): the notification stays PENDING. It is not POSTed again each time the worker
+    // passes while the ledger cannot write, which would hand the merchant the same notification
+    // once a second of the outage; once the ledger writes again, the delivery it remembers is
+    // recorded as it happened, attempt 1, 200, and nothing more is sent.
+    char db[TEST_DAEMON_PATH_SIZE_MAX + 16];
+    snprintf(db, sizeof db, "%s/qianbao.db", S_daemon.data_dir);
+    ASSERT(test_sqlite(db, true,
+                       "CREATE TRIGGER test_notify_unrecorded BEFORE UPDATE ON notifications"
+                       " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+                       NULL, NULL));
+    struct sink rcv;
+    S_receiver_start(&rcv, 0, NULL, 0);
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/n", rcv.port);
+    struct mh_merchant m;
+    API_MUST(mh_onboard(&S_client, S_admin, -1, &m));
+    struct api_user u;
+    API_MUST(th_user_new(&S_client, S_admin, &u));
+    API_MUST(th_fund(&S_client, S_admin, &u, 5000));
+    char transaction_id[32];
+    rh_order_paid(&S_client, &m, &u, "unrecorded-0001", 800, url, transaction_id);
+    ASSERT(S_wait_count(&rcv, 1));
+    bool refused = false;
+    for (int waited = 0; waited < S_WAIT_MS && !refused; waited += 50) {
+        refused = S_log_has("event=merchant.notify.record_failed");
+        if (!refused)
+            usleep(50 * 1000);
+    }
+    ASSERT(refused);
+    usleep(3500 * 1000); /* three pauses of the hand-out, and more */
+    size_t during = S_count(&rcv);
+    json_t *n = S_newest(&m);
+    ASSERT_EQ_STR(json_string_value(json_object_get(n, "status")), "PENDING");
+    json_decref(n);
+    ASSERT(test_sqlite(db, true, "DROP TRIGGER test_notify_unrecorded", NULL, NULL));
+    ASSERT_EQ_INT((long long)during, 1);
+
+    n = S_wait_status(&m, "DELIVERED");
+    json_t *attempts = json_object_get(n, "attempts");
+    ASSERT_EQ_INT((long long)json_array_size(attempts), 1);
+    json_t *first = json_array_get(attempts, 0);
+    ASSERT_EQ_INT((long long)json_integer_value(json_object_get(first, "attempt")), 1);
+    ASSERT_EQ_INT((long long)json_integer_value(json_object_get(first, "http_status")), 200);
+    json_decref(n);
+    usleep(300 * 1000);
+    ASSERT_EQ_INT((long long)S_count(&rcv), 1);
+    S_receiver_stop(&rcv);
+    mh_release(&m);
+}
+
 /* POSTs {} to the owner's or (owner NULL) the merchant's resend route of notification id;
  * answers the status, the answer in *res. */
 static long S_resend(const struct mh_merchant *m, const struct api_user *owner, const char *id,
@@ -1058,6 +1111,7 @@ int main(void)
     RUN(a_notification_altered_in_the_database_is_not_sent);
     RUN(rows_no_writer_made_do_not_hold_up_the_others);
     RUN(a_crash_between_delivery_and_its_record_delivers_again);
+    RUN(a_delivery_the_ledger_cannot_record_is_not_sent_again);
     RUN(a_merchant_sends_a_failed_notification_again);
     RUN(a_dead_endpoint_does_not_hold_up_other_merchants);
     RUN(one_owners_merchants_share_one_share);
