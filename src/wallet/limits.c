@@ -74,7 +74,8 @@ static enum qb_error S_spending_read(struct store *store, const char *user_id,
     struct store_stmt *st = NULL;
     if (store_prepare(store,
                       "SELECT user_daily_limit_minor, password_free_limit_minor,"
-                      " free_day_start_ms, free_day_count, withdrawn_minor, transfer_arrival"
+                      " free_day_start_ms, free_day_count, withdrawn_minor, transfer_arrival,"
+                      " withdrawn_over_minor"
                       " FROM spending WHERE user_id = $1",
                       &st) != QB_OK)
         return QB_E_STORAGE;
@@ -87,6 +88,7 @@ static enum qb_error S_spending_read(struct store *store, const char *user_id,
             out->free_day_start_ms = store_column_int64(st, 2);
             out->free_day_count = store_column_int64(st, 3);
             out->withdrawn_minor = store_column_int64(st, 4);
+            out->withdrawn_over_minor = store_column_int64(st, 6);
             int64_t arrival = store_column_int64(st, 5);
             out->transfer_arrival =
                 arrival >= WALLET_ARRIVAL_INSTANT && arrival <= WALLET_ARRIVAL_24H
@@ -256,14 +258,19 @@ int64_t wallet_withdrawal_cap(const struct domain_settings *settings,
 }
 
 enum qb_error wallet_txn_withdrawn_add(struct ledger_txn *txn, const char *user_id,
-                                       int64_t delta_minor)
+                                       int64_t delta_minor, int64_t over_delta_minor)
 {
-    const struct store_param p[] = {STORE_TEXT(user_id), STORE_INT(delta_minor)};
-    enum qb_error err = store_run(ledger_txn_store(txn),
-                                  "INSERT INTO spending (user_id, withdrawn_minor) VALUES ($1, $2)"
-                                  " ON CONFLICT (user_id) DO UPDATE SET"
-                                  " withdrawn_minor = withdrawn_minor + excluded.withdrawn_minor",
-                                  p, QB_ARRAY_COUNT(p));
+    QB_ASSERT(delta_minor > 0 ? over_delta_minor >= 0 && over_delta_minor <= delta_minor
+                              : over_delta_minor <= 0 && over_delta_minor >= delta_minor);
+    const struct store_param p[] = {STORE_TEXT(user_id), STORE_INT(delta_minor),
+                                    STORE_INT(over_delta_minor)};
+    enum qb_error err = store_run(
+        ledger_txn_store(txn),
+        "INSERT INTO spending (user_id, withdrawn_minor, withdrawn_over_minor) VALUES ($1, $2, $3)"
+        " ON CONFLICT (user_id) DO UPDATE SET"
+        " withdrawn_minor = withdrawn_minor + excluded.withdrawn_minor,"
+        " withdrawn_over_minor = withdrawn_over_minor + excluded.withdrawn_over_minor",
+        p, QB_ARRAY_COUNT(p));
     return err == QB_OK ? QB_OK : QB_E_STORAGE;
 }
 
@@ -277,21 +284,33 @@ enum qb_error wallet_withdrawn_check(struct store *reader, char *problem, size_t
      * with withdrawals and no count, is a group whose sums differ (joined
      * instead, the sums of one side were indexed on the fly, and SQLite
      * warned of it at every check). */
+    bool over = store_schema_version(reader) >= WALLET_OVER_ALLOWANCE_SCHEMA;
+    char sql[768];
+    int n = snprintf(sql, sizeof sql,
+                     "SELECT user_id, sum(counted), sum(withdrawn), sum(counted_over),"
+                     " sum(withdrawn_over) FROM"
+                     " (SELECT user_id, withdrawn_minor AS counted, 0 AS withdrawn,"
+                     " %s AS counted_over, 0 AS withdrawn_over FROM spending"
+                     " UNION ALL SELECT user_id, 0, amount_minor, 0, %s"
+                     " FROM payments WHERE kind IN (1, 2) AND kind = 2 AND status IN (1, 2))"
+                     " GROUP BY user_id HAVING sum(counted) <> sum(withdrawn)"
+                     " OR sum(counted_over) <> sum(withdrawn_over) LIMIT 1",
+                     over ? "withdrawn_over_minor" : "0", over ? "over_allowance_minor" : "0");
+    QB_ASSERT(n > 0 && (size_t)n < sizeof sql);
     struct store_stmt *st = NULL;
-    if (store_prepare(reader,
-                      "SELECT user_id, sum(counted), sum(withdrawn) FROM"
-                      " (SELECT user_id, withdrawn_minor AS counted, 0 AS withdrawn FROM spending"
-                      " UNION ALL SELECT user_id, 0, amount_minor FROM payments"
-                      " WHERE kind IN (1, 2) AND kind = 2 AND status IN (1, 2))"
-                      " GROUP BY user_id HAVING sum(counted) <> sum(withdrawn) LIMIT 1",
-                      &st) != QB_OK)
+    if (store_prepare(reader, sql, &st) != QB_OK)
         return QB_E_STORAGE;
     int rc = store_step(st);
-    if (rc == STORE_STEP_ROW)
+    if (rc == STORE_STEP_ROW && store_column_int64(st, 1) != store_column_int64(st, 2))
         snprintf(problem, problem_size,
                  "user %s: counted as having withdrawn %" PRId64 " fen, and their withdrawals "
                  "processing or done come to %" PRId64,
                  store_column_text(st, 0), store_column_int64(st, 1), store_column_int64(st, 2));
+    else if (rc == STORE_STEP_ROW)
+        snprintf(problem, problem_size,
+                 "user %s: counted as having withdrawn %" PRId64 " fen over their free "
+                 "allowance, and their withdrawals processing or done say %" PRId64,
+                 store_column_text(st, 0), store_column_int64(st, 3), store_column_int64(st, 4));
     store_finalize(st);
     return rc == STORE_STEP_ROW ? QB_E_INTERNAL : rc == STORE_STEP_DONE ? QB_OK : QB_E_STORAGE;
 }

@@ -90,6 +90,8 @@ struct wallet_spending {
     int64_t withdrawn_minor;           /* withdrawn to the user's own cards in the account's
                                         * lifetime, processing or done (a failed one is taken
                                         * back off) */
+    int64_t withdrawn_over_minor;      /* of which the parts over the free allowance, which
+                                        * paid a fee (wallet_payment.over_allowance_minor) */
     enum wallet_arrival transfer_arrival; /* when the user's transfers arrive unless a transfer
                                            * says (transfer.h); instant by default */
 };
@@ -142,17 +144,19 @@ size_t wallet_limits_list(const struct domain_settings *settings, const struct w
  * names the one that binds (for the refusal). Pure. */
 int64_t wallet_withdrawal_cap(const struct domain_settings *settings,
                               const struct wallet_spending *s, int kyc_level, const char **limit);
-/* Inside the withdrawal command (delta > 0, with its hold) or its failure
- * (delta < 0): adds delta to the user's withdrawn_minor. QB_E_STORAGE on
- * write errors. */
+/* Inside the withdrawal command (deltas > 0, with its hold) or its failure
+ * (deltas < 0): adds delta to the user's withdrawn_minor and over_delta
+ * (the withdrawal's over_allowance_minor) to their withdrawn_over_minor.
+ * QB_E_STORAGE on write errors. */
 QB_MUST_USE enum qb_error wallet_txn_withdrawn_add(struct ledger_txn *txn, const char *user_id,
-                                                   int64_t delta_minor);
-/* The operator's check of those counts: each user's withdrawn_minor is the
- * sum of their withdrawals processing or done (the payments rows, which
+                                                   int64_t delta_minor, int64_t over_delta_minor);
+/* The operator's check of those counts: each user's withdrawn_minor and
+ * withdrawn_over_minor are the sums of the amounts and over_allowance_minor
+ * of their withdrawals processing or done (the payments rows, which
  * wallet_bank_payments_check holds to the journal), since a count lowered
- * by hand would lift a KYC level 1 wallet's lifetime limit and its free
- * allowance. One grouped pass over the bank payments; QB_OK, QB_E_STORAGE,
- * or QB_E_INTERNAL with the first user whose count is wrong in problem. */
+ * (or, for the second, raised) by hand would lift a KYC level 1 wallet's
+ * lifetime limit and its free allowance. One grouped pass over the bank payments; QB_OK,
+ * QB_E_STORAGE, or QB_E_INTERNAL with the first user whose count is wrong in problem. */
 QB_MUST_USE enum qb_error wallet_withdrawn_check(struct store *reader, char *problem,
                                                  size_t problem_size);
 

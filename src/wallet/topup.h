@@ -93,9 +93,11 @@ struct wallet_spending; /* limits.h */
 
 /* What is left of the user's free withdrawal allowance
  * (settings->withdrawal_free_quota_minor, for the wallet's lifetime):
- * the allowance less s->withdrawn_minor, what the user has withdrawn to
- * their cards, processing or done (a failed withdrawal gives its part back
- * as it is taken off that count); never below 0. The withdrawal command
+ * the allowance less what it covered: s->withdrawn_minor, what the user
+ * has withdrawn to their cards, processing or done, less
+ * s->withdrawn_over_minor, the parts of those made over what was left of
+ * it, which paid the fee (a failed withdrawal gives its part back as it
+ * is taken off both counts); never below 0. The withdrawal command
  * reads it in its transaction, with the count it adds to, so that parallel
  * withdrawals cannot both be free. Pure. */
 int64_t wallet_withdrawal_free_left(const struct domain_settings *settings,

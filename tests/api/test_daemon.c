@@ -1365,6 +1365,8 @@ TEST(a_journal_kept_without_a_chain_key_gets_one_at_its_next_start)
                        "DELETE FROM operator_actions WHERE action = 'rows_tagged';"
                        "DROP INDEX payments_bank_ref; DROP TABLE session_users;"
                        "DROP INDEX sessions_device; DROP INDEX paycode_used_at;"
+                       "ALTER TABLE payments DROP COLUMN over_allowance_minor;"
+                       "ALTER TABLE spending DROP COLUMN withdrawn_over_minor;"
                        "PRAGMA user_version=47;",
                        NULL, NULL));
     ASSERT_EQ_INT(unlink(key), 0);

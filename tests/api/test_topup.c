@@ -1494,7 +1494,8 @@ TEST(a_free_allowance_waives_the_fee_until_it_is_used)
     // With --withdrawal-free-quota 100000 the first ¥1,000 a user withdraws carry no fee: the
     // quote says what is left of it, a withdrawal within it pays nothing, one across its end
     // pays the fee on the part over it only, a processing one uses its part at once and a
-    // failed one gives it back. Then the daemon goes back to the default, no allowance.
+    // failed one gives it back: its own part, not the part of a later one that paid the fee.
+    // Then the daemon goes back to the default, no allowance.
     const char *quota[] = {"--withdrawal-free-quota", "100000", NULL};
     S_restart(quota);
     struct api_user u;
@@ -1524,22 +1525,31 @@ TEST(a_free_allowance_waives_the_fee_until_it_is_used)
     S_free_quote(&u, "?amount=50000", &q, &left, &fee);
     ASSERT_EQ_INT(left, 40000);
     ASSERT_EQ_INT(fee, 10);
-    ASSERT_EQ_INT(S_pay(&u, "/v1/me/withdrawals", late_fail, 50000, S_PAY, NULL, &res), 201);
+    /* ¥300 of it used by one the bank works on; ¥200 more pays the fee on the ¥100 over. */
+    ASSERT_EQ_INT(S_pay(&u, "/v1/me/withdrawals", late_fail, 30000, S_PAY, NULL, &res), 201);
     ASSERT_EQ_STR(api_json_str(&res, "status"), "PROCESSING");
-    ASSERT_EQ_INT(api_json_int(&res, "fee", -1), 10);
+    ASSERT_EQ_INT(api_json_int(&res, "fee", -1), 0);
     char id[API_ID_SIZE_MAX];
     snprintf(id, sizeof id, "%s", api_json_str(&res, "id"));
     client_response_release(&res);
-    S_free_quote(&u, "?amount=100", &q, &left, &fee); /* used while the bank works on it */
+    S_free_quote(&u, "?amount=20000", &q, &left, &fee); /* used while the bank works on it */
+    ASSERT_EQ_INT(left, 10000);
+    ASSERT_EQ_INT(fee, 10);
+    ASSERT_EQ_INT(S_pay(&u, "/v1/me/withdrawals", card, 20000, S_PAY, NULL, &res), 201);
+    ASSERT_EQ_STR(api_json_str(&res, "status"), "SUCCESS");
+    ASSERT_EQ_INT(api_json_int(&res, "fee", -1), 10);
+    client_response_release(&res);
+    S_free_quote(&u, "?amount=100", &q, &left, &fee);
     ASSERT_EQ_INT(left, 0);
     ASSERT_EQ_INT(fee, 10);
     char status[16], failure[40];
     S_await(&u, id, S_WAIT_MS, status, failure);
     ASSERT_EQ_STR(status, "FAILED");
-    S_free_quote(&u, "", &q, &left, &fee); /* failed: its part is back */
-    ASSERT_EQ_INT(left, 40000);
+    /* failed: its ¥300 is back, beside what the ¥200 did not use */
+    S_free_quote(&u, "", &q, &left, &fee);
+    ASSERT_EQ_INT(left, 30000);
 
-    ASSERT_EQ_INT(S_pay(&u, "/v1/me/withdrawals", card, 40000, S_PAY, NULL, &res), 201);
+    ASSERT_EQ_INT(S_pay(&u, "/v1/me/withdrawals", card, 30000, S_PAY, NULL, &res), 201);
     ASSERT_EQ_INT(api_json_int(&res, "fee", -1), 0);
     client_response_release(&res);
     ASSERT_EQ_INT(S_pay(&u, "/v1/me/withdrawals", card, 1000, S_PAY, NULL, &res), 201);
@@ -1549,7 +1559,7 @@ TEST(a_free_allowance_waives_the_fee_until_it_is_used)
     ASSERT_EQ_INT(left, 0);
     long long available, pending;
     S_balance(&u, &available, &pending);
-    ASSERT_EQ_INT(available, 200000 - 60000 - 40000 - 1010);
+    ASSERT_EQ_INT(available, 200000 - 60000 - 20010 - 30000 - 1010);
     ASSERT_EQ_INT(pending, 0);
 
     /* Sixteen withdrawals of ¥10 at once with ¥45 left: the allowance is read and used in each

@@ -502,7 +502,8 @@ TEST(the_free_allowance_is_the_owners_across_their_wallet_and_merchant)
     /* With ¥100 of free allowance: a withdrawal from the owner's merchant uses it as one from
      * the wallet does (both reach the owner's card, and both are in the count it is measured
      * by); the one across its end pays the minimum on the part over it; a failed one gives its
-     * part back, which the wallet's next withdrawal then gets. The books pass the check. */
+     * part back, which the wallet's next withdrawal then gets, and the parts that paid the fee
+     * take none of it. The books pass the check. */
     struct identity_user u;
     char card_id[ID_TEXT_SIZE_MAX];
     struct wx *wx = S_wx_with_card(&u, card_id);
@@ -518,8 +519,8 @@ TEST(the_free_allowance_is_the_owners_across_their_wallet_and_merchant)
     struct wallet_payment w1 = S_start(wx, u.id, card_id, WALLET_WITHDRAWAL, 1, 0);
     ASSERT_EQ_INT(w1.fee_minor, 10); /* all of it used, by the merchant's */
     ASSERT_EQ_INT(S_finish(wx, m1.id, BANK_FAILED).status, WALLET_FAILED);
-    /* m1's ¥60 back: ¥39.99 left, w1's fen counted too. */
-    struct wallet_payment w2 = S_start(wx, u.id, card_id, WALLET_WITHDRAWAL, 3999, 0);
+    /* m1's ¥60 back, all of it: m2 used ¥40 and paid on its ¥20 over, w1 paid on its fen. */
+    struct wallet_payment w2 = S_start(wx, u.id, card_id, WALLET_WITHDRAWAL, 6000, 0);
     ASSERT_EQ_INT(w2.fee_minor, 0);
     struct wallet_payment w3 = S_start(wx, u.id, card_id, WALLET_WITHDRAWAL, 1, 0);
     ASSERT_EQ_INT(w3.fee_minor, 10);
@@ -527,7 +528,7 @@ TEST(the_free_allowance_is_the_owners_across_their_wallet_and_merchant)
     ASSERT_EQ_INT(S_finish(wx, w1.id, BANK_SUCCEEDED).status, WALLET_SUCCESS);
     ASSERT_EQ_INT(S_finish(wx, w2.id, BANK_SUCCEEDED).status, WALLET_SUCCESS);
     ASSERT_EQ_INT(S_finish(wx, w3.id, BANK_FAILED).status, WALLET_FAILED);
-    ASSERT_EQ_INT(wx_balance(wx, u.account_id), 30000 - 1 - 10 - 3999);
+    ASSERT_EQ_INT(wx_balance(wx, u.account_id), 30000 - 1 - 10 - 6000);
     ASSERT_EQ_INT(wx_balance(wx, merchant), 50000 - 6000 - 10);
 
     S_books_pass(wx);
@@ -714,6 +715,17 @@ TEST(the_check_finds_a_bank_payment_its_journal_does_not_bear_out)
     S_tamper(wx, "UPDATE spending SET withdrawn_minor = withdrawn_minor - 1 WHERE user_id = '%s'",
              "UPDATE spending SET withdrawn_minor = withdrawn_minor + 1 WHERE user_id = '%s'", u.id,
              "counted as having withdrawn");
+    /* The part over the free allowance raised by hand (which would give the allowance back),
+     * in the count or in a withdrawal's row. */
+    S_tamper(wx,
+             "UPDATE spending SET withdrawn_over_minor = withdrawn_over_minor + 1"
+             " WHERE user_id = '%s'",
+             "UPDATE spending SET withdrawn_over_minor = withdrawn_over_minor - 1"
+             " WHERE user_id = '%s'",
+             u.id, "over their free allowance");
+    S_tamper(wx, "UPDATE payments SET over_allowance_minor = 1 WHERE id = '%s'",
+             "UPDATE payments SET over_allowance_minor = 0 WHERE id = '%s'", out_ok.id,
+             "over their free allowance");
     wx_free(wx);
 }
 
