@@ -29,9 +29,7 @@
 #define S_CURSOR_SIZE (S_CURSOR_PAYLOAD_SIZE + S_CURSOR_TAG_SIZE)
 #define S_DAY_MS INT64_C(86400000)
 #define S_UTC8_MS (8 * INT64_C(3600000))
-#define S_PARTY_SLOTS 1024         /* hash slots, twice BILLS_COUNTERPARTIES_MAX */
-
-_Static_assert(S_PARTY_SLOTS >= 2 * BILLS_COUNTERPARTIES_MAX, "the party table stays half empty");
+#define S_PARTY_SLOTS_FIRST 1024 /* the party table's first size, doubled as it fills */
 _Static_assert(BILLS_CURSOR_SIZE_MAX > 44, "a cursor's base64url text fits");
 
 /* --- the walk ------------------------------------------------------------------ */
@@ -619,9 +617,22 @@ bool bills_time_parse(const char *text, bool end_of_day, int64_t *at_ms)
     return *at_ms > 0;
 }
 
+/* A counterparty's sums in a statement; its name is read for the top ones
+ * only (bills_counterparty_name). */
 struct S_party {
-    struct bills_counterparty counterparty; /* kind NONE: a free slot */
+    enum bills_counterparty_kind kind; /* NONE: a free slot */
+    char id[ID_TEXT_SIZE_MAX];
     struct bills_sums sums;
+};
+
+/* Every counterparty of the lines a statement counts, told apart: open
+ * addressing, linear probing, at most 4/5 full; grown by doubling, so
+ * that the top ones are the month's, however many it had (at most one a
+ * line, BILLS_STATEMENT_SCAN_MAX, some 21 MB at worst). */
+struct S_parties {
+    struct S_party *slots;
+    size_t size; /* a power of two */
+    size_t count;
 };
 
 static uint32_t S_hash(const char *text)
@@ -645,15 +656,52 @@ static int64_t S_volume(const struct bills_sums *s)
     return money_add(s->income_minor, s->expense_minor, &v) ? v : INT64_MAX;
 }
 
-static int S_party_compare(const void *a, const void *b)
+/* Whether x ranks before y: more money in and out, then more lines, then
+ * the id, so that the order is the same at every asking. */
+static bool S_party_before(const struct S_party *x, const struct S_party *y)
 {
-    const struct S_party *x = a, *y = b;
     int64_t vx = S_volume(&x->sums), vy = S_volume(&y->sums);
     if (vx != vy)
-        return vx > vy ? -1 : 1;
+        return vx > vy;
     if (x->sums.count != y->sums.count)
-        return x->sums.count > y->sums.count ? -1 : 1;
-    return strcmp(x->counterparty.id, y->counterparty.id);
+        return x->sums.count > y->sums.count;
+    return strcmp(x->id, y->id) < 0;
+}
+
+/* The slot of (kind, id) in slots: its own, or the free one it would take. */
+static struct S_party *S_party_slot(struct S_party *slots, size_t size,
+                                    enum bills_counterparty_kind kind, const char *id)
+{
+    for (size_t i = S_hash(id) & (size - 1);; i = (i + 1) & (size - 1)) {
+        struct S_party *p = &slots[i];
+        if (p->kind == BILLS_PARTY_NONE || (p->kind == kind && strcmp(p->id, id) == 0))
+            return p;
+    }
+}
+
+/* The sums of counterparty c, made (zero) when new. NULL when the table
+ * cannot grow (out of memory). */
+static struct bills_sums *S_parties_sums(struct S_parties *t, const struct bills_counterparty *c)
+{
+    if (t->slots == NULL || (t->count + 1) * 5 > t->size * 4) {
+        size_t size = t->slots == NULL ? S_PARTY_SLOTS_FIRST : 2 * t->size;
+        struct S_party *slots = calloc(size, sizeof *slots);
+        if (slots == NULL)
+            return NULL;
+        for (size_t i = 0; t->slots != NULL && i < t->size; i++)
+            if (t->slots[i].kind != BILLS_PARTY_NONE)
+                *S_party_slot(slots, size, t->slots[i].kind, t->slots[i].id) = t->slots[i];
+        free(t->slots);
+        t->slots = slots;
+        t->size = size;
+    }
+    struct S_party *p = S_party_slot(t->slots, t->size, c->kind, c->id);
+    if (p->kind == BILLS_PARTY_NONE) {
+        p->kind = c->kind;
+        S_copy(p->id, sizeof p->id, c->id);
+        t->count++;
+    }
+    return &p->sums;
 }
 
 static enum qb_error S_statement(struct store *reader, const struct ledger_account_view *view,
@@ -665,9 +713,9 @@ static enum qb_error S_statement(struct store *reader, const struct ledger_accou
     out->month = *month;
     out->currency = view->currency;
     struct S_walk *w = calloc(1, sizeof *w);
-    struct S_party *parties = calloc(S_PARTY_SLOTS, sizeof *parties);
+    struct S_parties parties = {0};
     enum qb_error err = QB_OK;
-    if (w == NULL || parties == NULL) {
+    if (w == NULL) {
         err = QB_E_INTERNAL;
         goto out;
     }
@@ -676,7 +724,6 @@ static enum qb_error S_statement(struct store *reader, const struct ledger_accou
     w->scan_max = BILLS_STATEMENT_SCAN_MAX;
     w->next_id = view->last_entry_id;
     w->held_after = view->held_minor;
-    size_t party_count = 0;
     struct bills_line line;
     for (;;) {
         const struct ledger_entry *e;
@@ -715,24 +762,12 @@ static enum qb_error S_statement(struct store *reader, const struct ledger_accou
         }
         if (line.counterparty.kind == BILLS_PARTY_NONE)
             continue;
-        struct S_party *slot = NULL;
-        for (uint32_t i = S_hash(line.counterparty.id) % S_PARTY_SLOTS;; i = (i + 1) % S_PARTY_SLOTS) {
-            if (parties[i].counterparty.kind == BILLS_PARTY_NONE ||
-                (parties[i].counterparty.kind == line.counterparty.kind &&
-                 strcmp(parties[i].counterparty.id, line.counterparty.id) == 0)) {
-                slot = &parties[i];
-                break;
-            }
+        struct bills_sums *sums = S_parties_sums(&parties, &line.counterparty);
+        if (sums == NULL) {
+            err = QB_E_INTERNAL;
+            break;
         }
-        if (slot->counterparty.kind == BILLS_PARTY_NONE) {
-            if (party_count == BILLS_COUNTERPARTIES_MAX)
-                slot = NULL;
-            else {
-                slot->counterparty = line.counterparty;
-                party_count++;
-            }
-        }
-        if (slot != NULL && !S_sums_add(&slot->sums, direction, moved)) {
+        if (!S_sums_add(sums, direction, moved)) {
             err = QB_E_OVERFLOW;
             break;
         }
@@ -742,15 +777,27 @@ static enum qb_error S_statement(struct store *reader, const struct ledger_accou
     out->scanned = w->scanned;
     out->complete = w->next_id == 0;
 
-    /* The top counterparties, then their names. */
-    qsort(parties, S_PARTY_SLOTS, sizeof *parties, S_party_compare);
-    for (size_t i = 0; i < S_PARTY_SLOTS && out->top_count < BILLS_TOP_COUNTERPARTIES; i++) {
-        if (parties[i].counterparty.kind == BILLS_PARTY_NONE)
+    /* The top counterparties, kept in order as the table is read once,
+     * then their names. */
+    const struct S_party *top[BILLS_TOP_COUNTERPARTIES];
+    size_t top_count = 0;
+    for (size_t i = 0; i < parties.size; i++) {
+        const struct S_party *p = &parties.slots[i];
+        if (p->kind == BILLS_PARTY_NONE ||
+            (top_count == BILLS_TOP_COUNTERPARTIES && !S_party_before(p, top[top_count - 1])))
             continue;
-        struct bills_party_sums *top = &out->top[out->top_count++];
-        top->counterparty = parties[i].counterparty;
-        top->sums = parties[i].sums;
-        err = bills_counterparty_name(reader, &top->counterparty);
+        size_t at = top_count < BILLS_TOP_COUNTERPARTIES ? top_count++ : top_count - 1;
+        for (; at > 0 && S_party_before(p, top[at - 1]); at--)
+            top[at] = top[at - 1];
+        top[at] = p;
+    }
+    for (size_t i = 0; i < top_count; i++) {
+        struct bills_party_sums *t = &out->top[out->top_count++];
+        memset(&t->counterparty, 0, sizeof t->counterparty);
+        t->counterparty.kind = top[i]->kind;
+        S_copy(t->counterparty.id, sizeof t->counterparty.id, top[i]->id);
+        t->sums = top[i]->sums;
+        err = bills_counterparty_name(reader, &t->counterparty);
         if (err != QB_OK)
             goto out;
     }
@@ -769,7 +816,7 @@ static enum qb_error S_statement(struct store *reader, const struct ledger_accou
     }
 out:
     free(w);
-    free(parties);
+    free(parties.slots);
     return err;
 }
 

@@ -87,7 +87,6 @@
 #define BILLS_CURSOR_SIZE_MAX 64       /* 44 characters + NUL, with room */
 #define BILLS_NAME_SIZE_MAX 129        /* a merchant's name (MERCHANT_NAME_SIZE_MAX), the longest */
 #define BILLS_TOP_COUNTERPARTIES 10    /* by_counterparty in a statement */
-#define BILLS_COUNTERPARTIES_MAX 512   /* told apart in one statement; the rest are "others" */
 #define BILLS_SEARCH_SIZE_MAX 65       /* a search text: 64 bytes of UTF-8 + NUL */
 
 /* The type of a line; the first three are enum wallet_payment_kind's values. */
@@ -230,8 +229,8 @@ struct bills_statement {
     struct bills_sums by_type[BILLS_TYPE_COUNT]; /* indexed by enum bills_type */
     struct bills_party_sums top[BILLS_TOP_COUNTERPARTIES]; /* by income + expense, descending */
     size_t top_count;
-    struct bills_sums others; /* total less top: the other counterparties (those past
-                               * BILLS_COUNTERPARTIES_MAX among them) and lines without one */
+    struct bills_sums others; /* total less top: the other counterparties and lines
+                               * without one */
     int64_t processing_count;
     size_t scanned;
     bool complete; /* false: BILLS_STATEMENT_SCAN_MAX ran out before the month's start */

@@ -671,6 +671,48 @@ TEST(a_tampered_or_foreign_cursor_is_a_param_error)
     bx_free(bx);
 }
 
+TEST(a_statement_ranks_every_counterparty_however_many)
+{
+    // The top counterparties are the month's largest, however many others it had: a top-up and
+    // one large transfer, then 600 transfers of a fen to 600 other users (met first by a walk
+    // from the newest). The card and the large payee come first; the fen payees past the top
+    // ten are others.
+    enum { SMALL = 600 };
+    struct bx *bx = bx_new();
+    static struct user small[SMALL];
+    struct user a, big;
+    bx_user(bx, &a, "A");
+    bx_user(bx, &big, "Big");
+    for (size_t i = 0; i < SMALL; i++)
+        bx_user(bx, &small[i], "Small");
+    clock_manual_init(&bx->clock, NOV_MS);
+    bx_op(bx, OP_TOPUP, &a, NULL, 1000000, 0, NULL);
+    bx_op(bx, OP_TRANSFER, &a, &big, 600000, 0, NULL);
+    for (size_t i = 0; i < SMALL; i++)
+        bx_op(bx, OP_TRANSFER, &a, &small[i], 1, 0, NULL);
+
+    struct bills_month m;
+    ASSERT(bills_month_parse("2026-11", &m));
+    struct ledger_account_view v = bx_view(bx, a.account);
+    struct bills_statement s;
+    ASSERT_EQ_INT(bills_statement(bx->reader, &v, a.account, &m, &s), QB_OK);
+    ASSERT(s.complete);
+    ASSERT_EQ_INT(s.total.count, 2 + SMALL);
+    ASSERT_EQ_INT(s.top_count, BILLS_TOP_COUNTERPARTIES);
+    ASSERT_EQ_INT(s.top[0].counterparty.kind, BILLS_PARTY_CARD);
+    ASSERT_EQ_INT(s.top[0].sums.income_minor, 1000000);
+    ASSERT_EQ_STR(s.top[1].counterparty.id, big.id);
+    ASSERT_EQ_INT(s.top[1].sums.expense_minor, 600000);
+    for (size_t i = 2; i < BILLS_TOP_COUNTERPARTIES; i++) {
+        ASSERT_EQ_INT(s.top[i].sums.expense_minor, 1);
+        ASSERT_EQ_STR(s.top[i].counterparty.name, "S***l");
+    }
+    ASSERT_EQ_INT(s.others.income_minor, 0);
+    ASSERT_EQ_INT(s.others.expense_minor, SMALL - (BILLS_TOP_COUNTERPARTIES - 2));
+    ASSERT_EQ_INT(s.others.count, SMALL - (BILLS_TOP_COUNTERPARTIES - 2));
+    bx_free(bx);
+}
+
 TEST(statement_sums_a_month_in_utc8)
 {
     // A month is UTC+8 midnight to midnight: an entry at 23:59:59.999 on the last day belongs to
@@ -897,6 +939,7 @@ int main(void)
     RUN(a_sparse_filter_answers_partial_pages_within_the_scan_budget);
     RUN(a_tampered_or_foreign_cursor_is_a_param_error);
     RUN(statement_sums_a_month_in_utc8);
+    RUN(a_statement_ranks_every_counterparty_however_many);
     RUN(times_and_months_parse_strictly);
     RUN(csv_rows_are_rfc4180_and_formula_safe);
     return test_summary();
