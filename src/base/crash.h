@@ -16,15 +16,25 @@
  * notify.after_delivery (a merchant answered 2xx, the attempt not recorded),
  * fingerprints.between_batches (a batch of stored request fingerprints
  * keyed and committed, more to key).
+ *
+ *   QB_SLOW_POINT("statement");
+ *
+ * With QIANBAO_TEST_SLOW=NAME:MS, each thread reaching the point of that
+ * name sleeps MS milliseconds there (at most a minute): slow work made
+ * slow on purpose, to test that it holds nothing else up. The points:
+ * statement (a wallet's statement, on the report thread).
  */
 #ifndef QB_BASE_CRASH_H
 #define QB_BASE_CRASH_H
 
 #ifdef QB_TEST_HOOKS
 void qb_crash_point(const char *name);
+void qb_slow_point(const char *name);
 #define QB_CRASH_POINT(name) qb_crash_point(name)
+#define QB_SLOW_POINT(name) qb_slow_point(name)
 #else
 #define QB_CRASH_POINT(name) ((void)0)
+#define QB_SLOW_POINT(name) ((void)0)
 #endif
 
 #endif

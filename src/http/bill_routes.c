@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/crash.h"
 #include "base/text.h"
 #include "http/internal.h"
 #include "wallet/bills.h"
@@ -545,6 +546,40 @@ static json_t *S_statement_json(const char *month_text, const struct bills_state
                      (json_int_t)s->processing_count, "complete", (int)s->complete);
 }
 
+/* A statement made on a report thread: up to BILLS_STATEMENT_SCAN_MAX
+ * entries read, about a second for a wallet with that many, which on an
+ * HTTP thread would hold up every other request of its connections. */
+struct S_statement_job {
+    struct ledger_cmd hold; /* first: what the offload carries; never submitted */
+    struct ledger_account_view view;
+    struct bills_month month;
+    char month_text[16];
+    struct bills_statement statement;
+    enum qb_error err;
+};
+
+static void S_statement_run(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct S_statement_job *job = (struct S_statement_job *)cmd;
+    QB_SLOW_POINT("statement");
+    struct store *reader = http_reader_take(req, &job->err);
+    if (reader == NULL)
+        return;
+    job->err = bills_statement(reader, &job->view, job->view.id, &job->month, &job->statement);
+    http_reader_release(req, reader);
+}
+
+static void S_statement_answer(struct http_request *req, struct ledger_cmd *cmd)
+{
+    struct S_statement_job *job = (struct S_statement_job *)cmd;
+    json_t *body = job->err == QB_OK ? S_statement_json(job->month_text, &job->statement) : NULL;
+    if (body != NULL)
+        http_reply_json(req, 200, body);
+    else
+        http_reply_error(req, job->err != QB_OK ? job->err : QB_E_INTERNAL);
+    json_decref(body);
+}
+
 void http_handle_me_statement_get(struct http_request *req)
 {
     const char *param = http_request_param(req, "month");
@@ -602,24 +637,16 @@ void http_handle_me_statement_get(struct http_request *req)
         S_list_reply(req, NULL, &q, true, filename);
         return;
     }
-    struct ledger_account_view view;
-    if (!S_account(req, NULL, &view))
-        return;
-    struct bills_statement *s = calloc(1, sizeof *s);
-    if (s == NULL) {
-        http_reply_error(req, QB_E_BUSY);
+    struct S_statement_job *job = http_request_alloc(req, sizeof *job);
+    if (job == NULL) {
+        http_reply_error(req, QB_E_TOO_LARGE);
         return;
     }
-    struct store *reader = http_reader_acquire(req);
-    if (reader != NULL) {
-        enum qb_error err = bills_statement(reader, &view, view.id, &month, s);
-        http_reader_release(req, reader);
-        json_t *body = err == QB_OK ? S_statement_json(month_text, s) : NULL;
-        if (body != NULL)
-            http_reply_json(req, 200, body);
-        else
-            http_reply_error(req, err != QB_OK ? err : QB_E_INTERNAL);
-        json_decref(body);
-    }
-    free(s);
+    if (!S_account(req, NULL, &job->view))
+        return;
+    job->month = month;
+    memcpy(job->month_text, month_text, sizeof job->month_text);
+    job->err = QB_E_INTERNAL;
+    if (!http_request_offload_report(req, &job->hold, S_statement_run, S_statement_answer))
+        return; /* answered 503: the report threads have enough waiting */
 }

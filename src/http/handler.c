@@ -53,15 +53,24 @@ json_t *http_v3_json_body(struct http_request *req, const struct http_field *fie
     return S_json_body(req, fields, field_count, true);
 }
 
-struct store *http_reader_acquire(struct http_request *req)
+struct store *http_reader_take(struct http_request *req, enum qb_error *err)
 {
     struct store *reader = NULL;
-    enum qb_error err = store_pool_acquire(http_request_pool(req), S_POOL_WAIT_MS, &reader);
-    if (err != QB_OK) {
-        log_event(LOG_WARN, "http.pool_acquire", "error=%s", error_name(err));
-        http_reply_error(req, err == QB_E_BUSY ? QB_E_BUSY : QB_E_STORAGE);
+    *err = store_pool_acquire(http_request_pool(req), S_POOL_WAIT_MS, &reader);
+    if (*err != QB_OK) {
+        log_event(LOG_WARN, "http.pool_acquire", "error=%s", error_name(*err));
+        *err = *err == QB_E_BUSY ? QB_E_BUSY : QB_E_STORAGE;
         return NULL;
     }
+    return reader;
+}
+
+struct store *http_reader_acquire(struct http_request *req)
+{
+    enum qb_error err;
+    struct store *reader = http_reader_take(req, &err);
+    if (reader == NULL)
+        http_reply_error(req, err);
     return reader;
 }
 

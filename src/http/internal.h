@@ -194,9 +194,10 @@ void http_watch_close(struct http_watch *watch);
 int64_t http_watch_waiting(struct http_watch *watch);
 
 /* A pool of offload threads (server.c) and the requests waiting for one,
- * first to last, under the mutex. The server has two: the outside world's
- * (a bank call) and the passwords' (Argon2id), so that neither kind of
- * work waits behind the other and a flood of one costs only its own. */
+ * first to last, under the mutex. The server has three: the outside
+ * world's (a bank call), the passwords' (Argon2id) and the reports' (a
+ * statement's long read), so that no kind of work waits behind another
+ * and a flood of one costs only its own. */
 struct http_offload_pool {
     pthread_mutex_t mutex;
     pthread_cond_t cond;
@@ -279,6 +280,7 @@ struct http_server {
      * password's work is refused. */
     struct http_offload_pool offload;
     struct http_offload_pool passwords;
+    struct http_offload_pool reports;
 
     _Atomic int64_t requests_in_flight;
     bool drained;        /* http_server_drain waited already: the stopping thread's only */
@@ -502,6 +504,13 @@ void http_request_offload_first(struct http_request *req, struct ledger_cmd *cmd
  * and releases what it prepared for them. */
 QB_MUST_USE bool http_request_offload_password(struct http_request *req, struct ledger_cmd *cmd,
                                                http_offload_fn work, http_resume_fn resume);
+/* From a handler: the same on a report thread, for a read too long for an
+ * HTTP thread (a statement reads up to 200,000 entries): while it runs,
+ * the other requests of that thread's connections would wait. Queued up
+ * to HTTP_REPORT_QUEUE_MAX, as the passwords are. work reads through
+ * http_reader_take. */
+QB_MUST_USE bool http_request_offload_report(struct http_request *req, struct ledger_cmd *cmd,
+                                             http_offload_fn work, http_resume_fn resume);
 
 /* --- what handlers share (handler.c) ------------------------------------------ */
 
@@ -518,6 +527,9 @@ json_t *http_v3_json_body(struct http_request *req, const struct http_field *fie
                           size_t field_count);
 /* A read connection from the pool, or NULL after replying SYSTEM_BUSY. */
 struct store *http_reader_acquire(struct http_request *req);
+/* The same without answering: NULL with *err (QB_E_BUSY, QB_E_STORAGE),
+ * for offloaded work, which must not reply. */
+struct store *http_reader_take(struct http_request *req, enum qb_error *err);
 void http_reader_release(struct http_request *req, struct store *reader);
 /* ?limit=: HTTP_LIST_LIMIT_DEFAULT when absent; false after replying
  * PARAM_ERROR when it is not a decimal in 1..HTTP_LIST_LIMIT_MAX. */

@@ -1148,12 +1148,13 @@ void http_request_offload_first(struct http_request *req, struct ledger_cmd *cmd
     http_request_offload(req, work, resume);
 }
 
-bool http_request_offload_password(struct http_request *req, struct ledger_cmd *cmd,
-                                   http_offload_fn work, http_resume_fn resume)
+/* A handler's request into pool, a bounded one: true when queued, false
+ * after answering 503 SYSTEM_BUSY (full) or SHUTTING_DOWN. */
+static bool S_offload_bounded(struct http_request *req, struct http_offload_pool *pool,
+                              struct ledger_cmd *cmd, http_offload_fn work, http_resume_fn resume)
 {
     QB_ASSERT(!req->replied && !req->submitted);
-    QB_ASSERT(work != NULL && resume != NULL);
-    struct http_offload_pool *pool = &req->server->passwords;
+    QB_ASSERT(work != NULL && resume != NULL && pool->queued_count_max > 0);
     /* Room is checked and taken under one lock: the request goes away only
      * once it is sure to be taken up. */
     pthread_mutex_lock(&pool->mutex);
@@ -1171,6 +1172,18 @@ bool http_request_offload_password(struct http_request *req, struct ledger_cmd *
     if (room != QB_OK)
         http_reply_error(req, room);
     return room == QB_OK;
+}
+
+bool http_request_offload_password(struct http_request *req, struct ledger_cmd *cmd,
+                                   http_offload_fn work, http_resume_fn resume)
+{
+    return S_offload_bounded(req, &req->server->passwords, cmd, work, resume);
+}
+
+bool http_request_offload_report(struct http_request *req, struct ledger_cmd *cmd,
+                                 http_offload_fn work, http_resume_fn resume)
+{
+    return S_offload_bounded(req, &req->server->reports, cmd, work, resume);
 }
 
 /* Lets the pool's threads finish what is queued, then joins them. */
@@ -1321,6 +1334,7 @@ static void S_server_free(struct http_server *server)
     http_watch_release(&server->watch);
     S_offload_release(&server->offload);
     S_offload_release(&server->passwords);
+    S_offload_release(&server->reports);
     S_touches_stop(server); /* no ledger by now: whatever is pending is dropped */
     pthread_mutex_destroy(&server->touch_mutex);
     pthread_cond_destroy(&server->touch_cond);
@@ -1406,13 +1420,16 @@ enum qb_error http_server_start(const struct http_server_options *options, struc
     thread_cond_init(&server->touch_cond);
     S_offload_init(&server->offload);
     S_offload_init(&server->passwords);
+    S_offload_init(&server->reports);
     http_verification_init(&server->verification);
     http_watch_init(&server->watch);
     int password_threads =
         options->password_threads > 0 ? options->password_threads : HTTP_PASSWORD_THREADS_DEFAULT;
     if (!S_offload_start(&server->offload, HTTP_OFFLOAD_THREADS, 0, "qb-offload") ||
         !S_offload_start(&server->passwords, password_threads, HTTP_PASSWORD_QUEUE_MAX,
-                         "qb-password")) {
+                         "qb-password") ||
+        !S_offload_start(&server->reports, HTTP_REPORT_THREADS, HTTP_REPORT_QUEUE_MAX,
+                         "qb-report")) {
         S_server_free(server);
         return QB_E_INTERNAL;
     }
@@ -1501,6 +1518,7 @@ struct ledger *http_server_detach_ledger(struct http_server *server)
      * first (a bank call in flight included, and the passwords queued). */
     S_offload_stop(&server->offload);
     S_offload_stop(&server->passwords);
+    S_offload_stop(&server->reports);
     S_touches_stop(server);
     pthread_rwlock_wrlock(&server->ledger_lock);
     struct ledger *ledger = server->ledger;

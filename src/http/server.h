@@ -85,6 +85,10 @@ struct merchant;
 #define HTTP_PASSWORD_WAIT_MAX_MS                                                                  \
     5000 /* a check that waited longer for its thread is answered 503 SYSTEM_BUSY unchecked:       \
           * its client has likely given up, and the next ones should not wait behind it */
+#define HTTP_REPORT_THREADS 1 /* threads making statements (http_request_offload_report) */
+#define HTTP_REPORT_QUEUE_MAX                                                                      \
+    16 /* statements waiting for a report thread (each reads up to 200,000 entries, about a        \
+        * second); more: 503 SYSTEM_BUSY */
 #define HTTP_STOP_WAIT_MS 5000                      /* http_server_stop waits this long */
 #define HTTP_REQUEST_ID_SIZE_MAX 48                 /* "req_" + 26 characters + NUL fits */
 

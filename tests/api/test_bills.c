@@ -5,10 +5,13 @@
  * An empty history, every refused parameter, the CSV form's headers, and a
  * counterparty's lines of every kind agreeing with the statement's sum for
  * them, and a month of every kind of line whose statement must be what its
- * lines add up to. The arithmetic of lines with money in them (top-ups,
+ * lines add up to; and a statement made slow on purpose holding up no other
+ * request. The arithmetic of lines with money in them (top-ups,
  * withdrawals, transfers, red packets) is covered in detail by the unit
  * tests in tests/unit/wallet/test_bills.c.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -1072,6 +1075,67 @@ TEST(a_varied_months_statement_is_the_sum_of_its_lines)
     json_decref(lines);
 }
 
+/* --- a statement made slow (QIANBAO_TEST_SLOW=statement:MS) -------------------------------- */
+
+static struct test_daemon S_slow_daemon;
+static struct client S_slow_client;
+static char S_slow_admin[API_TOKEN_SIZE_MAX];
+
+struct S_statement_call {
+    const struct api_user *user;
+    char path[64];
+    long status;
+    atomic_bool done;
+};
+
+static void *S_statement_call(void *arg)
+{
+    struct S_statement_call *c = arg;
+    struct client client;
+    client_init(&client, S_slow_daemon.base_url);
+    struct client_response res;
+    c->status = api_call(&client, "GET", c->path, c->user->token, NULL, &res);
+    atomic_store(&c->done, true);
+    client_response_release(&res);
+    client_release(&client);
+    return NULL;
+}
+
+TEST(a_statement_being_made_holds_up_no_other_request)
+{
+    // A statement reads up to 200,000 entries, a second or so for a long history. It is made on
+    // a report thread: the daemon's one HTTP thread (--http-threads 1) goes on answering while
+    // it is made slow on purpose (3 s), so the user's balance comes back before it does.
+    struct api_user u;
+    API_MUST(th_user_new(&S_slow_client, S_slow_admin, &u));
+    API_MUST(th_fund(&S_slow_client, S_slow_admin, &u, 5000));
+    time_t now = time(NULL) + 8 * 3600;
+    struct tm utc8;
+    gmtime_r(&now, &utc8);
+    struct S_statement_call call = {.user = &u};
+    atomic_init(&call.done, false);
+    snprintf(call.path, sizeof call.path, "/v1/me/statements/%04d-%02d", utc8.tm_year + 1900,
+             utc8.tm_mon + 1);
+    pthread_t thread;
+    ASSERT_EQ_INT(pthread_create(&thread, NULL, S_statement_call, &call), 0);
+    usleep(300 * 1000); /* the statement is on its way */
+    long status[3];
+    for (int i = 0; i < 3; i++) {
+        struct client client;
+        client_init(&client, S_slow_daemon.base_url);
+        struct client_response res;
+        status[i] = api_call(&client, "GET", "/v1/me/balances", u.token, NULL, &res);
+        client_response_release(&res);
+        client_release(&client);
+    }
+    bool statement_still_on_its_way = !atomic_load(&call.done);
+    ASSERT_EQ_INT(pthread_join(thread, NULL), 0);
+    for (int i = 0; i < 3; i++)
+        ASSERT_EQ_INT(status[i], 200);
+    ASSERT_EQ_INT(call.status, 200);
+    ASSERT(statement_still_on_its_way);
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -1095,6 +1159,14 @@ int main(void)
     if (api_suite_daemon(&suite, &S_month_daemon, "month", month_args, S_month_admin,
                          &S_month_client))
         RUN(a_varied_months_statement_is_the_sum_of_its_lines);
+
+    const char *slow_args[] = {"--http-threads", "1", NULL};
+    setenv("QIANBAO_TEST_SLOW", "statement:3000", 1);
+    bool slow =
+        api_suite_daemon(&suite, &S_slow_daemon, "slow", slow_args, S_slow_admin, &S_slow_client);
+    unsetenv("QIANBAO_TEST_SLOW");
+    if (slow)
+        RUN(a_statement_being_made_holds_up_no_other_request);
 
     return api_suite_end(&suite);
 }
