@@ -23,8 +23,8 @@
 #include "wallet/transfer.h"
 
 #define S_BATCH 32                 /* entries read per ledger_history_read */
-#define S_CURSOR_VERSION 1
-#define S_CURSOR_PAYLOAD_SIZE 17   /* version, next entry, held there */
+#define S_CURSOR_VERSION 2         /* 1: the payload in clear, refused since */
+#define S_CURSOR_PAYLOAD_SIZE 17   /* version, next entry, held there (enciphered) */
 #define S_CURSOR_TAG_SIZE 16
 #define S_CURSOR_SIZE (S_CURSOR_PAYLOAD_SIZE + S_CURSOR_TAG_SIZE)
 #define S_DAY_MS INT64_C(86400000)
@@ -389,6 +389,25 @@ static void S_cursor_tag(const uint8_t key[DOMAIN_KEY_SIZE], int64_t account_id,
     memcpy(tag, mac, S_CURSOR_TAG_SIZE);
 }
 
+/* Enciphers (or deciphers) the payload's entry and amount in place, with
+ * a keystream the tag picks (a synthetic IV, as SIV does): the tag is over
+ * the payload in clear, so equal cursors stay equal and no nonce is kept,
+ * and a holder learns neither the ledger's entry ids (the platform's count
+ * of entries, read a day apart, would be its business) nor the amount
+ * held. */
+static void S_cursor_cipher(const uint8_t key[DOMAIN_KEY_SIZE],
+                            const unsigned char tag[S_CURSOR_TAG_SIZE], unsigned char *payload)
+{
+    unsigned char msg[32 + S_CURSOR_TAG_SIZE];
+    memcpy(msg, "qianbao.bills.cursor.keystream.1", 32);
+    memcpy(msg + 32, tag, S_CURSOR_TAG_SIZE);
+    uint8_t stream[CRYPTO_SHA256_SIZE];
+    domain_keyed_hash(key, msg, sizeof msg, stream);
+    for (size_t i = 0; i < S_CURSOR_PAYLOAD_SIZE - 1; i++)
+        payload[1 + i] ^= stream[i];
+    crypto_wipe(stream, sizeof stream);
+}
+
 static void S_cursor_encode(const uint8_t key[DOMAIN_KEY_SIZE], int64_t account_id,
                             const struct bills_filter *f, int64_t next_id, int64_t held,
                             char out[BILLS_CURSOR_SIZE_MAX])
@@ -399,6 +418,7 @@ static void S_cursor_encode(const uint8_t key[DOMAIN_KEY_SIZE], int64_t account_
     buf_write_u64le(raw + 1, (uint64_t)next_id);
     buf_write_u64le(raw + 9, (uint64_t)held);
     S_cursor_tag(key, account_id, f, raw, raw + S_CURSOR_PAYLOAD_SIZE);
+    S_cursor_cipher(key, raw + S_CURSOR_PAYLOAD_SIZE, raw);
     sodium_bin2base64(out, BILLS_CURSOR_SIZE_MAX, raw, sizeof raw,
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 }
@@ -415,6 +435,7 @@ static enum qb_error S_cursor_decode(const uint8_t key[DOMAIN_KEY_SIZE], int64_t
                           sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
         size != S_CURSOR_SIZE || raw[0] != S_CURSOR_VERSION)
         return QB_E_PARAM;
+    S_cursor_cipher(key, raw + S_CURSOR_PAYLOAD_SIZE, raw);
     unsigned char tag[S_CURSOR_TAG_SIZE];
     S_cursor_tag(key, account_id, f, raw, tag);
     if (!crypto_equal(tag, raw + S_CURSOR_PAYLOAD_SIZE, S_CURSOR_TAG_SIZE))

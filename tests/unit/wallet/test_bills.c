@@ -9,15 +9,17 @@
  * is manual, so entries land exactly on month boundaries in UTC+8.
  */
 #include <inttypes.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/money.h"
 #include "identity/identity.h"
+#include "test.h"
 #include "wallet/bills.h"
 #include "wallet/wallet.h"
-#include "test.h"
 
 /* 2026-11-01T00:00:00+08:00 */
 #define NOV_MS INT64_C(1793462400000)
@@ -635,6 +637,8 @@ TEST(a_tampered_or_foreign_cursor_is_a_param_error)
 {
     // The cursor is the only client-held state of a walk: changed by one character, reused
     // with another filter or another account, or plain junk, it must be refused as bad input.
+    // It tells its holder nothing: not the ledger entry it goes on from (the platform's count
+    // of entries, read a day apart, would be its business) nor the amount held there.
     struct bx *bx = bx_new();
     struct user a, b;
     bx_user(bx, &a, "A");
@@ -649,6 +653,15 @@ TEST(a_tampered_or_foreign_cursor_is_a_param_error)
     char good[BILLS_CURSOR_SIZE_MAX];
     snprintf(good, sizeof good, "%s", page.next_cursor);
     ASSERT(strlen(good) > 10);
+    unsigned char raw[64];
+    size_t raw_size = 0;
+    ASSERT_EQ_INT(sodium_base642bin(raw, sizeof raw, good, strlen(good), NULL, &raw_size, NULL,
+                                    sodium_base64_VARIANT_URLSAFE_NO_PADDING),
+                  0);
+    ASSERT_EQ_INT(raw_size, 33);
+    /* In clear they would be an entry id up to the newest and 0 held (nothing is). */
+    ASSERT(buf_read_u64le(raw + 1) > (uint64_t)bx_view(bx, a.account).last_entry_id);
+    ASSERT(buf_read_u64le(raw + 9) != 0);
     ASSERT_EQ_INT(bx_page(bx, a.account, NULL, 2, BILLS_SCAN_MAX, good, lines, &page), QB_OK);
     ASSERT_EQ_INT(page.count, 2);
 
