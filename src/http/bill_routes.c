@@ -555,12 +555,23 @@ struct S_statement_job {
     struct bills_month month;
     char month_text[16];
     struct bills_statement statement;
+    int64_t queued_ns; /* when it was handed over */
     enum qb_error err;
 };
 
 static void S_statement_run(struct http_request *req, struct ledger_cmd *cmd)
 {
     struct S_statement_job *job = (struct S_statement_job *)cmd;
+    /* Nobody waits for one made while the daemon stops, and its client has
+     * likely given up on one that waited long: neither holds up the rest. */
+    if (http_request_server_closing(req)) {
+        job->err = QB_E_SHUTTING_DOWN;
+        return;
+    }
+    if (clock_monotonic_ns() - job->queued_ns > HTTP_REPORT_WAIT_MAX_MS * INT64_C(1000000)) {
+        job->err = QB_E_BUSY;
+        return;
+    }
     QB_SLOW_POINT("statement");
     struct store *reader = http_reader_take(req, &job->err);
     if (reader == NULL)
@@ -573,6 +584,8 @@ static void S_statement_answer(struct http_request *req, struct ledger_cmd *cmd)
 {
     struct S_statement_job *job = (struct S_statement_job *)cmd;
     json_t *body = job->err == QB_OK ? S_statement_json(job->month_text, &job->statement) : NULL;
+    if (job->err == QB_E_BUSY)
+        http_reply_header(req, "Retry-After", "1");
     if (body != NULL)
         http_reply_json(req, 200, body);
     else
@@ -647,6 +660,9 @@ void http_handle_me_statement_get(struct http_request *req)
     job->month = month;
     memcpy(job->month_text, month_text, sizeof job->month_text);
     job->err = QB_E_INTERNAL;
-    if (!http_request_offload_report(req, &job->hold, S_statement_run, S_statement_answer))
-        return; /* answered 503: the report threads have enough waiting */
+    job->queued_ns = clock_monotonic_ns();
+    if (!http_request_offload_report(req, job->view.id, &job->hold, S_statement_run,
+                                     S_statement_answer))
+        return; /* answered 503 or 429: the report threads have enough waiting, or the
+                 * caller's share */
 }

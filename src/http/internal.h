@@ -206,6 +206,9 @@ struct http_offload_pool {
     size_t queued_count;     /* waiting in the queue, not yet taken by a thread */
     size_t queued_count_max; /* more is refused; 0: unbounded (the outside pool's requests are
                               * bounded by the connections) */
+    size_t owner_max;        /* requests of one owner queued or worked on; more is refused
+                              * (429); 0: no such bound */
+    int64_t working[HTTP_OFFLOAD_THREADS]; /* the owners of those worked on; 0: none */
     bool stopping;
     int thread_count;
     pthread_t threads[HTTP_OFFLOAD_THREADS];
@@ -359,6 +362,7 @@ struct http_request {
     /* http_request_offload: the work, and the next request in the queue. */
     http_offload_fn offload;
     struct http_request *offload_next;
+    int64_t offload_owner; /* whose work it is (a bounded pool's owner_max); 0: nobody's */
 
     /* The reply, built by the handler, sent by the server. */
     bool replied; /* an http_reply_* call happened */
@@ -507,10 +511,17 @@ QB_MUST_USE bool http_request_offload_password(struct http_request *req, struct 
 /* From a handler: the same on a report thread, for a read too long for an
  * HTTP thread (a statement reads up to 200,000 entries): while it runs,
  * the other requests of that thread's connections would wait. Queued up
- * to HTTP_REPORT_QUEUE_MAX, as the passwords are. work reads through
- * http_reader_take. */
-QB_MUST_USE bool http_request_offload_report(struct http_request *req, struct ledger_cmd *cmd,
-                                             http_offload_fn work, http_resume_fn resume);
+ * to HTTP_REPORT_QUEUE_MAX, as the passwords are, and at most
+ * HTTP_REPORTS_PER_OWNER_MAX of owner's (an account id, > 0) at once: one
+ * more is answered 429 RATE_LIMITED with Retry-After, so that one wallet
+ * asking again and again cannot fill the queue for everyone. work reads
+ * through http_reader_take. */
+/* Whether the server is stopping (quiesced): for offloaded work that
+ * nobody will wait for then. */
+bool http_request_server_closing(const struct http_request *req);
+QB_MUST_USE bool http_request_offload_report(struct http_request *req, int64_t owner,
+                                             struct ledger_cmd *cmd, http_offload_fn work,
+                                             http_resume_fn resume);
 
 /* --- what handlers share (handler.c) ------------------------------------------ */
 

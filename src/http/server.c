@@ -367,6 +367,11 @@ struct domain_audit *http_request_audit(struct http_request *req, struct ledger_
     return a;
 }
 
+bool http_request_server_closing(const struct http_request *req)
+{
+    return atomic_load(&req->server->closing);
+}
+
 bool http_request_is_root(const struct http_request *req)
 {
     return req->has_admin && req->operator_name[0] == '\0';
@@ -1070,27 +1075,55 @@ static void *S_offload_main(void *arg)
         QB_ASSERT(pool->queued_count > 0);
         pool->queued_count--;
         req->offload_next = NULL;
+        /* Its owner's, while it is worked on (S_offload_owned). */
+        size_t slot = 0;
+        while (slot < HTTP_OFFLOAD_THREADS && pool->working[slot] != 0)
+            slot++;
+        QB_ASSERT(slot < HTTP_OFFLOAD_THREADS); /* one a thread */
+        pool->working[slot] = req->offload_owner != 0 ? req->offload_owner : -1;
         pthread_mutex_unlock(&pool->mutex);
         /* What the work logs (a bank's answer, a card bound) carries its
          * request's id, as the request's own lines do. */
         log_set_request_id(req->id);
         req->offload(req, req->cmd);
         log_set_request_id(NULL);
-        http_conn_resume(req);
+        pthread_mutex_lock(&pool->mutex);
+        pool->working[slot] = 0;
+        pthread_mutex_unlock(&pool->mutex);
+        http_conn_resume(req); /* req may be gone after */
         pthread_mutex_lock(&pool->mutex);
     }
     pthread_mutex_unlock(&pool->mutex);
     return NULL;
 }
 
-/* Under the pool's mutex: whether it takes one more request. */
-static enum qb_error S_offload_room(const struct http_offload_pool *pool)
+/* Under the pool's mutex: owner's requests queued or worked on. */
+static size_t S_offload_owned(const struct http_offload_pool *pool, int64_t owner)
+{
+    size_t count = 0;
+    for (const struct http_request *r = pool->head; r != NULL; r = r->offload_next)
+        count += r->offload_owner == owner;
+    for (size_t i = 0; i < HTTP_OFFLOAD_THREADS; i++)
+        count += pool->working[i] == owner;
+    return count;
+}
+
+/* Under the pool's mutex: whether it takes one more request, of owner (0:
+ * nobody's). */
+static enum qb_error S_offload_room_for(const struct http_offload_pool *pool, int64_t owner)
 {
     if (pool->stopping || pool->thread_count == 0)
         return QB_E_SHUTTING_DOWN;
+    if (owner > 0 && pool->owner_max > 0 && S_offload_owned(pool, owner) >= pool->owner_max)
+        return QB_E_RATE_LIMITED;
     if (pool->queued_count_max > 0 && pool->queued_count >= pool->queued_count_max)
         return QB_E_BUSY;
     return QB_OK;
+}
+
+static enum qb_error S_offload_room(const struct http_offload_pool *pool)
+{
+    return S_offload_room_for(pool, 0);
 }
 
 /* Under the pool's mutex, with its room checked: queues req for a thread. */
@@ -1148,26 +1181,29 @@ void http_request_offload_first(struct http_request *req, struct ledger_cmd *cmd
     http_request_offload(req, work, resume);
 }
 
-/* A handler's request into pool, a bounded one: true when queued, false
- * after answering 503 SYSTEM_BUSY (full) or SHUTTING_DOWN. */
+/* A handler's request, of owner (0: nobody's), into pool, a bounded one:
+ * true when queued, false after answering 503 SYSTEM_BUSY (full), 429
+ * RATE_LIMITED (the owner's share taken) or 503 SHUTTING_DOWN. */
 static bool S_offload_bounded(struct http_request *req, struct http_offload_pool *pool,
-                              struct ledger_cmd *cmd, http_offload_fn work, http_resume_fn resume)
+                              int64_t owner, struct ledger_cmd *cmd, http_offload_fn work,
+                              http_resume_fn resume)
 {
     QB_ASSERT(!req->replied && !req->submitted);
-    QB_ASSERT(work != NULL && resume != NULL && pool->queued_count_max > 0);
+    QB_ASSERT(work != NULL && resume != NULL && pool->queued_count_max > 0 && owner >= 0);
     /* Room is checked and taken under one lock: the request goes away only
      * once it is sure to be taken up. */
     pthread_mutex_lock(&pool->mutex);
-    enum qb_error room = S_offload_room(pool);
+    enum qb_error room = S_offload_room_for(pool, owner);
     if (room == QB_OK) {
         S_offload_first_arm(req, cmd);
         req->resumed = false;
         req->resume = resume;
         req->offload = work;
+        req->offload_owner = owner;
         S_offload_append(pool, req);
     }
     pthread_mutex_unlock(&pool->mutex);
-    if (room == QB_E_BUSY)
+    if (room == QB_E_BUSY || room == QB_E_RATE_LIMITED)
         http_reply_header(req, "Retry-After", "1");
     if (room != QB_OK)
         http_reply_error(req, room);
@@ -1177,13 +1213,14 @@ static bool S_offload_bounded(struct http_request *req, struct http_offload_pool
 bool http_request_offload_password(struct http_request *req, struct ledger_cmd *cmd,
                                    http_offload_fn work, http_resume_fn resume)
 {
-    return S_offload_bounded(req, &req->server->passwords, cmd, work, resume);
+    return S_offload_bounded(req, &req->server->passwords, 0, cmd, work, resume);
 }
 
-bool http_request_offload_report(struct http_request *req, struct ledger_cmd *cmd,
+bool http_request_offload_report(struct http_request *req, int64_t owner, struct ledger_cmd *cmd,
                                  http_offload_fn work, http_resume_fn resume)
 {
-    return S_offload_bounded(req, &req->server->reports, cmd, work, resume);
+    QB_ASSERT(owner > 0);
+    return S_offload_bounded(req, &req->server->reports, owner, cmd, work, resume);
 }
 
 /* Lets the pool's threads finish what is queued, then joins them. */
@@ -1421,6 +1458,7 @@ enum qb_error http_server_start(const struct http_server_options *options, struc
     S_offload_init(&server->offload);
     S_offload_init(&server->passwords);
     S_offload_init(&server->reports);
+    server->reports.owner_max = HTTP_REPORTS_PER_OWNER_MAX;
     http_verification_init(&server->verification);
     http_watch_init(&server->watch);
     int password_threads =

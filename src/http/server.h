@@ -86,6 +86,10 @@ struct merchant;
     5000 /* a check that waited longer for its thread is answered 503 SYSTEM_BUSY unchecked:       \
           * its client has likely given up, and the next ones should not wait behind it */
 #define HTTP_REPORT_THREADS 1 /* threads making statements (http_request_offload_report) */
+#define HTTP_REPORTS_PER_OWNER_MAX 2 /* one wallet's statements waiting or being made; more: 429   \
+                                      */
+#define HTTP_REPORT_WAIT_MAX_MS                                                                    \
+    5000 /* a statement that waited longer for its thread is answered 503 SYSTEM_BUSY unmade */
 #define HTTP_REPORT_QUEUE_MAX                                                                      \
     16 /* statements waiting for a report thread (each reads up to 200,000 entries, about a        \
         * second); more: 503 SYSTEM_BUSY */

@@ -1085,6 +1085,8 @@ struct S_statement_call {
     const struct api_user *user;
     char path[64];
     long status;
+    char code[32];
+    char retry_after[16];
     atomic_bool done;
 };
 
@@ -1096,6 +1098,13 @@ static void *S_statement_call(void *arg)
     struct client_response res;
     c->status = api_call(&client, "GET", c->path, c->user->token, NULL, &res);
     atomic_store(&c->done, true);
+    if (c->status != 200) {
+        snprintf(c->code, sizeof c->code, "%s", api_error_code(&res));
+        const char *retry =
+            client_response_header(&res, "Retry-After", c->retry_after, sizeof c->retry_after);
+        if (retry == NULL)
+            c->retry_after[0] = '\0';
+    }
     client_response_release(&res);
     client_release(&client);
     return NULL;
@@ -1136,6 +1145,49 @@ TEST(a_statement_being_made_holds_up_no_other_request)
     ASSERT(statement_still_on_its_way);
 }
 
+/* Starts a statement call of the month in progress by u, on thread. */
+static void S_statement_start(struct S_statement_call *call, const struct api_user *u,
+                              pthread_t *thread)
+{
+    memset(call, 0, sizeof *call);
+    call->user = u;
+    atomic_init(&call->done, false);
+    time_t now = time(NULL) + 8 * 3600;
+    struct tm utc8;
+    gmtime_r(&now, &utc8);
+    snprintf(call->path, sizeof call->path, "/v1/me/statements/%04d-%02d", utc8.tm_year + 1900,
+             utc8.tm_mon + 1);
+    ASSERT_EQ_INT(pthread_create(thread, NULL, S_statement_call, call), 0);
+    usleep(200 * 1000); /* there, in this order */
+}
+
+TEST(statements_are_shared_out_among_wallets)
+{
+    // Statements wait their turn for the report thread (each made slow, 3 s): a wallet has at
+    // most two waiting or being made, a third is 429 RATE_LIMITED at once, so that one wallet
+    // asking again and again cannot fill the queue; and one that waited over 5 s for its turn is
+    // answered 503 SYSTEM_BUSY unmade (its client has likely given up), both with Retry-After.
+    struct api_user a, b;
+    API_MUST(th_user_new(&S_slow_client, S_slow_admin, &a));
+    API_MUST(th_user_new(&S_slow_client, S_slow_admin, &b));
+    struct S_statement_call calls[4];
+    pthread_t threads[4];
+    S_statement_start(&calls[0], &a, &threads[0]); /* made at once */
+    S_statement_start(&calls[1], &a, &threads[1]); /* made after 3 s */
+    S_statement_start(&calls[2], &a, &threads[2]); /* a's third */
+    S_statement_start(&calls[3], &b, &threads[3]); /* its turn after 6 s */
+    for (int i = 0; i < 4; i++)
+        ASSERT_EQ_INT(pthread_join(threads[i], NULL), 0);
+    ASSERT_EQ_INT(calls[0].status, 200);
+    ASSERT_EQ_INT(calls[1].status, 200);
+    ASSERT_EQ_INT(calls[2].status, 429);
+    ASSERT_EQ_STR(calls[2].code, "RATE_LIMITED");
+    ASSERT_EQ_STR(calls[2].retry_after, "1");
+    ASSERT_EQ_INT(calls[3].status, 503);
+    ASSERT_EQ_STR(calls[3].code, "SYSTEM_BUSY");
+    ASSERT_EQ_STR(calls[3].retry_after, "1");
+}
+
 int main(void)
 {
     struct api_suite suite;
@@ -1167,6 +1219,8 @@ int main(void)
     unsetenv("QIANBAO_TEST_SLOW");
     if (slow)
         RUN(a_statement_being_made_holds_up_no_other_request);
+    if (slow)
+        RUN(statements_are_shared_out_among_wallets);
 
     return api_suite_end(&suite);
 }
