@@ -527,9 +527,15 @@ static enum qb_error S_attempt_run(struct ledger_txn *txn, struct ledger_cmd *cm
     int64_t new_status = delivered      ? MERCHANT_NOTIFY_DELIVERED
                          : next_ms == 0 ? MERCHANT_NOTIFY_FAILED
                                         : MERCHANT_NOTIFY_PENDING;
+    /* Delivered when the merchant answered, not when that could be
+     * recorded (later, when the ledger could not write for a while). */
+    int64_t delivered_ms = 0;
+    if (delivered && (!money_add(c->at_ms, c->duration_ms, &delivered_ms) ||
+                      delivered_ms < c->at_ms || delivered_ms > now_ms))
+        delivered_ms = now_ms;
     const struct store_param update[] = {
-        STORE_TEXT(c->id), STORE_INT(new_status), STORE_INT(c->attempt),
-        STORE_INT(next_ms), STORE_INT(delivered ? now_ms : 0),
+        STORE_TEXT(c->id),  STORE_INT(new_status),   STORE_INT(c->attempt),
+        STORE_INT(next_ms), STORE_INT(delivered_ms),
     };
     err = store_run(store,
                     "UPDATE notifications SET status = $2, attempt_count = $3,"

@@ -736,13 +736,27 @@ TEST(a_crash_between_delivery_and_its_record_delivers_again)
     mh_release(&m);
 }
 
+/* The seconds of an RFC 3339 time of this API ("2026-12-07T21:00:00+08:00"), taken as UTC: for
+ * differences. 0 when it is not one. */
+static long long S_time_s(const char *text)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    if (text == NULL || sscanf(text, "%4d-%2d-%2dT%2d:%2d:%2d", &tm.tm_year, &tm.tm_mon,
+                               &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+        return 0;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    return (long long)timegm(&tm);
+}
+
 TEST(a_delivery_the_ledger_cannot_record_is_not_sent_again)
 {
     // The merchant answered 200, but the ledger refuses the attempt's record (a full disk, here
     // a trigger): the notification stays PENDING. It is not POSTed again each time the worker
     // passes while the ledger cannot write, which would hand the merchant the same notification
     // once a second of the outage; once the ledger writes again, the delivery it remembers is
-    // recorded as it happened, attempt 1, 200, and nothing more is sent.
+    // recorded as it happened, attempt 1, 200, delivered at its time, and nothing more is sent.
     char db[TEST_DAEMON_PATH_SIZE_MAX + 16];
     snprintf(db, sizeof db, "%s/qianbao.db", S_daemon.data_dir);
     ASSERT(test_sqlite(db, true,
@@ -782,6 +796,10 @@ TEST(a_delivery_the_ledger_cannot_record_is_not_sent_again)
     json_t *first = json_array_get(attempts, 0);
     ASSERT_EQ_INT((long long)json_integer_value(json_object_get(first, "attempt")), 1);
     ASSERT_EQ_INT((long long)json_integer_value(json_object_get(first, "http_status")), 200);
+    /* Delivered when the merchant answered, seconds before it could be recorded. */
+    long long attempted_s = S_time_s(json_string_value(json_object_get(first, "time")));
+    long long delivered_s = S_time_s(json_string_value(json_object_get(n, "delivered_time")));
+    ASSERT(attempted_s > 0 && delivered_s >= attempted_s && delivered_s <= attempted_s + 1);
     json_decref(n);
     usleep(300 * 1000);
     ASSERT_EQ_INT((long long)S_count(&rcv), 1);
