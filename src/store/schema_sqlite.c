@@ -948,13 +948,15 @@ const char *const store_sqlite_migrations[] = {
     "ALTER TABLE cards ADD COLUMN tag BLOB NOT NULL DEFAULT x'';"
     "ALTER TABLE merchants ADD COLUMN tag BLOB NOT NULL DEFAULT x'';",
     /* 56: the part of a withdrawal over the free allowance, on which its
-     * fee was charged (src/wallet/topup.h), and each user's sum of those
-     * parts over their withdrawals processing or done: what they withdrew
-     * less that sum is what the allowance covered, so that a withdrawal
-     * that fails gives back only what it used, not a later one's part that
-     * paid. 0 for the rows an earlier version wrote, which count whole, as
-     * they did. */
-    "ALTER TABLE payments ADD COLUMN over_allowance_minor INTEGER NOT NULL DEFAULT 0;"
+     * fee was charged (src/wallet/limits.h), by its payment's seq, only for
+     * those with one; and each user's sum of those parts over their
+     * withdrawals processing or done: what they withdrew less that sum is
+     * what the allowance covered, so that a withdrawal that fails gives
+     * back only what it used, not a later one's part that paid. Withdrawals
+     * an earlier version made have none and count whole, as they did. A
+     * table of its own, not a column of payments: every transfer writes a
+     * payments row, and an older database's rows read as they are. */
+    "CREATE TABLE withdrawals_over (seq INTEGER PRIMARY KEY, over_minor INTEGER NOT NULL);"
     "ALTER TABLE spending ADD COLUMN withdrawn_over_minor INTEGER NOT NULL DEFAULT 0;",
 };
 

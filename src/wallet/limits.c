@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "base/money.h"
 #include "wallet/limits.h"
 #include "wallet/wallet.h"
@@ -257,8 +258,9 @@ int64_t wallet_withdrawal_cap(const struct domain_settings *settings,
     return cap;
 }
 
-enum qb_error wallet_txn_withdrawn_add(struct ledger_txn *txn, const char *user_id,
-                                       int64_t delta_minor, int64_t over_delta_minor)
+/* Adds delta and over_delta to the user's two counts of what they withdrew. */
+static enum qb_error S_withdrawn_add(struct ledger_txn *txn, const char *user_id,
+                                     int64_t delta_minor, int64_t over_delta_minor)
 {
     QB_ASSERT(delta_minor > 0 ? over_delta_minor >= 0 && over_delta_minor <= delta_minor
                               : over_delta_minor <= 0 && over_delta_minor >= delta_minor);
@@ -274,6 +276,45 @@ enum qb_error wallet_txn_withdrawn_add(struct ledger_txn *txn, const char *user_
     return err == QB_OK ? QB_OK : QB_E_STORAGE;
 }
 
+enum qb_error wallet_txn_withdrawal_count(struct ledger_txn *txn, const char *user_id, int64_t seq,
+                                          int64_t amount_minor, int64_t over_minor)
+{
+    QB_ASSERT(seq > 0 && amount_minor > 0 && over_minor >= 0 && over_minor <= amount_minor);
+    enum qb_error err = S_withdrawn_add(txn, user_id, amount_minor, over_minor);
+    if (err == QB_OK && over_minor > 0) {
+        const struct store_param p[] = {STORE_INT(seq), STORE_INT(over_minor)};
+        err = store_run(ledger_txn_store(txn),
+                        "INSERT INTO withdrawals_over (seq, over_minor) VALUES ($1, $2)", p,
+                        QB_ARRAY_COUNT(p)) == QB_OK
+                  ? QB_OK
+                  : QB_E_STORAGE;
+    }
+    return err;
+}
+
+enum qb_error wallet_txn_withdrawal_uncount(struct ledger_txn *txn, const char *user_id,
+                                            int64_t seq, int64_t amount_minor)
+{
+    QB_ASSERT(seq > 0 && amount_minor > 0);
+    int64_t over = 0;
+    const struct store_param p[] = {STORE_INT(seq)};
+    enum qb_error err =
+        store_int64(ledger_txn_store(txn), "SELECT over_minor FROM withdrawals_over WHERE seq = $1",
+                    p, QB_ARRAY_COUNT(p), &over);
+    if (err == QB_E_NOT_FOUND) {
+        over = 0;
+    } else if (err != QB_OK) {
+        return QB_E_STORAGE;
+    } else if (over < 1 || over > amount_minor) {
+        log_event(LOG_ERROR, "wallet.withdrawal_over_unfit",
+                  "seq=%" PRId64 " over=%" PRId64 " amount=%" PRId64
+                  " note=\"edited by hand: the withdrawal is not settled until it is mended\"",
+                  seq, over, amount_minor);
+        return QB_E_INTERNAL;
+    }
+    return S_withdrawn_add(txn, user_id, -amount_minor, -over);
+}
+
 enum qb_error wallet_withdrawn_check(struct store *reader, char *problem, size_t problem_size)
 {
     _Static_assert(WALLET_WITHDRAWAL == 2 && WALLET_PROCESSING == 1 && WALLET_SUCCESS == 2,
@@ -285,19 +326,39 @@ enum qb_error wallet_withdrawn_check(struct store *reader, char *problem, size_t
      * instead, the sums of one side were indexed on the fly, and SQLite
      * warned of it at every check). */
     bool over = store_schema_version(reader) >= WALLET_OVER_ALLOWANCE_SCHEMA;
+    struct store_stmt *st = NULL;
+    if (over) {
+        /* Each part over the allowance fits a withdrawal, first. */
+        if (store_prepare(reader,
+                          "SELECT o.seq, o.over_minor FROM withdrawals_over o"
+                          " LEFT JOIN payments p ON p.seq = o.seq WHERE p.seq IS NULL"
+                          " OR p.kind != 2 OR o.over_minor < 1 OR o.over_minor > p.amount_minor"
+                          " LIMIT 1",
+                          &st) != QB_OK)
+            return QB_E_STORAGE;
+        int rc = store_step(st);
+        if (rc == STORE_STEP_ROW)
+            snprintf(problem, problem_size,
+                     "the part over the free allowance of payment seq %" PRId64 ", %" PRId64
+                     " fen, does not fit a withdrawal of that seq",
+                     store_column_int64(st, 0), store_column_int64(st, 1));
+        store_finalize(st);
+        if (rc != STORE_STEP_DONE)
+            return rc == STORE_STEP_ROW ? QB_E_INTERNAL : QB_E_STORAGE;
+    }
     char sql[768];
     int n = snprintf(sql, sizeof sql,
                      "SELECT user_id, sum(counted), sum(withdrawn), sum(counted_over),"
                      " sum(withdrawn_over) FROM"
                      " (SELECT user_id, withdrawn_minor AS counted, 0 AS withdrawn,"
                      " %s AS counted_over, 0 AS withdrawn_over FROM spending"
-                     " UNION ALL SELECT user_id, 0, amount_minor, 0, %s"
-                     " FROM payments WHERE kind IN (1, 2) AND kind = 2 AND status IN (1, 2))"
+                     " UNION ALL SELECT p.user_id, 0, p.amount_minor, 0, %s FROM payments p%s"
+                     " WHERE p.kind IN (1, 2) AND p.kind = 2 AND p.status IN (1, 2))"
                      " GROUP BY user_id HAVING sum(counted) <> sum(withdrawn)"
                      " OR sum(counted_over) <> sum(withdrawn_over) LIMIT 1",
-                     over ? "withdrawn_over_minor" : "0", over ? "over_allowance_minor" : "0");
+                     over ? "withdrawn_over_minor" : "0", over ? "coalesce(o.over_minor, 0)" : "0",
+                     over ? " LEFT JOIN withdrawals_over o ON o.seq = p.seq" : "");
     QB_ASSERT(n > 0 && (size_t)n < sizeof sql);
-    struct store_stmt *st = NULL;
     if (store_prepare(reader, sql, &st) != QB_OK)
         return QB_E_STORAGE;
     int rc = store_step(st);

@@ -91,7 +91,7 @@ struct wallet_spending {
                                         * lifetime, processing or done (a failed one is taken
                                         * back off) */
     int64_t withdrawn_over_minor;      /* of which the parts over the free allowance, which
-                                        * paid a fee (wallet_payment.over_allowance_minor) */
+                                        * paid a fee (withdrawals_over) */
     enum wallet_arrival transfer_arrival; /* when the user's transfers arrive unless a transfer
                                            * says (transfer.h); instant by default */
 };
@@ -144,18 +144,33 @@ size_t wallet_limits_list(const struct domain_settings *settings, const struct w
  * names the one that binds (for the refusal). Pure. */
 int64_t wallet_withdrawal_cap(const struct domain_settings *settings,
                               const struct wallet_spending *s, int kyc_level, const char **limit);
-/* Inside the withdrawal command (deltas > 0, with its hold) or its failure
- * (deltas < 0): adds delta to the user's withdrawn_minor and over_delta
- * (the withdrawal's over_allowance_minor) to their withdrawn_over_minor.
- * QB_E_STORAGE on write errors. */
-QB_MUST_USE enum qb_error wallet_txn_withdrawn_add(struct ledger_txn *txn, const char *user_id,
-                                                   int64_t delta_minor, int64_t over_delta_minor);
+/* The schema with the withdrawals' parts over the free allowance
+ * (withdrawals_over, spending.withdrawn_over_minor): the operator's check
+ * of a database an earlier version left, before the first start with this
+ * one, takes them as 0, as the migration makes them. */
+#define WALLET_OVER_ALLOWANCE_SCHEMA 56
+
+/* Inside the withdrawal command, with its hold: counts the withdrawal
+ * (payment seq, amount_minor, over_minor of it over what was left of the
+ * free allowance, 0..amount_minor) as the user's: withdrawn_minor,
+ * withdrawn_over_minor, and its row of withdrawals_over when over_minor >
+ * 0. QB_E_STORAGE on write errors. */
+QB_MUST_USE enum qb_error wallet_txn_withdrawal_count(struct ledger_txn *txn, const char *user_id,
+                                                      int64_t seq, int64_t amount_minor,
+                                                      int64_t over_minor);
+/* Inside its failure or return: takes it back off both counts, its part
+ * over the allowance as its row says. QB_E_INTERNAL for a row no version
+ * writes (a part over the allowance below 1 or above amount_minor, edited
+ * by hand: the operator's check names it), QB_E_STORAGE. */
+QB_MUST_USE enum qb_error wallet_txn_withdrawal_uncount(struct ledger_txn *txn, const char *user_id,
+                                                        int64_t seq, int64_t amount_minor);
 /* The operator's check of those counts: each user's withdrawn_minor and
- * withdrawn_over_minor are the sums of the amounts and over_allowance_minor
- * of their withdrawals processing or done (the payments rows, which
- * wallet_bank_payments_check holds to the journal), since a count lowered
- * (or, for the second, raised) by hand would lift a KYC level 1 wallet's
- * lifetime limit and its free allowance. One grouped pass over the bank payments; QB_OK,
+ * withdrawn_over_minor are the sums of the amounts and parts over the
+ * allowance of their withdrawals processing or done (the payments rows,
+ * which wallet_bank_payments_check holds to the journal), and each part
+ * over the allowance fits its withdrawal, since a count lowered (or, for
+ * the second, raised) by hand would lift a KYC level 1 wallet's lifetime
+ * limit and its free allowance. One grouped pass over the bank payments; QB_OK,
  * QB_E_STORAGE, or QB_E_INTERNAL with the first user whose count is wrong in problem. */
 QB_MUST_USE enum qb_error wallet_withdrawn_check(struct store *reader, char *problem,
                                                  size_t problem_size);

@@ -338,15 +338,6 @@ static enum qb_error pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     p->currency = c->currency;
     p->amount_minor = c->amount_minor;
     p->fee_minor = fee;
-    /* With an allowance set, the part over what was left of it paid the fee
-     * and uses none of it: a failure of an earlier withdrawal gives that
-     * one's part back whole. Without one, all of it counts, as withdrawals
-     * before an allowance is set do (decision 0014). */
-    p->over_allowance_minor = c->kind == WALLET_WITHDRAWAL &&
-                                      env->settings.withdrawal_free_quota_minor > 0 &&
-                                      c->amount_minor > free_left
-                                  ? c->amount_minor - free_left
-                                  : 0;
     p->status = WALLET_PROCESSING;
     p->next_check_at_ms = p->created_at_ms + WALLET_BANK_GRACE_MS;
     if (c->kind == WALLET_WITHDRAWAL) {
@@ -370,7 +361,14 @@ static enum qb_error pay_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
         QB_ASSERT(p->hold_id > 0);
     }
     if (counts_withdrawn) {
-        err = wallet_txn_withdrawn_add(txn, user.id, p->amount_minor, p->over_allowance_minor);
+        /* With an allowance set, the part over what was left of it paid the
+         * fee and uses none of it: a failure of an earlier withdrawal gives
+         * that one's part back whole. Without one, all of it counts, as
+         * withdrawals before an allowance is set do (decision 0014). */
+        int64_t over = env->settings.withdrawal_free_quota_minor > 0 && p->amount_minor > free_left
+                           ? p->amount_minor - free_left
+                           : 0;
+        err = wallet_txn_withdrawal_count(txn, user.id, p->seq, p->amount_minor, over);
         if (err != QB_OK)
             return err;
     }
@@ -624,8 +622,7 @@ static enum qb_error finish_failed(struct ledger_txn *txn, struct wallet_payment
                                             &p->entry_id);
         /* taken back off what the user (a merchant's owner) withdrew */
         if (err == QB_OK)
-            err = wallet_txn_withdrawn_add(txn, p->user_id, -p->amount_minor,
-                                           -p->over_allowance_minor);
+            err = wallet_txn_withdrawal_uncount(txn, p->user_id, p->seq, p->amount_minor);
         if (err != QB_OK)
             return err;
     }
@@ -683,7 +680,7 @@ static enum qb_error finish_returned(struct ledger_txn *txn, struct wallet_finis
         return QB_OK;
     }
     if (err == QB_OK)
-        err = wallet_txn_withdrawn_add(txn, p->user_id, -p->amount_minor, -p->over_allowance_minor);
+        err = wallet_txn_withdrawal_uncount(txn, p->user_id, p->seq, p->amount_minor);
     if (err != QB_OK)
         return err;
     p->entry_id = entry_id;

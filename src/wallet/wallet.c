@@ -18,14 +18,11 @@
 #include "wallet/transfer.h"
 #include "wallet/wallet.h"
 
-#define PAYMENT_COLUMNS_BASE                                                                       \
+#define PAYMENT_COLUMNS                                                                            \
     "seq, id, kind, user_id, counterparty_id, card_id, currency, amount_minor, fee_minor, memo,"   \
     " status, failure_code, hold_id, entry_id, bank_ref, created_at_ms, updated_at_ms,"            \
     " next_check_at_ms, arrives_at_ms"
-#define PAYMENT_COLUMNS PAYMENT_COLUMNS_BASE ", over_allowance_minor"
-/* As an earlier version's database has them (WALLET_OVER_ALLOWANCE_SCHEMA). */
-#define PAYMENT_COLUMNS_BEFORE_OVER PAYMENT_COLUMNS_BASE ", 0"
-#define PAYMENT_COLUMN_COUNT 20 /* of PAYMENT_COLUMNS, which payment_row reads */
+#define PAYMENT_COLUMN_COUNT 19 /* of PAYMENT_COLUMNS, which payment_row reads */
 
 const char *wallet_payment_kind_name(enum wallet_payment_kind kind)
 {
@@ -89,8 +86,7 @@ static enum qb_error payment_row(struct store_stmt *st, struct wallet_payment *o
     out->updated_at_ms = store_column_int64(st, 16);
     out->next_check_at_ms = store_column_int64(st, 17);
     out->arrives_at_ms = store_column_int64(st, 18);
-    out->over_allowance_minor = store_column_int64(st, 19);
-    _Static_assert(PAYMENT_COLUMN_COUNT == 20, "payment_row reads each of PAYMENT_COLUMNS");
+    _Static_assert(PAYMENT_COLUMN_COUNT == 19, "payment_row reads each of PAYMENT_COLUMNS");
     bool kind_ok = (out->kind >= WALLET_TOPUP && out->kind <= WALLET_TRANSFER) ||
                    out->kind == WALLET_ORDER_PAYMENT || out->kind == WALLET_ORDER_REFUND ||
                    out->kind == WALLET_TRANSFER_RETURN || out->kind == WALLET_MERCHANT_PAYOUT;
@@ -289,12 +285,11 @@ enum qb_error wallet_payments_each(struct store *reader, const char *where, bool
     QB_ASSERT(reader != NULL && where != NULL && each != NULL);
     enum { S_ENTRY = PAYMENT_COLUMN_COUNT }; /* the first column after PAYMENT_COLUMNS */
     char sql[1024];
-    int n = snprintf(
-        sql, sizeof sql, "SELECT p.*%s FROM (SELECT %s FROM payments WHERE %s) p%s ORDER BY p.seq",
-        with_entry ? ", " LEDGER_ENTRY_COLUMNS_OF("e") : "",
-        store_schema_version(reader) >= WALLET_OVER_ALLOWANCE_SCHEMA ? PAYMENT_COLUMNS
-                                                                     : PAYMENT_COLUMNS_BEFORE_OVER,
-        where, with_entry ? " LEFT JOIN entries e ON e.id = p.entry_id" : "");
+    int n = snprintf(sql, sizeof sql,
+                     "SELECT p.*%s FROM (SELECT " PAYMENT_COLUMNS
+                     " FROM payments WHERE %s) p%s ORDER BY p.seq",
+                     with_entry ? ", " LEDGER_ENTRY_COLUMNS_OF("e") : "", where,
+                     with_entry ? " LEFT JOIN entries e ON e.id = p.entry_id" : "");
     QB_ASSERT(n > 0 && (size_t)n < sizeof sql);
     struct wallet_account_map *users = NULL;
     enum qb_error err = wallet_account_map_read(reader, WALLET_USERS_ACCOUNTS_SQL, &users);
@@ -533,7 +528,6 @@ enum qb_error wallet_txn_payment_new(struct ledger_txn *txn, struct qb_rand *ran
 enum qb_error wallet_txn_payment_insert(struct ledger_txn *txn, const struct wallet_payment *p)
 {
     QB_ASSERT(p->currency != NULL && p->amount_minor > 0 && p->fee_minor >= 0);
-    QB_ASSERT(p->over_allowance_minor >= 0 && p->over_allowance_minor <= p->amount_minor);
     QB_ASSERT(p->seq > 0 && p->seq == id_sequence(p->id, strlen(p->id), "p"));
     const struct store_param params[] = {
         STORE_INT(p->seq),
@@ -555,11 +549,10 @@ enum qb_error wallet_txn_payment_insert(struct ledger_txn *txn, const struct wal
         STORE_INT(p->updated_at_ms),
         STORE_INT(p->next_check_at_ms),
         STORE_INT(p->arrives_at_ms),
-        STORE_INT(p->over_allowance_minor),
     };
     return store_run(ledger_txn_store(txn),
                      "INSERT INTO payments (" PAYMENT_COLUMNS ") VALUES ($1, $2, $3, $4, $5, $6,"
-                     " $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+                     " $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
                      params, QB_ARRAY_COUNT(params));
 }
 

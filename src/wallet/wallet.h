@@ -127,13 +127,6 @@ enum wallet_payment_status {
 #define WALLET_MEMO_SIZE_MAX 129 /* 128 bytes of UTF-8 + NUL */
 #define WALLET_FAILURE_SIZE_MAX 40
 
-/* The schema that keeps a withdrawal's part over the free allowance
- * (payments.over_allowance_minor, spending.withdrawn_over_minor): the
- * operator's check of a database an earlier version left, before the
- * first start with this one, reads 0 for both, as the migration makes
- * them. */
-#define WALLET_OVER_ALLOWANCE_SCHEMA 56
-
 struct wallet_payment {
     int64_t seq;                             /* its row's key (wallet_txn_payment_new) */
     char id[ID_TEXT_SIZE_MAX];               /* "p_..." */
@@ -154,9 +147,6 @@ struct wallet_payment {
     int64_t updated_at_ms;
     int64_t next_check_at_ms;                /* PROCESSING: when the worker asks again */
     int64_t arrives_at_ms;                   /* a delayed transfer: when it arrives; else 0 */
-    int64_t over_allowance_minor;            /* a withdrawal made while a free allowance was
-                                              * set: the part of it over what was left, on
-                                              * which its fee was charged; else 0 */
 };
 
 const char *wallet_payment_kind_name(enum wallet_payment_kind kind);     /* "topup" ... */

@@ -1365,7 +1365,7 @@ TEST(a_journal_kept_without_a_chain_key_gets_one_at_its_next_start)
                        "DELETE FROM operator_actions WHERE action = 'rows_tagged';"
                        "DROP INDEX payments_bank_ref; DROP TABLE session_users;"
                        "DROP INDEX sessions_device; DROP INDEX paycode_used_at;"
-                       "ALTER TABLE payments DROP COLUMN over_allowance_minor;"
+                       "DROP TABLE withdrawals_over;"
                        "ALTER TABLE spending DROP COLUMN withdrawn_over_minor;"
                        "PRAGMA user_version=47;",
                        NULL, NULL));

@@ -535,6 +535,53 @@ TEST(the_free_allowance_is_the_owners_across_their_wallet_and_merchant)
     wx_free(wx);
 }
 
+TEST(a_part_over_the_allowance_edited_by_hand_stops_its_withdrawal_not_the_daemon)
+{
+    /* A withdrawal's part over the free allowance made larger than the withdrawal by hand (the
+     * user's count raised to match, so the sums agree): its failure is refused, the payment
+     * left PROCESSING for an operator to mend, and nothing is taken back off the counts; the
+     * process goes on (it once failed an assertion, at every start, as the worker asked the
+     * bank again). The operator's check names the row. */
+    struct identity_user u;
+    char card_id[ID_TEXT_SIZE_MAX];
+    struct wx *wx = S_wx_with_card(&u, card_id);
+    wx->env.settings.withdrawal_free_quota_minor = 1000;
+    struct wallet_payment in = S_start(wx, u.id, card_id, WALLET_TOPUP, 30000, 0);
+    ASSERT_EQ_INT(S_finish(wx, in.id, BANK_SUCCEEDED).status, WALLET_SUCCESS);
+    struct wallet_payment w = S_start(wx, u.id, card_id, WALLET_WITHDRAWAL, 5000, 0);
+    ASSERT_EQ_INT(w.status, WALLET_PROCESSING);
+    char edit[512];
+    snprintf(edit, sizeof edit,
+             "UPDATE withdrawals_over SET over_minor = 9000 WHERE seq = %lld;"
+             " UPDATE spending SET withdrawn_over_minor = withdrawn_over_minor + 5000"
+             " WHERE user_id = '%s'",
+             (long long)w.seq, u.id);
+    wx_hand_edit(wx, edit);
+
+    struct wallet_bank_answer answer;
+    memset(&answer, 0, sizeof answer);
+    answer.answered = true;
+    answer.result.status = BANK_FAILED;
+    answer.result.failure = QB_E_CARD_DECLINED;
+    struct wallet_finish_cmd c;
+    wallet_finish_cmd_init(&c, &wx->env, w.id, &answer);
+    enum qb_error err = ledger_execute(wx->ledger, &c.cmd);
+    if (err == QB_OK)
+        err = c.cmd.result;
+    ledger_cmd_release(&c.cmd);
+    ASSERT_EQ_INT(err, QB_E_INTERNAL);
+    struct wallet_payment now;
+    ASSERT_EQ_INT(wallet_payment_get(wx->reader, w.id, u.id, &now), QB_OK);
+    ASSERT_EQ_INT(now.status, WALLET_PROCESSING);
+
+    struct ledger_verify_report report;
+    struct wallet_verify_counts packets;
+    ASSERT_EQ_INT(wallet_verify(wx->reader, NULL, false, 0, &report, &packets, NULL, NULL),
+                  QB_E_INTERNAL);
+    ASSERT(strstr(report.problem, "does not fit a withdrawal") != NULL);
+    wx_free(wx);
+}
+
 TEST(an_open_payment_is_asked_about_ever_more_rarely)
 {
     /* The worker asks about a payment the bank left open after an eighth of its age, no sooner
@@ -585,6 +632,13 @@ TEST(an_open_payment_is_asked_about_ever_more_rarely)
 /* Runs sql by hand (%s: payment_id), then asserts the operator's whole
  * check finds it, naming want in its problem, then runs undo (%s as well)
  * and asserts the check passes again. */
+/* The count of the last withdrawal's part over the allowance moved by it (sign + or -). */
+#define S_OVER_COUNTED(sign)                                                                       \
+    "UPDATE spending SET withdrawn_over_minor = withdrawn_over_minor " sign                        \
+    " (SELECT over_minor FROM withdrawals_over ORDER BY seq DESC LIMIT 1)"                         \
+    " WHERE user_id = (SELECT p.user_id FROM payments p"                                           \
+    " WHERE p.seq = (SELECT max(seq) FROM withdrawals_over))"
+
 static void S_tamper(struct wx *wx, const char *sql, const char *undo, const char *payment_id,
                      const char *want)
 {
@@ -716,16 +770,25 @@ TEST(the_check_finds_a_bank_payment_its_journal_does_not_bear_out)
              "UPDATE spending SET withdrawn_minor = withdrawn_minor + 1 WHERE user_id = '%s'", u.id,
              "counted as having withdrawn");
     /* The part over the free allowance raised by hand (which would give the allowance back),
-     * in the count or in a withdrawal's row. */
+     * in the count or as a withdrawal's; or made more than its withdrawal, the count raised to
+     * match. */
     S_tamper(wx,
              "UPDATE spending SET withdrawn_over_minor = withdrawn_over_minor + 1"
              " WHERE user_id = '%s'",
              "UPDATE spending SET withdrawn_over_minor = withdrawn_over_minor - 1"
              " WHERE user_id = '%s'",
              u.id, "over their free allowance");
-    S_tamper(wx, "UPDATE payments SET over_allowance_minor = 1 WHERE id = '%s'",
-             "UPDATE payments SET over_allowance_minor = 0 WHERE id = '%s'", out_ok.id,
-             "over their free allowance");
+    S_tamper(wx,
+             "INSERT INTO withdrawals_over (seq, over_minor)"
+             " SELECT seq, 1 FROM payments WHERE id = '%s'",
+             "DELETE FROM withdrawals_over WHERE seq = (SELECT seq FROM payments WHERE id = '%s')",
+             out_ok.id, "over their free allowance");
+    S_tamper(wx,
+             "INSERT INTO withdrawals_over (seq, over_minor)"
+             " SELECT seq, amount_minor + 1 FROM payments WHERE id = '%s';" S_OVER_COUNTED("+"),
+             S_OVER_COUNTED("-") "; DELETE FROM withdrawals_over"
+                                 " WHERE seq = (SELECT seq FROM payments WHERE id = '%s')",
+             out_ok.id, "does not fit a withdrawal");
     wx_free(wx);
 }
 
@@ -932,6 +995,7 @@ int main(void)
     RUN(what_withdrawals_held_at_a_days_end);
     RUN(the_check_finds_a_bank_payment_its_journal_does_not_bear_out);
     RUN(the_free_allowance_is_the_owners_across_their_wallet_and_merchant);
+    RUN(a_part_over_the_allowance_edited_by_hand_stops_its_withdrawal_not_the_daemon);
     RUN(an_open_payment_is_asked_about_ever_more_rarely);
     RUN(a_withdrawal_the_bank_takes_back_is_returned_once_and_checked);
     RUN(a_withdrawal_taken_back_after_its_merchant_closed_goes_to_its_owners_wallet);
