@@ -1052,10 +1052,10 @@ void http_handle_v3_fund_dayendbalance(struct http_request *req)
     S_fund_balance_reply(req, available, pending);
 }
 
-/* GET /v3/billdownload/file?token= — the file. A bill whose file (and
+/* GET /v3/billdownload/file?token= — the file. A bill whose CSV (and
  * its gzip, when asked) fits in one reply (HTTP_REPLY_SIZE_MAX) is
  * answered whole and signed like every /v3 answer; a larger one is
- * streamed, unsigned, as WeChat Pay serves its downloads: the client
+ * streamed, unsigned, gzipped or not, as WeChat Pay serves its downloads: the client
  * checks the file against the hash_value the signed tradebill answer gave.
  * A token that is malformed, forged, another merchant's or past its five
  * minutes is NOT_FOUND. */
