@@ -1028,6 +1028,12 @@ void http_handle_v3_fund_dayendbalance(struct http_request *req)
     const char *message = NULL;
     enum qb_error err =
         merchant_bill_date_check(date, http_request_settled_ms(req), &start_ms, &end_ms, &message);
+    /* The check speaks of the bills' parameter; this one is date. */
+    char renamed[96];
+    if (message != NULL && strncmp(message, "bill_date ", 10) == 0) {
+        snprintf(renamed, sizeof renamed, "date %s", message + 10);
+        message = renamed;
+    }
     if (err == QB_E_STATEMENT_CREATING) {
         err = QB_E_INVALID_REQUEST;
         message = "the day has not ended: its day-end balance is there from the next day";

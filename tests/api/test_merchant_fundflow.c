@@ -414,6 +414,20 @@ TEST(bad_fund_flow_requests_get_wechats_codes)
         snprintf(path, sizeof path, "/v3/merchant/fund/dayendbalance/BASIC?date=%s", date);
         mh_expect_get(&S_client, &m, S_DAY_S, path, 400, "INVALID_REQUEST");
     }
+    /* Its refusals name its own parameter, date, not the bills' bill_date. */
+    const char *dates[] = {"2026-13-01", "9999-12-31", "2001-01-01"};
+    for (size_t i = 0; i < QB_ARRAY_COUNT(dates); i++) {
+        struct mh_options opt;
+        memset(&opt, 0, sizeof opt);
+        opt.timestamp_offset_s = S_DAY_S;
+        snprintf(path, sizeof path, "/v3/merchant/fund/dayendbalance/BASIC?date=%s", dates[i]);
+        struct client_response res;
+        ASSERT_EQ_INT(mh_call_opt(&S_client, &m, "GET", path, NULL, &opt, &res), 400);
+        const char *message = api_json_str(&res, "message");
+        ASSERT(message != NULL && strstr(message, "date") == message &&
+               strstr(message, "bill_date") == NULL);
+        client_response_release(&res);
+    }
     mh_release(&m);
 }
 
