@@ -520,7 +520,8 @@ void http_handle_me_order_payments_create(struct http_request *req)
             goto out;
         if (code.kind == QR_KIND_ORDER) {
             if (amount_member != NULL) {
-                http_reply_error(req, QB_E_QR_AMOUNT_MISMATCH);
+                http_reply_error_message(req, QB_E_QR_AMOUNT_MISMATCH,
+                                         "an order's code fixes its amount: send no amount");
                 goto out;
             }
             code_url = payload;
