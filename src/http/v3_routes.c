@@ -237,7 +237,7 @@ static void S_create(struct http_request *req, enum merchant_trade_type type)
     /* Past now is the command's to refuse, for a new order only: a retry
      * of a create after its time_expire hears the order closed. */
     else if (time_expire != NULL && (!bills_time_parse(time_expire, false, &expires_at_ms) ||
-                                     strchr(time_expire, 'T') == NULL ||
+                                     strpbrk(time_expire, "Tt") == NULL ||
                                      expires_at_ms > now_ms + MERCHANT_ORDER_TTL_MAX_MS))
         fail = S_TIME_EXPIRE_RULE;
     if (fail != NULL) {

@@ -647,7 +647,7 @@ TEST(a_user_pays_a_native_order_once_and_sees_it_in_bills)
     struct tm tm;
     gmtime_r(&soon, &tm);
     char stamp[40];
-    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    strftime(stamp, sizeof stamp, "%Y-%m-%dt%H:%M:%Sz", &tm); /* RFC 3339 lets both be lower */
     snprintf(expire, sizeof expire, ",\"time_expire\":\"%s\"", stamp);
     S_order_body(&m, "pay-0003", 100, expire, order, sizeof order);
     ASSERT_EQ_INT(mh_call(&S_client, &m, "POST", "/v3/pay/transactions/native", order, &res), 200);
