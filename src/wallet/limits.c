@@ -292,27 +292,37 @@ enum qb_error wallet_txn_withdrawal_count(struct ledger_txn *txn, const char *us
     return err;
 }
 
-enum qb_error wallet_txn_withdrawal_uncount(struct ledger_txn *txn, const char *user_id,
-                                            int64_t seq, int64_t amount_minor)
+enum qb_error wallet_txn_withdrawal_over(struct ledger_txn *txn, int64_t seq, int64_t amount_minor,
+                                         int64_t *over_minor)
 {
     QB_ASSERT(seq > 0 && amount_minor > 0);
+    *over_minor = 0;
     int64_t over = 0;
     const struct store_param p[] = {STORE_INT(seq)};
     enum qb_error err =
         store_int64(ledger_txn_store(txn), "SELECT over_minor FROM withdrawals_over WHERE seq = $1",
                     p, QB_ARRAY_COUNT(p), &over);
-    if (err == QB_E_NOT_FOUND) {
-        over = 0;
-    } else if (err != QB_OK) {
+    if (err == QB_E_NOT_FOUND)
+        return QB_OK;
+    if (err != QB_OK)
         return QB_E_STORAGE;
-    } else if (over < 1 || over > amount_minor) {
+    if (over < 1 || over > amount_minor) {
         log_event(LOG_ERROR, "wallet.withdrawal_over_unfit",
                   "seq=%" PRId64 " over=%" PRId64 " amount=%" PRId64
                   " note=\"edited by hand: the withdrawal is not settled until it is mended\"",
                   seq, over, amount_minor);
         return QB_E_INTERNAL;
     }
-    return S_withdrawn_add(txn, user_id, -amount_minor, -over);
+    *over_minor = over;
+    return QB_OK;
+}
+
+enum qb_error wallet_txn_withdrawal_uncount(struct ledger_txn *txn, const char *user_id,
+                                            int64_t seq, int64_t amount_minor)
+{
+    int64_t over = 0;
+    enum qb_error err = wallet_txn_withdrawal_over(txn, seq, amount_minor, &over);
+    return err == QB_OK ? S_withdrawn_add(txn, user_id, -amount_minor, -over) : err;
 }
 
 enum qb_error wallet_withdrawn_check(struct store *reader, char *problem, size_t problem_size)

@@ -158,10 +158,14 @@ int64_t wallet_withdrawal_cap(const struct domain_settings *settings,
 QB_MUST_USE enum qb_error wallet_txn_withdrawal_count(struct ledger_txn *txn, const char *user_id,
                                                       int64_t seq, int64_t amount_minor,
                                                       int64_t over_minor);
+/* Inside a command: the part over the allowance of withdrawal seq (of
+ * amount_minor) as its row says, 0 without one. QB_E_INTERNAL, logged, for
+ * a row no version writes (below 1 or above amount_minor: edited by hand,
+ * which the operator's check names), QB_E_STORAGE. */
+QB_MUST_USE enum qb_error wallet_txn_withdrawal_over(struct ledger_txn *txn, int64_t seq,
+                                                     int64_t amount_minor, int64_t *over_minor);
 /* Inside its failure or return: takes it back off both counts, its part
- * over the allowance as its row says. QB_E_INTERNAL for a row no version
- * writes (a part over the allowance below 1 or above amount_minor, edited
- * by hand: the operator's check names it), QB_E_STORAGE. */
+ * over the allowance as wallet_txn_withdrawal_over reads it (and fails). */
 QB_MUST_USE enum qb_error wallet_txn_withdrawal_uncount(struct ledger_txn *txn, const char *user_id,
                                                         int64_t seq, int64_t amount_minor);
 /* The operator's check of those counts: each user's withdrawn_minor and

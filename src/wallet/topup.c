@@ -717,6 +717,28 @@ static enum qb_error finish_run(struct ledger_txn *txn, struct ledger_cmd *cmd)
     bool returned = c->answer.answered && r->status == BANK_RETURNED;
     enum qb_error reason = r->failure != QB_OK ? r->failure : QB_E_CARD_DECLINED;
     int64_t now_ms = ledger_txn_now_ms(txn);
+    /* A withdrawal about to be given back (failed, or taken back) whose part
+     * over the free allowance was edited by hand beyond it: nothing is
+     * settled, as its counts could not be given back right, until an
+     * operator mends the row (the check names it); asked about again after
+     * WALLET_UNPOSTABLE_RETRY_MS, not at every pass of the worker. */
+    bool gives_back = p->kind == WALLET_WITHDRAWAL && c->answer.answered &&
+                      ((p->status == WALLET_SUCCESS && returned) ||
+                       (p->status == WALLET_PROCESSING &&
+                        (r->status == BANK_FAILED || returned || r->status == BANK_UNKNOWN)));
+    int64_t over = 0;
+    if (gives_back) {
+        err = wallet_txn_withdrawal_over(txn, p->seq, p->amount_minor, &over);
+        if (err == QB_E_INTERNAL) {
+            c->outcome = QB_E_INTERNAL;
+            if (p->status != WALLET_PROCESSING)
+                return QB_OK;
+            p->next_check_at_ms = now_ms + WALLET_UNPOSTABLE_RETRY_MS;
+            return wallet_txn_payment_update(txn, p);
+        }
+        if (err != QB_OK)
+            return err;
+    }
     if (returned && p->kind == WALLET_WITHDRAWAL && p->status == WALLET_SUCCESS) {
         err = finish_returned(txn, c, p, reason);
         if (err != QB_OK || c->outcome != QB_OK)

@@ -240,7 +240,10 @@ struct wallet_finish_cmd {
      * whether this command changed it, and QB_OK or ACCOUNT_FROZEN: a
      * return the account could not take (frozen that way, or closed),
      * nothing of it written (a PROCESSING withdrawal is paid all the
-     * same: changed, SUCCESS, for a later query to take back). */
+     * same: changed, SUCCESS, for a later query to take back); or
+     * INTERNAL: a failure or return of a withdrawal whose part over the
+     * free allowance was edited beyond it, nothing settled (a PROCESSING
+     * one asked about again after WALLET_UNPOSTABLE_RETRY_MS). */
     struct wallet_payment payment;
     bool changed;
     enum qb_error outcome;

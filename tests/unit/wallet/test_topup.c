@@ -538,10 +538,11 @@ TEST(the_free_allowance_is_the_owners_across_their_wallet_and_merchant)
 TEST(a_part_over_the_allowance_edited_by_hand_stops_its_withdrawal_not_the_daemon)
 {
     /* A withdrawal's part over the free allowance made larger than the withdrawal by hand (the
-     * user's count raised to match, so the sums agree): its failure is refused, the payment
-     * left PROCESSING for an operator to mend, and nothing is taken back off the counts; the
-     * process goes on (it once failed an assertion, at every start, as the worker asked the
-     * bank again). The operator's check names the row. */
+     * user's count raised to match, so the sums agree): its failure settles nothing, the
+     * payment left PROCESSING for an operator to mend, its next question to the bank a minute
+     * away (not at the worker's next pass), and nothing taken back off the counts; the process
+     * goes on (it once failed an assertion, at every start, as the worker asked the bank
+     * again). The operator's check names the row. */
     struct identity_user u;
     char card_id[ID_TEXT_SIZE_MAX];
     struct wx *wx = S_wx_with_card(&u, card_id);
@@ -565,14 +566,21 @@ TEST(a_part_over_the_allowance_edited_by_hand_stops_its_withdrawal_not_the_daemo
     answer.result.failure = QB_E_CARD_DECLINED;
     struct wallet_finish_cmd c;
     wallet_finish_cmd_init(&c, &wx->env, w.id, &answer);
-    enum qb_error err = ledger_execute(wx->ledger, &c.cmd);
-    if (err == QB_OK)
-        err = c.cmd.result;
+    ASSERT_EQ_INT(ledger_execute(wx->ledger, &c.cmd), QB_OK);
+    ASSERT_EQ_INT(c.cmd.result, QB_OK);
+    ASSERT_EQ_INT(c.outcome, QB_E_INTERNAL);
+    ASSERT(!c.changed);
     ledger_cmd_release(&c.cmd);
-    ASSERT_EQ_INT(err, QB_E_INTERNAL);
     struct wallet_payment now;
     ASSERT_EQ_INT(wallet_payment_get(wx->reader, w.id, u.id, &now), QB_OK);
     ASSERT_EQ_INT(now.status, WALLET_PROCESSING);
+    ASSERT(now.next_check_at_ms >= clock_now_ms(&wx->clock) + WALLET_UNPOSTABLE_RETRY_MS);
+    const struct store_param who[] = {STORE_TEXT(u.id)};
+    int64_t withdrawn = 0;
+    ASSERT_EQ_INT(store_int64(wx->reader, "SELECT withdrawn_minor FROM spending WHERE user_id = $1",
+                              who, QB_ARRAY_COUNT(who), &withdrawn),
+                  QB_OK);
+    ASSERT_EQ_INT(withdrawn, 5000);
 
     struct ledger_verify_report report;
     struct wallet_verify_counts packets;
