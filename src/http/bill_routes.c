@@ -626,8 +626,10 @@ void http_handle_me_statement_get(struct http_request *req)
         return;
     }
     csv = csv || S_wants_csv(req);
-    if (!csv && http_request_query(req, "cursor") != NULL) {
-        /* The statement is one answer; only its CSV lines come in pages. */
+    const char *cursor = http_request_query(req, "cursor");
+    if (!csv && cursor != NULL && cursor[0] != '\0') {
+        /* The statement is one answer; only its CSV lines come in pages
+         * (an empty cursor is none, as on the lists). */
         http_reply_error_message(
             req, QB_E_PARAM,
             "cursor pages only a statement's CSV lines (.csv or Accept: text/csv)");

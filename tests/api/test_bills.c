@@ -71,6 +71,10 @@ TEST(an_empty_history_is_an_empty_page)
                   200);
     client_response_release(&res);
 
+    /* An empty cursor is none, as on the lists: a client that always sends one is answered. */
+    ASSERT_EQ_INT(
+        api_call(&S_client, "GET", "/v1/me/statements/2026-11?cursor=", a.token, NULL, &res), 200);
+    client_response_release(&res);
     ASSERT_EQ_INT(api_call(&S_client, "GET", "/v1/me/statements/2026-11", a.token, NULL, &res),
                   200);
     body = api_json(&res);
