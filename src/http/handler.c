@@ -679,9 +679,12 @@ void http_login_failure_record(struct http_request *req, const struct identity_c
     QB_ASSERT(c->op == IDENTITY_OP_LOGIN_FAILED);
     if (c->cmd.result != QB_OK)
         return; /* not counted: the next wrong password will be */
-    bool locked = c->outcome == QB_E_PASSWORD_LOCKED;
-    http_metrics_login_failed(&req->server->metrics, locked);
-    if (!locked)
+    /* Refused as locked by a lock another took while this one was checked:
+     * not counted, as one refused before its check is not. */
+    if (c->outcome == QB_E_PASSWORD_LOCKED && !c->lock_taken)
+        return;
+    http_metrics_login_failed(&req->server->metrics, c->lock_taken);
+    if (!c->lock_taken)
         return;
     if (c->user_id[0] != '\0') {
         log_event(LOG_WARN, "identity.login_locked", "user_id=%s", c->user_id);

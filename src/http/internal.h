@@ -706,8 +706,8 @@ void http_identity_cmd_done(struct identity_cmd *c);
  * in /metrics (qianbao_login_failures_total) and, for the one that took the
  * lock, logs identity.login_locked at warn with the user id, or the phone's
  * last four digits when nobody has it. Nothing when the command did not
- * commit. One line per lock (two, rarely, when another wrong password
- * raced the one that took it), never one per wrong password: a guesser
+ * commit, and nothing for one refused by a lock another took while it was
+ * checked. One line per lock, never one per wrong password: a guesser
  * must not be able to flood the log, nor a user's history of security
  * events, whose lock row the command writes. */
 void http_login_failure_record(struct http_request *req, const struct identity_cmd *c);

@@ -1012,6 +1012,7 @@ static enum qb_error op_login_failed(struct ledger_txn *txn, struct identity_cmd
     if (err != QB_OK)
         return err;
     c->outcome = locks ? QB_E_PASSWORD_LOCKED : QB_E_UNAUTHORIZED;
+    c->lock_taken = locks;
     return QB_OK;
 }
 

@@ -511,6 +511,10 @@ struct identity_cmd {
      * account's count too, so that a session's token alone adds no guesses
      * to those at the login. Its lock is the device's alone. */
     bool account_too;
+    /* LOGIN_FAILED: this wrong password took the lock (outcome PASSWORD_LOCKED).
+     * False for one checked beside it and counted after: also refused as
+     * locked, but the lock is the other's. */
+    bool lock_taken;
     /* PAYMENT_PASSWORD_VERIFY's and PHONE_CHANGE's refusals; LOGIN_FAILED's and
      * SESSION_CREATE's PASSWORD_LOCKED: when the lock it found or took ends. */
     struct identity_password_try password_try;
@@ -540,7 +544,8 @@ struct identity_cmd {
  *                     a password lock does not stop it: the code proves the
  *                     phone, and no password is guessed
  *   LOGIN_FAILED      always a refusal: UNAUTHORIZED, or PASSWORD_LOCKED for
- *                     the wrong password that takes the lock
+ *                     the wrong password that takes the lock (lock_taken) and
+ *                     for one counted while a lock holds (not lock_taken)
  *                     (settings.login_failures_max in a row lock logging in
  *                     for settings.login_lock_ms, each lock again twice as
  *                     long, up to a day; a success resets the count,

@@ -650,6 +650,36 @@ TEST(wrong_login_passwords_are_counted_and_each_lock_logged)
     ASSERT(strstr(S_log, phone) == NULL);
 }
 
+TEST(a_lock_taken_in_a_burst_of_wrong_passwords_is_logged_once)
+{
+    // Twenty wrong passwords at once: the password threads check them side by side, so several
+    // reach the count after the fifth took the lock. Those are refused as locked, but only the
+    // one that took it is a lock in /metrics and the log; else a guesser's bursts multiply the
+    // warn lines and the counter an operator alerts on.
+    unsigned long long open_before = S_login_failures(false);
+    unsigned long long locked_before = S_login_failures(true);
+    struct api_user u;
+    API_MUST(api_user_new(&S_client, S_admin, &u));
+    char body[128];
+    snprintf(body, sizeof body, "{\"phone\":\"%s\",\"password\":\"not the password\"}", u.phone);
+    struct api_parallel_call calls[20];
+    for (size_t i = 0; i < QB_ARRAY_COUNT(calls); i++)
+        calls[i] = (struct api_parallel_call){"POST", "/v1/sessions", NULL, body, 0, ""};
+    api_call_parallel(S_main.base_url, calls, QB_ARRAY_COUNT(calls));
+    int refused = 0, locked = 0;
+    for (size_t i = 0; i < QB_ARRAY_COUNT(calls); i++) {
+        refused += calls[i].status == 401;
+        locked += calls[i].status == 423;
+    }
+    ASSERT_EQ_INT(refused, 4);
+    ASSERT_EQ_INT(locked, 16);
+    ASSERT_EQ_INT((long long)(S_login_failures(false) - open_before), 4);
+    ASSERT_EQ_INT((long long)(S_login_failures(true) - locked_before), 1);
+    char want[128];
+    snprintf(want, sizeof want, "event=identity.login_locked user_id=%s", u.id);
+    ASSERT_EQ_INT(S_log_count(want), 1);
+}
+
 TEST(work_done_off_a_requests_thread_carries_its_request_id)
 {
     // Binding a card asks the bank on an offload thread and binds it on the ledger's: the lines
@@ -727,6 +757,7 @@ int main(void)
     RUN(each_operator_has_a_token_of_their_own_and_the_trail_names_them);
     RUN(a_proxys_request_id_is_logged_beside_the_daemons_own);
     RUN(wrong_login_passwords_are_counted_and_each_lock_logged);
+    RUN(a_lock_taken_in_a_burst_of_wrong_passwords_is_logged_once);
     RUN(work_done_off_a_requests_thread_carries_its_request_id);
     RUN(settings_that_loosen_the_server_are_named_at_start);
     RUN(starts_and_stops_are_logged_at_any_level); /* stops the quiet daemon */
