@@ -105,10 +105,18 @@ static void S_keygen_answer(struct http_request *req, struct ledger_cmd *hold)
 }
 
 /* Queues job, its cmd, make, drop and resume set, on a password thread;
- * when the pool is full (answered 503) cmd is dropped. */
+ * when the pool is full (answered 503) cmd is dropped. public_key NULL:
+ * none given, Qianbao makes the pair; "" is a key that is none, refused as
+ * a bad one is (a client whose key came out empty must not have a pair
+ * made for it, nor, replacing a certificate, its working key cut off). */
 static void S_keygen_start(struct http_request *req, struct S_keygen *job,
                            const struct domain_env *env, const char *public_key)
 {
+    if (public_key != NULL && public_key[0] == '\0') {
+        job->drop(job->cmd);
+        S_key_refusal(req, QB_E_PARAM);
+        return;
+    }
     memset(&job->hold, 0, sizeof job->hold);
     job->env = env;
     snprintf(job->public_key, sizeof job->public_key, "%s", public_key != NULL ? public_key : "");

@@ -101,6 +101,12 @@ TEST(onboarding_answers_the_credentials_an_sdk_needs)
                   400);
     ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
     client_response_release(&res);
+    /* An empty key is a key that is none, not the absent one that has a pair made. */
+    ASSERT_EQ_INT(api_call(&S_client, "POST", "/v1/merchants", u.token,
+                           "{\"name\":\"x\",\"public_key\":\"\"}", &res),
+                  400);
+    ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+    client_response_release(&res);
     ASSERT_EQ_INT(api_call(&S_client, "POST", "/admin/merchants", S_admin,
                            "{\"name\":\"x\",\"fee_rate_ppm\":100001}", &res),
                   400);

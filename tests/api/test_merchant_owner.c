@@ -712,6 +712,13 @@ TEST(the_owner_replaces_a_leaked_api_certificate)
     ASSERT_EQ_INT(S_certificate_replace(&owner, body, &res), 400);
     ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
     client_response_release(&res);
+    /* An empty one too: not taken as none given, which would cut the working key off. */
+    snprintf(body, sizeof body, "{\"payment_password\":\"%s\",\"public_key\":\"\"}",
+             TH_PAY_PASSWORD);
+    ASSERT_EQ_INT(S_certificate_replace(&owner, body, &res), 400);
+    ASSERT_EQ_STR(api_error_code(&res), "PARAM_ERROR");
+    client_response_release(&res);
+    ASSERT_EQ_INT(S_signed_status(&m), 200);
     snprintf(body, sizeof body, "{\"payment_password\":\"%s\",\"mchid\":\"%s\"}", TH_PAY_PASSWORD,
              m.mchid);
     ASSERT_EQ_INT(S_certificate_replace(&other, body, &res), 404);
