@@ -909,8 +909,7 @@ static void S_conn_head(struct http_conn *c, size_t head_size)
     /* A Host is a host and maybe a port, or empty (RFC 9112 3.2; RFC 3986
      * 3.2.2: its registered names, addresses and IP literals take no other
      * characters): one that is not is refused, as a proxy before would. */
-    if (host != NULL && strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                     "0123456789-._~!$&'()*+,;=%:[]") != strlen(host)) {
+    if (host != NULL && !http_wire_host_valid(host)) {
         S_refuse_head(c, QB_E_HTTP_MALFORMED, "Host is not a host");
         return;
     }

@@ -190,14 +190,42 @@ bool http_wire_list_has(const char *value, const char *token)
     return false;
 }
 
+bool http_wire_host_valid(const char *host)
+{
+    static const char name_chars[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                     "0123456789-._~!$&'()*+,;=%";
+    size_t size;
+    if (host[0] == '[') {
+        /* IPv6address or IPvFuture ("v" hex "." then unreserved,
+         * sub-delims and ':'): checked for their characters, not parsed. */
+        size = 1 + strspn(host + 1, host[1] == 'v' || host[1] == 'V'
+                                        ? "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                          "0123456789-._~!$&'()*+,;=:"
+                                        : "0123456789abcdefABCDEF:.");
+        if (size == 1 || host[size] != ']')
+            return false;
+        size++;
+    } else {
+        size = strspn(host, name_chars);
+    }
+    if (host[size] == '\0')
+        return true;
+    if (host[size] != ':')
+        return false;
+    const char *port = host + size + 1;
+    return strspn(port, "0123456789") == strlen(port);
+}
+
 bool http_wire_parse_length(const char *text, uint64_t *out)
 {
     size_t size = strlen(text);
-    if (size == 0 || size > 18 || strspn(text, "0123456789") != size)
+    if (size == 0 || strspn(text, "0123456789") != size)
         return false;
     uint64_t value = 0;
-    for (size_t i = 0; i < size; i++)
-        value = value * 10 + (uint64_t)(text[i] - '0');
+    for (size_t i = 0; i < size; i++) {
+        uint64_t digit = (uint64_t)(text[i] - '0');
+        value = value > (UINT64_MAX - digit) / 10 ? UINT64_MAX : value * 10 + digit;
+    }
     *out = value;
     return true;
 }

@@ -75,8 +75,17 @@ const char *http_wire_header(const struct http_wire_head *head, const char *name
  * "close" in "Connection: keep-alive, close". */
 bool http_wire_list_has(const char *value, const char *token);
 
+/* True when a Host value is a host and maybe a port, or empty (RFC 9112
+ * 3.2, RFC 3986 3.2.2-3): a registered name or IPv4 address of unreserved
+ * characters, sub-delims and percent-escapes, or an IP literal in
+ * brackets of hex digits, ':' and '.' (or an IPvFuture), then ':' and
+ * digits or nothing. */
+bool http_wire_host_valid(const char *host);
+
 /* Parses a Content-Length value: plain decimal digits, no sign, no
- * whitespace, at most 18 of them. */
+ * whitespace, leading zeros allowed (RFC 9110 8.6). A value past 2^64 - 1
+ * reads as UINT64_MAX: a length too large for any body, refused as that
+ * (413), not as a malformed request. */
 bool http_wire_parse_length(const char *text, uint64_t *out);
 
 /* A chunked body, decoded as it arrives. Zero it to start. */

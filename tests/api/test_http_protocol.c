@@ -450,6 +450,26 @@ static size_t S_malformed(int i, const char **name, char *out, size_t out_size, 
             S_PAY_LINES("HTTP/1.1") "Host: user@127.0.0.1\r\nContent-Length: %zu\r\n\r\n%s", token,
             key, n, body);
         break;
+    case 16:
+        *name = "a Host whose port is no number";
+        size =
+            snprintf(out, out_size,
+                     S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1:abc\r\nContent-Length: %zu\r\n\r\n%s",
+                     token, key, n, body);
+        break;
+    case 17:
+        *name = "a Host with two ports";
+        size = snprintf(
+            out, out_size,
+            S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1:80:80\r\nContent-Length: %zu\r\n\r\n%s", token,
+            key, n, body);
+        break;
+    case 18:
+        *name = "a Host whose IP literal is not closed";
+        size = snprintf(out, out_size,
+                        S_PAY_LINES("HTTP/1.1") "Host: [::1\r\nContent-Length: %zu\r\n\r\n%s",
+                        token, key, n, body);
+        break;
     default:
         return 0;
     }
@@ -1096,6 +1116,39 @@ TEST(a_chunk_whose_size_is_past_the_limit_is_refused_at_its_size_line)
     S_close(&c);
 }
 
+TEST(a_length_of_any_size_past_the_limit_is_too_large_not_malformed)
+{
+    // A Content-Length too large for any body is 413, however many digits it has (one of 20
+    // was 400 "not a number"); one with leading zeros is the number it spells (RFC 9110 8.6).
+    const char *lengths[] = {"4294967296", "9223372036854775807", "10000000000000000000",
+                             "99999999999999999999999999"};
+    char request[256], code[64];
+    for (size_t i = 0; i < QB_ARRAY_COUNT(lengths); i++) {
+        struct S_conn c;
+        struct S_reply r;
+        ASSERT(S_open(&c));
+        snprintf(request, sizeof request,
+                 "POST /v1/sms-codes HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                 "Content-Type: application/json\r\nContent-Length: %s\r\n\r\n{",
+                 lengths[i]);
+        ASSERT(S_send_text(&c, request));
+        S_MUST_REPLY(&c, false, &r);
+        if (r.status != 413 || strcmp(S_code(&r, code, sizeof code), "PAYLOAD_TOO_LARGE") != 0)
+            TEST_FAIL_("Content-Length: %s answered %d %.200s", lengths[i], r.status, r.body);
+        S_close(&c);
+    }
+    struct S_conn c;
+    struct S_reply r;
+    ASSERT(S_open(&c));
+    ASSERT(S_send_text(&c, "POST /v1/sms-codes HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                           "Content-Type: application/json\r\n"
+                           "Content-Length: 0000000000000000002\r\n\r\n{}"));
+    S_MUST_REPLY(&c, false, &r);
+    ASSERT_EQ_INT(r.status, 400); /* read whole as {}: a phone is missing */
+    ASSERT_EQ_STR(S_code(&r, code, sizeof code), "PARAM_ERROR");
+    S_close(&c);
+}
+
 TEST(escapes_in_path_parameters_and_queries_are_decoded)
 {
     // A path parameter is unescaped ("2026%2D11" is the month "2026-11"), and query names
@@ -1467,6 +1520,7 @@ int main(void)
     RUN(a_body_in_a_content_coding_is_refused);
     RUN(a_chunked_body_past_the_limit_is_refused_as_it_passes);
     RUN(a_chunk_whose_size_is_past_the_limit_is_refused_at_its_size_line);
+    RUN(a_length_of_any_size_past_the_limit_is_too_large_not_malformed);
     RUN(escapes_in_path_parameters_and_queries_are_decoded);
     RUN(escaped_paths_do_not_reach_the_routes_they_decode_to);
     RUN(a_path_cannot_forge_fields_of_its_log_line);

@@ -159,14 +159,20 @@ static void S_check_value(const char *value)
         if (http_wire_list_has(value, tokens[i]) != S_list_has_reference(value, tokens[i]))
             abort();
     size_t size = strlen(value);
-    bool digits = size > 0 && size <= 18 && strspn(value, "0123456789") == size;
-    uint64_t length = UINT64_MAX;
+    bool digits = size > 0 && strspn(value, "0123456789") == size;
+    uint64_t length = 0;
     if (http_wire_parse_length(value, &length) != digits)
         abort();
     if (digits) {
+        /* The value, or UINT64_MAX once it would pass it. */
         uint64_t expected = 0;
-        for (size_t i = 0; i < size; i++)
-            expected = expected * 10 + (uint64_t)(value[i] - '0');
+        for (size_t i = 0; i < size; i++) {
+            unsigned digit = (unsigned)(value[i] - '0');
+            if (expected > UINT64_MAX / 10 || expected * 10 > UINT64_MAX - digit)
+                expected = UINT64_MAX;
+            else
+                expected = expected * 10 + digit;
+        }
         if (length != expected)
             abort();
     }
