@@ -437,39 +437,24 @@ static size_t S_malformed(int i, const char **name, char *out, size_t out_size, 
                         token, key, n, body);
         break;
     case 14:
-        *name = "a Host that is no host (RFC 9112 3.2)";
-        size =
-            snprintf(out, out_size,
-                     S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1/x y\r\nContent-Length: %zu\r\n\r\n%s",
-                     token, key, n, body);
-        break;
     case 15:
-        *name = "a Host with a user";
-        size = snprintf(
-            out, out_size,
-            S_PAY_LINES("HTTP/1.1") "Host: user@127.0.0.1\r\nContent-Length: %zu\r\n\r\n%s", token,
-            key, n, body);
-        break;
     case 16:
-        *name = "a Host whose port is no number";
-        size =
-            snprintf(out, out_size,
-                     S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1:abc\r\nContent-Length: %zu\r\n\r\n%s",
-                     token, key, n, body);
-        break;
     case 17:
-        *name = "a Host with two ports";
-        size = snprintf(
-            out, out_size,
-            S_PAY_LINES("HTTP/1.1") "Host: 127.0.0.1:80:80\r\nContent-Length: %zu\r\n\r\n%s", token,
-            key, n, body);
-        break;
-    case 18:
-        *name = "a Host whose IP literal is not closed";
+    case 18: {
+        /* Hosts that are no host and maybe a port (RFC 9112 3.2, RFC 3986 3.2.2-3). */
+        static const char *const hosts[][2] = {
+            {"a Host that is no host", "127.0.0.1/x y"},
+            {"a Host with a user", "user@127.0.0.1"},
+            {"a Host whose port is no number", "127.0.0.1:abc"},
+            {"a Host with two ports", "127.0.0.1:80:80"},
+            {"a Host whose IP literal is not closed", "[::1"},
+        };
+        *name = hosts[i - 14][0];
         size = snprintf(out, out_size,
-                        S_PAY_LINES("HTTP/1.1") "Host: [::1\r\nContent-Length: %zu\r\n\r\n%s",
-                        token, key, n, body);
+                        S_PAY_LINES("HTTP/1.1") "Host: %s\r\nContent-Length: %zu\r\n\r\n%s", token,
+                        key, hosts[i - 14][1], n, body);
         break;
+    }
     default:
         return 0;
     }
