@@ -125,14 +125,18 @@ bool http_query_amount(struct http_request *req, int64_t max_minor, bool *has,
 
 json_t *http_time_json(int64_t at_ms) { return domain_time_json(at_ms); }
 
-/* A list's cursor: "k", the key to continue before in lower-case hex, a
- * dot, and 16 hex of HMAC(cursor key, the list's path, the caller, its
- * filters, the key). Opaque to clients and bound to the list, the caller
- * and the filters: a key made up, taken from another user's list, or given
- * with other filters (where it would answer a page of nothing, as if that
- * list ended) is refused, and the keys (row numbers of the whole platform)
- * say nothing a client can use. */
+/* A list's cursor: "k", the key to continue before enciphered (16 hex), a
+ * dot, and the tag, 16 hex of HMAC(cursor key, the list's path, the
+ * caller, its filters, the key). Opaque to clients and bound to the list,
+ * the caller and the filters: a key made up, taken from another user's
+ * list, or given with other filters (where it would answer a page of
+ * nothing, as if that list ended) is refused. The key is a row number of
+ * the whole platform (its count of notices or security events, read a day
+ * apart, would be its business), so it is enciphered with a keystream the
+ * tag picks, as a bills cursor is (a synthetic IV: equal cursors stay
+ * equal, no nonce is kept). */
 #define S_CURSOR_TAG_HEX 16
+#define S_CURSOR_KEY_HEX 16
 
 /* The filters of the request's list into mac: each query argument its
  * route reads, but limit and cursor, as name, then 0 when absent or empty
@@ -192,29 +196,47 @@ static void S_cursor_tag(const struct http_request *req, uint64_t key,
     crypto_hex(digest, S_CURSOR_TAG_HEX / 2, out);
 }
 
+/* The keystream that enciphers the key of the cursor whose tag is tag. */
+static uint64_t S_cursor_stream(const struct http_request *req, const char *tag)
+{
+    const struct domain_env *env = http_request_env(req);
+    struct crypto_hmac_sha256_state mac;
+    crypto_hmac_sha256_begin(&mac, env->cursor_key, sizeof env->cursor_key);
+    crypto_hmac_sha256_update(&mac, "qianbao.list.keystream.1", 25);
+    crypto_hmac_sha256_update(&mac, tag, S_CURSOR_TAG_HEX);
+    uint8_t digest[CRYPTO_SHA256_SIZE];
+    crypto_hmac_sha256_end(&mac, digest);
+    uint64_t stream = 0;
+    for (int i = 0; i < 8; i++)
+        stream = stream << 8 | digest[i];
+    return stream;
+}
+
 bool http_query_cursor(struct http_request *req, int64_t *before)
 {
     *before = 0;
     const char *text = http_request_query(req, "cursor");
     if (text == NULL || text[0] == '\0')
         return true;
-    const char *dot = strchr(text, '.');
-    size_t size = dot != NULL ? (size_t)(dot - text) : 0;
-    /* One key, one cursor: the hex as http_page_json writes it, no leading zero. */
-    bool ok = http_request_env(req) != NULL && size >= 2 && size <= 17 && text[0] == 'k' &&
-              text[1] != '0' && strlen(dot + 1) == S_CURSOR_TAG_HEX;
+    /* Exactly as http_page_json writes it: lower-case hex of fixed widths. */
+    bool ok = strlen(text) == 1 + S_CURSOR_KEY_HEX + 1 + S_CURSOR_TAG_HEX;
+    const char *tag = ok ? text + 1 + S_CURSOR_KEY_HEX + 1 : "";
+    ok = ok && http_request_env(req) != NULL && text[0] == 'k' &&
+         text[1 + S_CURSOR_KEY_HEX] == '.' &&
+         strspn(text + 1, "0123456789abcdef") == S_CURSOR_KEY_HEX &&
+         strspn(tag, "0123456789abcdef") == S_CURSOR_TAG_HEX;
     uint64_t value = 0;
-    for (size_t i = 1; ok && i < size; i++) {
+    for (size_t i = 1; ok && i <= S_CURSOR_KEY_HEX; i++) {
         char c = text[i];
-        int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-        ok = digit >= 0;
-        value = value * 16 + (uint64_t)(digit >= 0 ? digit : 0);
+        value = value << 4 | (uint64_t)(c <= '9' ? c - '0' : c - 'a' + 10);
     }
+    if (ok)
+        value ^= S_cursor_stream(req, tag);
     ok = ok && value != 0 && value <= (uint64_t)INT64_MAX;
     if (ok) {
-        char tag[S_CURSOR_TAG_HEX + 1];
-        S_cursor_tag(req, value, tag);
-        ok = crypto_equal(tag, dot + 1, S_CURSOR_TAG_HEX);
+        char want[S_CURSOR_TAG_HEX + 1];
+        S_cursor_tag(req, value, want);
+        ok = crypto_equal(want, tag, S_CURSOR_TAG_HEX);
     }
     if (!ok) {
         http_reply_error_message(req, QB_E_PARAM,
@@ -232,9 +254,10 @@ json_t *http_page_json(struct http_request *req, json_t *items, int64_t next)
         return NULL;
     json_t *cursor = json_null();
     if (next > 0) {
-        char tag[S_CURSOR_TAG_HEX + 1], text[24 + S_CURSOR_TAG_HEX + 1];
+        char tag[S_CURSOR_TAG_HEX + 1], text[1 + S_CURSOR_KEY_HEX + 1 + S_CURSOR_TAG_HEX + 1];
         S_cursor_tag(req, (uint64_t)next, tag);
-        snprintf(text, sizeof text, "k%llx.%s", (unsigned long long)next, tag);
+        snprintf(text, sizeof text, "k%016llx.%s",
+                 (unsigned long long)((uint64_t)next ^ S_cursor_stream(req, tag)), tag);
         cursor = json_string(text);
     }
     return json_pack("{s:o, s:o}", "items", items, "next_cursor", cursor);
