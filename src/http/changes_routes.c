@@ -10,15 +10,17 @@
  * the wait it asked for has passed with nothing new. The cursor is the
  * state itself, a few numbers read afresh at each answer, so an answer is
  * never older than the request, and news between two requests is never
- * lost: the next request's cursor is already behind.
+ * lost: the next request's cursor is already behind. The numbers go out
+ * sealed (http_cursor_seal: enciphered, bound to the route and the caller),
+ * for they are the platform's counts of entries and notices.
  *
- *   wallet    "e.n.p": the newest journal entry of the user's wallet
+ *   wallet    e, n, p: the newest journal entry of the user's wallet
  *             account the user is told of (bills_told_entry: not a delayed
  *             transfer to them before it arrives), the newest notice
  *             (notices), the count of
  *             payments that came to wait for them or left (pending_payments);
  *             the answer carries the bill lines since since's entry
- *   merchant  "e.o": the newest journal entry of the merchant's settlement
+ *   merchant  e, o: the newest journal entry of the merchant's settlement
  *             account (balance), the payment entry of its newest paid
  *             order (payments)
  *
@@ -31,7 +33,6 @@
  * deadline. Each wake-up looks the session up again first: one revoked
  * meanwhile is answered 401, as its token's next request would be.
  */
-#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -45,7 +46,7 @@
 
 #define S_WAIT_S_MAX 30
 #define S_PARTS_MAX 3
-#define S_CURSOR_SIZE_MAX (S_PARTS_MAX * 20 + S_PARTS_MAX) /* "e.n.p" and its NUL */
+_Static_assert(S_PARTS_MAX <= HTTP_CURSOR_VALUES_MAX, "a cursor holds every part");
 #define S_NEWS_MAX 20        /* bill lines or payments in an answer; more are listed */
 #define S_BILLS_SCAN_MAX 200 /* entries one answer reads for its bill lines */
 
@@ -71,28 +72,6 @@ struct S_wait {
     char mchid[MERCHANT_MCHID_SIZE]; /* a merchant's: its mchid */
     struct ledger_account_view view; /* the account as the last state read it */
 };
-
-/* "e.n.p": parts decimals of 0..INT64_MAX without leading zeros. */
-static bool S_cursor_parse(const char *text, int parts, int64_t *out)
-{
-    const char *p = text;
-    for (int i = 0; i < parts; i++) {
-        size_t digits = strspn(p, "0123456789");
-        if (digits == 0 || digits > 19 || (digits > 1 && p[0] == '0'))
-            return false;
-        uint64_t value = 0;
-        for (size_t k = 0; k < digits; k++)
-            value = value * 10 + (uint64_t)(p[k] - '0');
-        if (value > (uint64_t)INT64_MAX)
-            return false;
-        out[i] = (int64_t)value;
-        p += digits;
-        if (*p != (i + 1 < parts ? '.' : '\0'))
-            return false;
-        p++;
-    }
-    return true;
-}
 
 /* A read connection into *reader: QB_OK, BUSY or STORAGE. */
 static enum qb_error S_reader(struct http_request *req, struct store **reader)
@@ -220,14 +199,8 @@ static const struct S_kind S_merchant = {
 
 static void S_reply(struct http_request *req, const struct S_wait *w, const int64_t *now)
 {
-    char cursor[S_CURSOR_SIZE_MAX];
-    size_t used = 0;
-    for (int i = 0; i < w->kind->parts; i++) {
-        int size =
-            snprintf(cursor + used, sizeof cursor - used, "%s%" PRId64, i > 0 ? "." : "", now[i]);
-        QB_ASSERT(size > 0 && (size_t)size < sizeof cursor - used);
-        used += (size_t)size;
-    }
+    char cursor[HTTP_CURSOR_SIZE_MAX];
+    http_cursor_seal(req, false, now, (size_t)w->kind->parts, cursor);
     json_t *changed = json_array();
     for (int i = 0; changed != NULL && i < w->kind->parts; i++)
         if (w->has_since && now[i] != w->since[i] &&
@@ -309,7 +282,7 @@ static bool S_query(struct http_request *req, struct S_wait *w)
 {
     const char *since = http_request_query(req, "since");
     if (since != NULL) {
-        if (!S_cursor_parse(since, w->kind->parts, w->since)) {
+        if (!http_cursor_open(req, false, since, w->since, (size_t)w->kind->parts)) {
             http_reply_error_message(req, QB_E_PARAM, "since must be a cursor this API gave out");
             return false;
         }

@@ -125,18 +125,23 @@ bool http_query_amount(struct http_request *req, int64_t max_minor, bool *has,
 
 json_t *http_time_json(int64_t at_ms) { return domain_time_json(at_ms); }
 
-/* A list's cursor: "k", the key to continue before enciphered (16 hex), a
- * dot, and the tag, 16 hex of HMAC(cursor key, the list's path, the
- * caller, its filters, the key). Opaque to clients and bound to the list,
- * the caller and the filters: a key made up, taken from another user's
- * list, or given with other filters (where it would answer a page of
- * nothing, as if that list ended) is refused. The key is a row number of
- * the whole platform (its count of notices or security events, read a day
- * apart, would be its business), so it is enciphered with a keystream the
- * tag picks, as a bills cursor is (a synthetic IV: equal cursors stay
- * equal, no nonce is kept). */
+/* A cursor (http_cursor_seal): "k", its values enciphered (16 hex each), a
+ * dot, and the tag, 16 hex of HMAC(cursor key, the request's path, the
+ * caller, its list's filters when bound to them, the values). Opaque to
+ * clients and bound to the route, the caller and the filters: values made
+ * up, taken from another user's cursor, or given with other filters (where
+ * a list would answer a page of nothing, as if it ended) are refused. The
+ * values are row numbers of the whole platform (its count of notices,
+ * security events or journal entries, read a day apart, would be its
+ * business), so they are enciphered with a keystream the tag picks, as a
+ * bills cursor's are (a synthetic IV: equal cursors stay equal, no nonce
+ * is kept). */
 #define S_CURSOR_TAG_HEX 16
-#define S_CURSOR_KEY_HEX 16
+#define S_CURSOR_VALUE_HEX 16
+_Static_assert(HTTP_CURSOR_SIZE_MAX ==
+                   1 + S_CURSOR_VALUE_HEX * HTTP_CURSOR_VALUES_MAX + 1 + S_CURSOR_TAG_HEX + 1,
+               "the longest cursor fits");
+_Static_assert(HTTP_CURSOR_VALUES_MAX * 8 <= CRYPTO_SHA256_SIZE, "one digest of keystream");
 
 /* The filters of the request's list into mac: each query argument its
  * route reads, but limit and cursor, as name, then 0 when absent or empty
@@ -171,8 +176,8 @@ static void S_cursor_filters(const struct http_request *req, struct crypto_hmac_
     }
 }
 
-static void S_cursor_tag(const struct http_request *req, uint64_t key,
-                         char out[S_CURSOR_TAG_HEX + 1])
+static void S_cursor_tag(const struct http_request *req, bool filters, const uint64_t *values,
+                         size_t count, char out[S_CURSOR_TAG_HEX + 1])
 {
     const struct domain_env *env = http_request_env(req);
     const struct identity_session *session = http_request_session(req);
@@ -183,33 +188,92 @@ static void S_cursor_tag(const struct http_request *req, uint64_t key,
                                             : "operator";
     struct crypto_hmac_sha256_state mac;
     crypto_hmac_sha256_begin(&mac, env->cursor_key, sizeof env->cursor_key);
-    crypto_hmac_sha256_update(&mac, "qianbao.list.1", 15);
+    crypto_hmac_sha256_update(&mac, "qianbao.cursor.2", 17);
     crypto_hmac_sha256_update(&mac, path, strlen(path) + 1);
     crypto_hmac_sha256_update(&mac, caller, strlen(caller) + 1);
-    S_cursor_filters(req, &mac);
-    uint8_t bytes[8];
-    for (int i = 0; i < 8; i++)
-        bytes[i] = (uint8_t)(key >> (8 * (7 - i)));
-    crypto_hmac_sha256_update(&mac, bytes, sizeof bytes);
+    if (filters)
+        S_cursor_filters(req, &mac);
+    for (size_t v = 0; v < count; v++) {
+        uint8_t bytes[8];
+        for (int i = 0; i < 8; i++)
+            bytes[i] = (uint8_t)(values[v] >> (8 * (7 - i)));
+        crypto_hmac_sha256_update(&mac, bytes, sizeof bytes);
+    }
     uint8_t digest[CRYPTO_SHA256_SIZE];
     crypto_hmac_sha256_end(&mac, digest);
     crypto_hex(digest, S_CURSOR_TAG_HEX / 2, out);
 }
 
-/* The keystream that enciphers the key of the cursor whose tag is tag. */
-static uint64_t S_cursor_stream(const struct http_request *req, const char *tag)
+/* The keystream that enciphers the values of the cursor whose tag is tag. */
+static void S_cursor_stream(const struct http_request *req, const char *tag,
+                            uint64_t stream[HTTP_CURSOR_VALUES_MAX])
 {
     const struct domain_env *env = http_request_env(req);
     struct crypto_hmac_sha256_state mac;
     crypto_hmac_sha256_begin(&mac, env->cursor_key, sizeof env->cursor_key);
-    crypto_hmac_sha256_update(&mac, "qianbao.list.keystream.1", 25);
+    crypto_hmac_sha256_update(&mac, "qianbao.cursor.keystream.2", 27);
     crypto_hmac_sha256_update(&mac, tag, S_CURSOR_TAG_HEX);
     uint8_t digest[CRYPTO_SHA256_SIZE];
     crypto_hmac_sha256_end(&mac, digest);
-    uint64_t stream = 0;
-    for (int i = 0; i < 8; i++)
-        stream = stream << 8 | digest[i];
-    return stream;
+    for (size_t v = 0; v < HTTP_CURSOR_VALUES_MAX; v++) {
+        stream[v] = 0;
+        for (size_t i = 0; i < 8; i++)
+            stream[v] = stream[v] << 8 | digest[8 * v + i];
+    }
+}
+
+void http_cursor_seal(const struct http_request *req, bool filters, const int64_t *values,
+                      size_t count, char out[HTTP_CURSOR_SIZE_MAX])
+{
+    QB_ASSERT(count >= 1 && count <= HTTP_CURSOR_VALUES_MAX && http_request_env(req) != NULL);
+    uint64_t plain[HTTP_CURSOR_VALUES_MAX], stream[HTTP_CURSOR_VALUES_MAX];
+    for (size_t v = 0; v < count; v++) {
+        QB_ASSERT(values[v] >= 0);
+        plain[v] = (uint64_t)values[v];
+    }
+    char tag[S_CURSOR_TAG_HEX + 1];
+    S_cursor_tag(req, filters, plain, count, tag);
+    S_cursor_stream(req, tag, stream);
+    size_t used = 0;
+    out[used++] = 'k';
+    for (size_t v = 0; v < count; v++) {
+        snprintf(out + used, HTTP_CURSOR_SIZE_MAX - used, "%016llx",
+                 (unsigned long long)(plain[v] ^ stream[v]));
+        used += S_CURSOR_VALUE_HEX;
+    }
+    snprintf(out + used, HTTP_CURSOR_SIZE_MAX - used, ".%s", tag);
+}
+
+bool http_cursor_open(const struct http_request *req, bool filters, const char *text,
+                      int64_t *values, size_t count)
+{
+    QB_ASSERT(count >= 1 && count <= HTTP_CURSOR_VALUES_MAX);
+    const size_t hex = S_CURSOR_VALUE_HEX * count;
+    /* Exactly as http_cursor_seal writes it: lower-case hex of fixed widths. */
+    if (http_request_env(req) == NULL || strlen(text) != 1 + hex + 1 + S_CURSOR_TAG_HEX ||
+        text[0] != 'k' || text[1 + hex] != '.' || strspn(text + 1, "0123456789abcdef") != hex ||
+        strspn(text + 1 + hex + 1, "0123456789abcdef") != S_CURSOR_TAG_HEX)
+        return false;
+    const char *tag = text + 1 + hex + 1;
+    uint64_t plain[HTTP_CURSOR_VALUES_MAX], stream[HTTP_CURSOR_VALUES_MAX];
+    S_cursor_stream(req, tag, stream);
+    for (size_t v = 0; v < count; v++) {
+        uint64_t value = 0;
+        for (size_t i = 0; i < S_CURSOR_VALUE_HEX; i++) {
+            char c = text[1 + S_CURSOR_VALUE_HEX * v + i];
+            value = value << 4 | (uint64_t)(c <= '9' ? c - '0' : c - 'a' + 10);
+        }
+        plain[v] = value ^ stream[v];
+        if (plain[v] > (uint64_t)INT64_MAX)
+            return false;
+    }
+    char want[S_CURSOR_TAG_HEX + 1];
+    S_cursor_tag(req, filters, plain, count, want);
+    if (!crypto_equal(want, tag, S_CURSOR_TAG_HEX))
+        return false;
+    for (size_t v = 0; v < count; v++)
+        values[v] = (int64_t)plain[v];
+    return true;
 }
 
 bool http_query_cursor(struct http_request *req, int64_t *before)
@@ -218,33 +282,13 @@ bool http_query_cursor(struct http_request *req, int64_t *before)
     const char *text = http_request_query(req, "cursor");
     if (text == NULL || text[0] == '\0')
         return true;
-    /* Exactly as http_page_json writes it: lower-case hex of fixed widths. */
-    bool ok = strlen(text) == 1 + S_CURSOR_KEY_HEX + 1 + S_CURSOR_TAG_HEX;
-    const char *tag = ok ? text + 1 + S_CURSOR_KEY_HEX + 1 : "";
-    ok = ok && http_request_env(req) != NULL && text[0] == 'k' &&
-         text[1 + S_CURSOR_KEY_HEX] == '.' &&
-         strspn(text + 1, "0123456789abcdef") == S_CURSOR_KEY_HEX &&
-         strspn(tag, "0123456789abcdef") == S_CURSOR_TAG_HEX;
-    uint64_t value = 0;
-    for (size_t i = 1; ok && i <= S_CURSOR_KEY_HEX; i++) {
-        char c = text[i];
-        value = value << 4 | (uint64_t)(c <= '9' ? c - '0' : c - 'a' + 10);
-    }
-    if (ok)
-        value ^= S_cursor_stream(req, tag);
-    ok = ok && value != 0 && value <= (uint64_t)INT64_MAX;
-    if (ok) {
-        char want[S_CURSOR_TAG_HEX + 1];
-        S_cursor_tag(req, value, want);
-        ok = crypto_equal(want, tag, S_CURSOR_TAG_HEX);
-    }
-    if (!ok) {
+    if (!http_cursor_open(req, true, text, before, 1) || *before == 0) {
+        *before = 0;
         http_reply_error_message(req, QB_E_PARAM,
                                  "cursor is not one this server gave out for this list and these "
                                  "filters (keep the filters of the page it came with)");
         return false;
     }
-    *before = (int64_t)value;
     return true;
 }
 
@@ -254,10 +298,8 @@ json_t *http_page_json(struct http_request *req, json_t *items, int64_t next)
         return NULL;
     json_t *cursor = json_null();
     if (next > 0) {
-        char tag[S_CURSOR_TAG_HEX + 1], text[1 + S_CURSOR_KEY_HEX + 1 + S_CURSOR_TAG_HEX + 1];
-        S_cursor_tag(req, (uint64_t)next, tag);
-        snprintf(text, sizeof text, "k%016llx.%s",
-                 (unsigned long long)((uint64_t)next ^ S_cursor_stream(req, tag)), tag);
+        char text[HTTP_CURSOR_SIZE_MAX];
+        http_cursor_seal(req, true, &next, 1, text);
         cursor = json_string(text);
     }
     return json_pack("{s:o, s:o}", "items", items, "next_cursor", cursor);

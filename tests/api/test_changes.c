@@ -125,15 +125,20 @@ TEST(without_since_the_cursor_comes_at_once)
     API_MUST(th_user_new(&S_client, S_admin, &u));
     char cursor[TH_CURSOR_SIZE];
     th_changes_cursor(&S_client, &u, cursor);
-    /* Three numbers: the wallet account's newest entry (its opening one),
-     * no notice, no payment waiting. */
-    long long e = -1, n = -1, p = -1;
-    int used = 0;
-    ASSERT(sscanf(cursor, "%lld.%lld.%lld%n", &e, &n, &p, &used) == 3);
-    ASSERT_EQ_INT(used, (long long)strlen(cursor));
-    ASSERT(e >= 0);
-    ASSERT_EQ_INT(n, 0);
-    ASSERT_EQ_INT(p, 0);
+    /* Three numbers sealed: the wallet account's newest entry (its opening one, the platform's
+     * count of entries so far), no notice, no payment waiting, enciphered and tagged. Not one of
+     * them shows: a test daemon's counts are small, the enciphered ones below 2^32 once in 2^32
+     * each. */
+    ASSERT_EQ_INT((long long)strlen(cursor), 1 + 3 * 16 + 1 + 16);
+    ASSERT(cursor[0] == 'k' && cursor[49] == '.');
+    ASSERT_EQ_INT((long long)strspn(cursor + 1, "0123456789abcdef"), 48);
+    for (int i = 0; i < 3; i++) {
+        char part[17];
+        memcpy(part, cursor + 1 + 16 * i, 16);
+        part[16] = '\0';
+        if (strtoull(part, NULL, 16) < (1ULL << 32))
+            TEST_FAIL_("part %d of %s shows a number", i, cursor);
+    }
     /* Asked again with it and no wait: nothing changed, at once. */
     char path[128];
     snprintf(path, sizeof path, "/v1/me/changes?since=%s", cursor);
@@ -254,9 +259,6 @@ TEST(a_notice_is_news)
     char want[512];
     snprintf(want, sizeof want, "transfer_return in 300 %s", b.id);
     S_bills_are(&w, want);
-    long long e = 0, n = 0, p = 0;
-    ASSERT(sscanf(cursor, "%lld.%lld.%lld", &e, &n, &p) == 3);
-    ASSERT(n > 0);
 }
 
 TEST(one_wallet_has_eight_requests_waiting_at_most)
@@ -433,25 +435,32 @@ TEST(bad_cursors_and_waits_are_refused)
 {
     struct api_user u;
     API_MUST(th_user_new(&S_client, S_admin, &u));
-    static const char *const queries[] = {
+    struct api_user other;
+    API_MUST(th_user_new(&S_client, S_admin, &other));
+    char mine[TH_CURSOR_SIZE], theirs[TH_CURSOR_SIZE], changed[TH_CURSOR_SIZE];
+    th_changes_cursor(&S_client, &u, mine);
+    th_changes_cursor(&S_client, &other, theirs);
+    /* One part changed, a letter of the tag changed, the end cut off. */
+    snprintf(changed, sizeof changed, "%s", mine);
+    changed[5] = changed[5] == '0' ? '1' : '0';
+    char tag_changed[TH_CURSOR_SIZE], cut[TH_CURSOR_SIZE];
+    snprintf(tag_changed, sizeof tag_changed, "%s", mine);
+    size_t end = strlen(tag_changed) - 1;
+    tag_changed[end] = tag_changed[end] == '0' ? '1' : '0';
+    snprintf(cut, sizeof cut, "%.*s", (int)strlen(mine) - 1, mine);
+    char upper[TH_CURSOR_SIZE + 8];
+    snprintf(upper, sizeof upper, "since=K%s", mine + 1);
+    const char *const queries[] = {
         "since=",
         "since=abc",
         "since=1.2",
         "since=1.2.3.4",
-        "since=01.2.3",
-        "since=1.2.-3",
-        "since=1..2",
-        "since=1.2.3.",
-        "since=99999999999999999999.0.0",
-        "since=9223372036854775808.0.0",
-        "since=1.2.3&wait=31",
-        "since=1.2.3&wait=-1",
-        "since=1.2.3&wait=x",
-        "since=1.2.3&wait=01",
-        "since=1.2.3&wait=",
-        "since=1.2.3&wait=100",
+        "since=0.0.0", /* the numbers in clear, as cursors were before they were sealed */
+        "since=9223372036854775807.0.0",
+        upper,
         "wait=31",
     };
+    const char *sinces[] = {theirs, changed, tag_changed, cut};
     char path[256], code[64];
     for (size_t i = 0; i < sizeof queries / sizeof queries[0]; i++) {
         snprintf(path, sizeof path, "/v1/me/changes?%s", queries[i]);
@@ -459,10 +468,24 @@ TEST(bad_cursors_and_waits_are_refused)
         if (status != 400 || strcmp(code, "PARAM_ERROR") != 0)
             TEST_FAIL_("%s: %ld %s, not 400 PARAM_ERROR", path, status, code);
     }
-    /* The largest of each is a cursor; a wait of 0 and of 30 are waits. */
-    ASSERT_EQ_INT(S_get(&u, "/v1/me/changes?since=9223372036854775807.0.0&wait=0", code), 200);
+    /* Another wallet's cursor, or one changed anywhere, is no cursor of this wallet's. */
+    for (size_t i = 0; i < sizeof sinces / sizeof sinces[0]; i++) {
+        snprintf(path, sizeof path, "/v1/me/changes?since=%s", sinces[i]);
+        long status = S_get(&u, path, code);
+        if (status != 400 || strcmp(code, "PARAM_ERROR") != 0)
+            TEST_FAIL_("%s: %ld %s, not 400 PARAM_ERROR", path, status, code);
+    }
+    static const char *const waits[] = {"31", "-1", "x", "01", "", "100"};
+    for (size_t i = 0; i < sizeof waits / sizeof waits[0]; i++) {
+        snprintf(path, sizeof path, "/v1/me/changes?since=%s&wait=%s", mine, waits[i]);
+        long status = S_get(&u, path, code);
+        if (status != 400 || strcmp(code, "PARAM_ERROR") != 0)
+            TEST_FAIL_("%s: %ld %s, not 400 PARAM_ERROR", path, status, code);
+    }
+    /* A wait of 0 and of 30 are waits. */
+    snprintf(path, sizeof path, "/v1/me/changes?since=%s&wait=0", mine);
+    ASSERT_EQ_INT(S_get(&u, path, code), 200);
     ASSERT_EQ_INT(S_get(&u, "/v1/me/changes?wait=30", code), 200);
-    ASSERT_EQ_INT(S_get(&u, "/v1/me/changes?since=0.0.0", code), 200);
 }
 
 TEST(a_stopping_daemon_answers_its_waiting_requests_at_once)

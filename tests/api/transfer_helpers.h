@@ -332,7 +332,7 @@ static inline void th_restart_at(struct test_daemon *daemon, struct client *clie
 
 /* --- waiting for news: GET /v1/me/changes ------------------------------------------------- */
 
-#define TH_CURSOR_SIZE 64
+#define TH_CURSOR_SIZE 96
 #define TH_WAIT_BODY_SIZE_MAX 32768 /* a changes answer carries up to 20 bill lines */
 
 /* An answer of GET /v1/me/changes: its cursor and its "changed" list

@@ -962,10 +962,33 @@ TEST(withdrawing_past_the_lifetime_limit)
 
 static char S_withdrawal_slow[64];
 static char S_topup_lost[64]; /* a top-up the bank never received: FAILED without a reference */
+/* Changes cursors taken before any money moved: the wallet's (profile default) and the shop's
+ * (profile b's merchant), for `watch --since` to tell everything since. */
+static char S_since_wallet[128], S_since_shop[128];
+
+static void S_profile_value(const char *name, const char *key, char *out, size_t out_size);
+
+/* GET path (a changes route) as the profile's user: its cursor now, into out (substituted by
+ * name in what is recorded). */
+static void S_changes_cursor(const char *profile, const char *path, const char *name, char *out,
+                             size_t out_size)
+{
+    char token[300];
+    S_profile_value(profile, "token", token, sizeof token);
+    struct client_response res;
+    ASSERT_EQ_INT(api_call(&S_client, "GET", path, token, NULL, &res), 200);
+    const char *cursor = api_json_str(&res, "cursor");
+    snprintf(out, out_size, "%s", cursor != NULL ? cursor : "");
+    client_response_release(&res);
+    ASSERT(out[0] == 'k');
+    S_substitute(out, name);
+}
 
 TEST(topups_and_withdrawals)
 {
     S_BEGIN();
+    S_changes_cursor("default", "/v1/me/changes", "CURSOR_WALLET", S_since_wallet,
+                     sizeof S_since_wallet);
     // A bad amount is a usage error before anything is sent (no password is even read).
     S_case("topup-bad-amount", NULL, "topup", S_card_ok, "1.234", NULL);
     S_case("topup-bad-amount-json", NULL, "topup", S_card_ok, "abc", "--json", NULL);
@@ -1287,7 +1310,7 @@ TEST(bills_and_statement)
     S_case("notices-read", NULL, "notices", NULL);
     S_case("notices-none", NULL, "--profile", "b", "notices", "--mark-read", NULL);
     /* News since the wallet's first cursor: its bills and its notices, at once. */
-    S_case("watch-once", NULL, "watch", "--once", "--since", "0.0.0", NULL);
+    S_case("watch-once", NULL, "watch", "--once", "--since", S_since_wallet, NULL);
     S_case("watch-bad-wait", NULL, "watch", "--wait", "26", NULL);
     S_case("watch-bad-since", NULL, "watch", "--once", "--since", "yesterday", NULL);
     S_case("bills", NULL, "bills", NULL);
@@ -1561,6 +1584,10 @@ TEST(merchants)
         S_profile_value("merchant", "platform_serial_no", value, sizeof value);
         S_substitute(value, "PLATFORM_SERIAL_NO");
         S_record("merchant-create", create, 6, NULL);
+        char changes[128];
+        S_profile_value("merchant", "mchid", value, sizeof value);
+        snprintf(changes, sizeof changes, "/v1/merchants/me/changes?mchid=%s", value);
+        S_changes_cursor("b", changes, "CURSOR_SHOP", S_since_shop, sizeof S_since_shop);
         char path[800];
         snprintf(path, sizeof path, "%s/config/qianbao/merchant", S_root);
         struct stat st;
@@ -1782,7 +1809,7 @@ TEST(merchants)
     S_case("merchant-payments-several", NULL, "--profile", "b", "merchant", "payments", NULL);
     S_case("merchant-payments-not-owner", NULL, "merchant", "payments", "--mchid", mchid, NULL);
     S_case("merchant-watch-once", NULL, "--profile", "b", "merchant", "watch", "--once", "--since",
-           "0.0", "--mchid", mchid, NULL);
+           S_since_shop, "--mchid", mchid, NULL);
     S_case("merchant-watch-bad-wait", NULL, "--profile", "b", "merchant", "watch", "--wait", "0",
            "--mchid", mchid, NULL);
     S_case("merchant-watch-bad-since", NULL, "--profile", "b", "merchant", "watch", "--once",
