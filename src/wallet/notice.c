@@ -48,19 +48,20 @@ enum qb_error wallet_txn_notice_add(struct ledger_txn *txn, struct qb_rand *rand
     QB_ASSERT(ref != NULL && currency != NULL && amount_minor > 0 && failure_code != NULL);
     QB_ASSERT(strlen(failure_code) < WALLET_FAILURE_SIZE_MAX);
     struct store *store = ledger_txn_store(txn);
-    int64_t last = 0;
-    if (store_int64(store, "SELECT coalesce(max(seq), 0) FROM notices", NULL, 0, &last) != QB_OK)
-        return QB_E_STORAGE;
-    if (last == INT64_MAX)
-        return QB_E_OVERFLOW;
+    /* As a payment's: the id carries the seq, which must not count the
+     * platform's notices. */
+    int64_t seq = 0;
+    enum qb_error err = wallet_txn_seq_new(txn, "SELECT max(seq) FROM notices", &seq);
+    if (err != QB_OK)
+        return err;
     char id[ID_TEXT_SIZE_MAX];
-    id_new_sequenced(rand, last + 1, "n", id, sizeof id);
+    id_new_sequenced(rand, seq, "n", id, sizeof id);
     char owner[LEDGER_OWNER_SIZE_MAX];
     int size = snprintf(owner, sizeof owner, "user:%s", user_id);
     QB_ASSERT(size > 0 && (size_t)size < sizeof owner);
     ledger_txn_owner_changed(txn, owner);
     const struct store_param params[] = {
-        STORE_INT(last + 1),     STORE_TEXT(id),           STORE_TEXT(user_id),
+        STORE_INT(seq),          STORE_TEXT(id),           STORE_TEXT(user_id),
         STORE_INT(type),         STORE_TEXT(ref),          STORE_TEXT(currency->code),
         STORE_INT(amount_minor), STORE_TEXT(failure_code), STORE_INT(ledger_txn_now_ms(txn)),
     };
