@@ -200,7 +200,8 @@ static const struct S_kind S_merchant = {
 static void S_reply(struct http_request *req, const struct S_wait *w, const int64_t *now)
 {
     char cursor[HTTP_CURSOR_SIZE_MAX];
-    http_cursor_seal(req, false, now, (size_t)w->kind->parts, cursor);
+    http_cursor_seal(req, false, w->mchid[0] != '\0' ? w->mchid : NULL, now, (size_t)w->kind->parts,
+                     cursor);
     json_t *changed = json_array();
     for (int i = 0; changed != NULL && i < w->kind->parts; i++)
         if (w->has_since && now[i] != w->since[i] &&
@@ -282,7 +283,8 @@ static bool S_query(struct http_request *req, struct S_wait *w)
 {
     const char *since = http_request_query(req, "since");
     if (since != NULL) {
-        if (!http_cursor_open(req, false, since, w->since, (size_t)w->kind->parts)) {
+        if (!http_cursor_open(req, false, w->mchid[0] != '\0' ? w->mchid : NULL, since, w->since,
+                              (size_t)w->kind->parts)) {
             http_reply_error_message(req, QB_E_PARAM, "since must be a cursor this API gave out");
             return false;
         }
@@ -339,10 +341,13 @@ void http_handle_merchants_me_changes(struct http_request *req)
     if (m == NULL)
         return;
     struct S_wait *w = S_wait_new(req, &S_merchant);
-    if (w == NULL || !S_query(req, w))
+    if (w == NULL)
+        return;
+    /* Before the query: a cursor is of one merchant of the owner's. */
+    snprintf(w->mchid, sizeof w->mchid, "%s", m->mchid);
+    if (!S_query(req, w))
         return;
     w->account_id = m->account_id;
-    snprintf(w->mchid, sizeof w->mchid, "%s", m->mchid);
     char owner[LEDGER_OWNER_SIZE_MAX];
     merchant_account_owner(m->mchid, owner, sizeof owner);
     w->key = ledger_owner_key(owner);

@@ -127,7 +127,7 @@ json_t *http_time_json(int64_t at_ms) { return domain_time_json(at_ms); }
 
 /* A cursor (http_cursor_seal): "k", its values enciphered (16 hex each), a
  * dot, and the tag, 16 hex of HMAC(cursor key, the request's path, the
- * caller, its list's filters when bound to them, the values). Opaque to
+ * caller, its list's filters when bound to them, its scope, the values). Opaque to
  * clients and bound to the route, the caller and the filters: values made
  * up, taken from another user's cursor, or given with other filters (where
  * a list would answer a page of nothing, as if it ended) are refused. The
@@ -176,8 +176,8 @@ static void S_cursor_filters(const struct http_request *req, struct crypto_hmac_
     }
 }
 
-static void S_cursor_tag(const struct http_request *req, bool filters, const uint64_t *values,
-                         size_t count, char out[S_CURSOR_TAG_HEX + 1])
+static void S_cursor_tag(const struct http_request *req, bool filters, const char *scope,
+                         const uint64_t *values, size_t count, char out[S_CURSOR_TAG_HEX + 1])
 {
     const struct domain_env *env = http_request_env(req);
     const struct identity_session *session = http_request_session(req);
@@ -193,6 +193,8 @@ static void S_cursor_tag(const struct http_request *req, bool filters, const uin
     crypto_hmac_sha256_update(&mac, caller, strlen(caller) + 1);
     if (filters)
         S_cursor_filters(req, &mac);
+    crypto_hmac_sha256_update(&mac, scope != NULL ? scope : "",
+                              scope != NULL ? strlen(scope) + 1 : 1);
     for (size_t v = 0; v < count; v++) {
         uint8_t bytes[8];
         for (int i = 0; i < 8; i++)
@@ -222,8 +224,8 @@ static void S_cursor_stream(const struct http_request *req, const char *tag,
     }
 }
 
-void http_cursor_seal(const struct http_request *req, bool filters, const int64_t *values,
-                      size_t count, char out[HTTP_CURSOR_SIZE_MAX])
+void http_cursor_seal(const struct http_request *req, bool filters, const char *scope,
+                      const int64_t *values, size_t count, char out[HTTP_CURSOR_SIZE_MAX])
 {
     QB_ASSERT(count >= 1 && count <= HTTP_CURSOR_VALUES_MAX && http_request_env(req) != NULL);
     uint64_t plain[HTTP_CURSOR_VALUES_MAX], stream[HTTP_CURSOR_VALUES_MAX];
@@ -232,7 +234,7 @@ void http_cursor_seal(const struct http_request *req, bool filters, const int64_
         plain[v] = (uint64_t)values[v];
     }
     char tag[S_CURSOR_TAG_HEX + 1];
-    S_cursor_tag(req, filters, plain, count, tag);
+    S_cursor_tag(req, filters, scope, plain, count, tag);
     S_cursor_stream(req, tag, stream);
     size_t used = 0;
     out[used++] = 'k';
@@ -244,8 +246,8 @@ void http_cursor_seal(const struct http_request *req, bool filters, const int64_
     snprintf(out + used, HTTP_CURSOR_SIZE_MAX - used, ".%s", tag);
 }
 
-bool http_cursor_open(const struct http_request *req, bool filters, const char *text,
-                      int64_t *values, size_t count)
+bool http_cursor_open(const struct http_request *req, bool filters, const char *scope,
+                      const char *text, int64_t *values, size_t count)
 {
     QB_ASSERT(count >= 1 && count <= HTTP_CURSOR_VALUES_MAX);
     const size_t hex = S_CURSOR_VALUE_HEX * count;
@@ -268,7 +270,7 @@ bool http_cursor_open(const struct http_request *req, bool filters, const char *
             return false;
     }
     char want[S_CURSOR_TAG_HEX + 1];
-    S_cursor_tag(req, filters, plain, count, want);
+    S_cursor_tag(req, filters, scope, plain, count, want);
     if (!crypto_equal(want, tag, S_CURSOR_TAG_HEX))
         return false;
     for (size_t v = 0; v < count; v++)
@@ -282,7 +284,7 @@ bool http_query_cursor(struct http_request *req, int64_t *before)
     const char *text = http_request_query(req, "cursor");
     if (text == NULL || text[0] == '\0')
         return true;
-    if (!http_cursor_open(req, true, text, before, 1) || *before == 0) {
+    if (!http_cursor_open(req, true, NULL, text, before, 1) || *before == 0) {
         *before = 0;
         http_reply_error_message(req, QB_E_PARAM,
                                  "cursor is not one this server gave out for this list and these "
@@ -299,7 +301,7 @@ json_t *http_page_json(struct http_request *req, json_t *items, int64_t next)
     json_t *cursor = json_null();
     if (next > 0) {
         char text[HTTP_CURSOR_SIZE_MAX];
-        http_cursor_seal(req, true, &next, 1, text);
+        http_cursor_seal(req, true, NULL, &next, 1, text);
         cursor = json_string(text);
     }
     return json_pack("{s:o, s:o}", "items", items, "next_cursor", cursor);

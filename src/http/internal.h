@@ -577,16 +577,18 @@ bool http_reply_refusal(struct http_request *req, const struct ledger_cmd *cmd,
                         enum qb_error outcome, const char *message);
 /* An opaque cursor for values[0..count) (each 0..INT64_MAX, count at most
  * HTTP_CURSOR_VALUES_MAX) into out: the values enciphered and a MAC that
- * binds them to the request's route and caller and, when filters, to the
- * query arguments its route reads (but limit and cursor). */
+ * binds them to the request's route and caller, to scope (what of the
+ * caller's the cursor is of, a merchant's mchid say; NULL: the caller
+ * alone) and, when filters, to the query arguments its route reads (but
+ * limit and cursor). */
 #define HTTP_CURSOR_VALUES_MAX 4
 #define HTTP_CURSOR_SIZE_MAX (1 + 16 * HTTP_CURSOR_VALUES_MAX + 1 + 16 + 1)
-void http_cursor_seal(const struct http_request *req, bool filters, const int64_t *values,
-                      size_t count, char out[HTTP_CURSOR_SIZE_MAX]);
-/* The values of a cursor http_cursor_seal gave out for this route, caller
- * (and filters) and count; false for any other text. */
-bool http_cursor_open(const struct http_request *req, bool filters, const char *text,
-                      int64_t *values, size_t count);
+void http_cursor_seal(const struct http_request *req, bool filters, const char *scope,
+                      const int64_t *values, size_t count, char out[HTTP_CURSOR_SIZE_MAX]);
+/* The values of a cursor http_cursor_seal gave out for this route, caller,
+ * scope (and filters) and count; false for any other text. */
+bool http_cursor_open(const struct http_request *req, bool filters, const char *scope,
+                      const char *text, int64_t *values, size_t count);
 /* Keyset paging. A list asks its domain function for limit + 1 rows below
  * the cursor's key; when limit + 1 came back, next_cursor names the key of
  * the last row shown. ?cursor= absent or empty: *before is 0 (from the newest);

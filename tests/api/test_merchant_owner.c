@@ -1161,6 +1161,31 @@ static void S_transaction_id(const struct mh_merchant *m, const char *out_trade_
     client_response_release(&res);
 }
 
+TEST(a_shops_changes_cursor_is_no_cursor_of_the_owners_other_shop)
+{
+    // An owner's phone that switches shops and keeps its cursor must be told so: the other
+    // shop's payments read against it would be announced as new (收款到账) when they are old.
+    struct api_user owner;
+    API_MUST(th_user_new(&S_client, S_admin, &owner));
+    struct mh_merchant first, second;
+    S_onboard(&owner, "shop-one", &first);
+    S_onboard(&owner, "shop-two", &second);
+    char path[256], cursor_first[TH_CURSOR_SIZE], cursor_second[TH_CURSOR_SIZE];
+    snprintf(path, sizeof path, "/v1/merchants/me/changes?mchid=%s", first.mchid);
+    th_changes_cursor_at(&S_client, &owner, path, cursor_first);
+    snprintf(path, sizeof path, "/v1/merchants/me/changes?mchid=%s", second.mchid);
+    th_changes_cursor_at(&S_client, &owner, path, cursor_second);
+    snprintf(path, sizeof path, "/v1/merchants/me/changes?mchid=%s&since=%s", second.mchid,
+             cursor_first);
+    S_expect(&owner, "GET", path, NULL, 400, "PARAM_ERROR");
+    snprintf(path, sizeof path, "/v1/merchants/me/changes?mchid=%s&since=%s", first.mchid,
+             cursor_second);
+    S_expect(&owner, "GET", path, NULL, 400, "PARAM_ERROR");
+    snprintf(path, sizeof path, "/v1/merchants/me/changes?mchid=%s&since=%s", first.mchid,
+             cursor_first);
+    S_expect(&owner, "GET", path, NULL, 200, "");
+}
+
 /* POST /v1/merchants/me/refunds as owner under key: the status, and the error code unless 200. */
 static long S_owner_refund(const struct api_user *owner, const char *key, const char *body,
                            char code[64])
@@ -1342,6 +1367,7 @@ int main(void)
     RUN(an_operator_replaces_the_keys_of_a_merchant_without_an_owner);
     RUN(a_planned_certificate_replacement_keeps_the_old_key_for_its_overlap);
     RUN(the_owners_phone_hears_of_each_payment_and_lists_it);
+    RUN(a_shops_changes_cursor_is_no_cursor_of_the_owners_other_shop);
     RUN(the_owner_refunds_a_payment_from_the_phone);
     return api_suite_end(&suite);
 }
