@@ -1584,7 +1584,7 @@ TEST(merchants)
         S_profile_value("merchant", "platform_serial_no", value, sizeof value);
         S_substitute(value, "PLATFORM_SERIAL_NO");
         S_record("merchant-create", create, 6, NULL);
-        char changes[128];
+        char changes[256];
         S_profile_value("merchant", "mchid", value, sizeof value);
         snprintf(changes, sizeof changes, "/v1/merchants/me/changes?mchid=%s", value);
         S_changes_cursor("b", changes, "CURSOR_SHOP", S_since_shop, sizeof S_since_shop);
