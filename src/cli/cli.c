@@ -609,6 +609,20 @@ static bool S_server_set(struct cli *cli, const char *url)
         if (url[i] <= 0x20 || url[i] >= 0x7f)
             return false;
     }
+    /* A host, and a port of 1..65535 if any, as libcurl reads them: a typo
+     * there is the user's to mend, not a daemon to look for. */
+    CURLU *u = curl_url();
+    char *host = NULL, *port = NULL;
+    bool ok = u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+              curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host != NULL &&
+              host[0] != '\0';
+    if (ok && curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK && port != NULL)
+        ok = strcmp(port, "0") != 0;
+    curl_free(port);
+    curl_free(host);
+    curl_url_cleanup(u);
+    if (!ok)
+        return false;
     memcpy(cli->server, url, size + 1);
     while (size > 8 && cli->server[size - 1] == '/')
         cli->server[--size] = '\0';
@@ -670,7 +684,8 @@ static int S_main(struct cli *cli, int argc, char **argv)
         return cli_usage_error(cli, "--server (or QIANBAO_SERVER) must not hold a user name or "
                                     "password: log in with `qianbao login` instead");
     if (!S_server_set(cli, server))
-        return cli_usage_error(cli, "--server must be an http:// or https:// URL");
+        return cli_usage_error(cli, "--server must be an http:// or https:// URL: a host, and a "
+                                    "port of 1..65535 if any");
     if (profile != NULL) {
         if (!cli_profile_name_valid(profile))
             return cli_usage_error(cli, "--profile: a name of letters, digits, '.', '_' and "

@@ -580,6 +580,10 @@ TEST(help_and_usage_errors)
     S_case("bad-limit", NULL, "security", "sessions", "--limit", "0", NULL);
     S_case("bad-kyc-level", NULL, "admin", "kyc-level", "u_x", "7", NULL);
     S_case("bad-server", NULL, "--server", "ftp://example.com", "me", NULL);
+    /* A URL that is no address (a port past 65535, no host) is a typo: a usage error, not a
+     * daemon that cannot be reached. */
+    S_case("bad-server-port", NULL, "--server", "http://127.0.0.1:99999", "me", NULL);
+    S_case("bad-server-no-host", NULL, "--server", "http://", "me", NULL);
     S_case("empty-server", NULL, "--server", "", "me", NULL);
     S_case("options-end-before-command", NULL, "--", "frobnicate", NULL);
     S_case("bad-profile", NULL, "--profile", "../x", "me", NULL);
