@@ -1184,6 +1184,8 @@ TEST(a_shops_changes_cursor_is_no_cursor_of_the_owners_other_shop)
     snprintf(path, sizeof path, "/v1/merchants/me/changes?mchid=%s&since=%s", first.mchid,
              cursor_first);
     S_expect(&owner, "GET", path, NULL, 200, "");
+    mh_release(&first);
+    mh_release(&second);
 }
 
 /* POST /v1/merchants/me/refunds as owner under key: the status, and the error code unless 200. */
