@@ -19,6 +19,7 @@
 
 #include <curl/curl.h>
 
+#include "base/url.h"
 #include "cli/cli_int.h"
 
 #define S_ARGS_MAX 64
@@ -611,17 +612,7 @@ static bool S_server_set(struct cli *cli, const char *url)
     }
     /* A host, and a port of 1..65535 if any, as libcurl reads them: a typo
      * there is the user's to mend, not a daemon to look for. */
-    CURLU *u = curl_url();
-    char *host = NULL, *port = NULL;
-    bool ok = u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-              curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host != NULL &&
-              host[0] != '\0';
-    if (ok && curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK && port != NULL)
-        ok = strcmp(port, "0") != 0;
-    curl_free(port);
-    curl_free(host);
-    curl_url_cleanup(u);
-    if (!ok)
+    if (!url_has_host_and_port(url))
         return false;
     memcpy(cli->server, url, size + 1);
     while (size > 8 && cli->server[size - 1] == '/')

@@ -26,6 +26,7 @@
 
 #include "base/buf.h"
 #include "base/log.h"
+#include "base/url.h"
 #include "sms/sms.h"
 
 #define SMS_HTTP_URL_SIZE_MAX 2048
@@ -244,17 +245,7 @@ static bool sms_http_url_check(const char *url, char *why, size_t why_size)
             return false;
         }
     }
-    CURLU *u = curl_url();
-    char *host = NULL, *port = NULL;
-    bool ok = u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-              curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host != NULL &&
-              host[0] != '\0';
-    /* Only a port written in it: 0 is none a provider listens on. */
-    if (ok && curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK && port != NULL)
-        ok = strcmp(port, "0") != 0;
-    curl_free(port);
-    curl_free(host);
-    curl_url_cleanup(u);
+    bool ok = url_has_host_and_port(url);
     if (!ok)
         snprintf(why, why_size,
                  "the url is not one libcurl can send to (a host, and a port of 1..65535 if "
